@@ -1,0 +1,119 @@
+"""The SQLite store: durability before return, group commit isolation, listing."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from app.events import Event, base_labels
+from app.store import SqliteStore, StoreUnavailable, WriteTx
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    s = SqliteStore(tmp_path / "events.db")
+    await s.start()
+    yield s
+    await s.close()
+
+
+def alert(name: str, status: str = "firing") -> Event:
+    labels = base_labels(
+        source="alertmanager",
+        kind="alert",
+        status=status,  # type: ignore[arg-type]
+        project="infra",
+        pipeline=name,
+    )
+    return Event(fingerprint=name, title=f"{name} 告警", labels=labels)
+
+
+def insert(event: Event) -> Callable[[WriteTx], None]:
+    def write(tx: WriteTx) -> None:
+        tx.insert_event(event, {"routes": ["0"], "receivers": ["log"]})
+
+    return write
+
+
+async def test_written_event_is_on_disk_when_write_returns(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    """After write() returns, another connection to the file sees the row."""
+    event = alert("DiskFull")
+    await store.write(insert(event))
+    with sqlite3.connect(tmp_path / "events.db") as conn:
+        rows = conn.execute("SELECT id FROM events").fetchall()
+    assert rows == [(event.id,)]
+
+
+async def test_a_failing_write_does_not_undo_its_batch_neighbours(store: SqliteStore) -> None:
+    """Concurrent writes commit together, yet one that raises rolls back only itself."""
+    good = [alert(f"A{i}") for i in range(50)]
+
+    def broken(tx: WriteTx) -> None:
+        tx.insert_event(alert("Broken"), {})
+        raise RuntimeError("bug in a caller")
+
+    results = await asyncio.gather(
+        *(store.write(insert(e)) for e in good[:25]),
+        store.write(broken),
+        *(store.write(insert(e)) for e in good[25:]),
+        return_exceptions=True,
+    )
+    assert sum(isinstance(r, RuntimeError) for r in results) == 1
+    listed = await store.read(lambda tx: tx.list_events(limit=1000))
+    assert {e["id"] for e in listed} == {e.id for e in good}
+
+
+async def test_list_events_newest_first_with_filters(store: SqliteStore) -> None:
+    """Listing is newest first and filters by source and status, keeping UTF-8 intact."""
+    first, second = alert("One"), alert("Two", "resolved")
+    await store.write(insert(first))
+    await store.write(insert(second))
+    listed = await store.read(lambda tx: tx.list_events(limit=10))
+    assert [e["id"] for e in listed] == [second.id, first.id]
+    assert listed[0]["title"] == "Two 告警"
+    assert listed[0]["routing"] == {"routes": ["0"], "receivers": ["log"]}
+    resolved = await store.read(lambda tx: tx.list_events(limit=10, status="resolved"))
+    assert [e["id"] for e in resolved] == [second.id]
+    none = await store.read(lambda tx: tx.list_events(limit=10, source="github"))
+    assert none == []
+
+
+async def test_delivery_keys_are_remembered(store: SqliteStore) -> None:
+    """A remembered delivery key is seen by later transactions."""
+
+    def remember(tx: WriteTx) -> bool:
+        seen = tx.delivery_seen("github:abc")
+        tx.remember_delivery("github:abc")
+        return seen
+
+    assert await store.write(remember) is False
+    assert await store.write(remember) is True
+
+
+async def test_closed_store_refuses_writes(tmp_path: Path) -> None:
+    """Writing to a store that is not running raises StoreUnavailable, not a crash."""
+    s = SqliteStore(tmp_path / "x.db")
+    with pytest.raises(StoreUnavailable):
+        await s.write(lambda tx: None)
+
+
+async def test_commit_failure_is_store_unavailable(tmp_path: Path) -> None:
+    """When SQLite cannot commit (locked by another writer), callers get StoreUnavailable."""
+    store = SqliteStore(tmp_path / "events.db", busy_timeout=0.2)
+    await store.start()
+    blocker = sqlite3.connect(tmp_path / "events.db", timeout=0, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(StoreUnavailable):
+            await store.write(insert(alert("Locked")))
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert await store.writable()
+    await store.close()
