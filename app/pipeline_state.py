@@ -7,6 +7,8 @@ back, a duplicate COMPLETED/FINALIZED pair counts once, and the labels survive r
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from app.events import FAILED_STATUSES, TERMINAL_STATUSES, Event
 from app.store import RunRecord, WriteTx
 
@@ -16,8 +18,7 @@ VERDICT_STATUSES = FAILED_STATUSES | {"success"}
 MAX_STREAK = 1000
 
 
-def pipeline_key(event: Event) -> str:
-    labels = event.labels
+def pipeline_key(labels: Mapping[str, str]) -> str:
     parts = (labels["source"], labels["project"], labels["pipeline"], labels.get("branch", ""))
     return "\x1f".join(parts)
 
@@ -26,7 +27,7 @@ def apply_pipeline_state(tx: WriteTx, event: Event) -> None:
     """Record the event's run and set its `transition` and `failure_streak` labels."""
     if event.kind != "pipeline" or event.run_id is None:
         return
-    key = pipeline_key(event)
+    key = pipeline_key(event.labels)
     status = event.status
     known = tx.get_run(key, event.run_id)
     stale = known is not None and known.status in TERMINAL_STATUSES

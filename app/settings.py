@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = None
     # Watch routes.yaml and reload on change; tests that drive reloads by hand turn it off.
     watch_config: bool = True
+    # On SIGTERM, seconds to keep sending what is queued before stopping; what is left
+    # stays in the store and is sent after the next start.
+    shutdown_grace: float = 10.0
 
     @property
     def db_path(self) -> Path:

@@ -1,6 +1,23 @@
 """Persistence behind a small protocol; SQLite today, another backend later."""
 
-from app.store.base import ReadTx, RunRecord, Store, StoreUnavailable, WriteTx
+from app.store.base import (
+    OPEN_DELIVERY_STATES,
+    DeliveryRecord,
+    ReadTx,
+    RunRecord,
+    Store,
+    StoreUnavailable,
+    WriteTx,
+)
 from app.store.sqlite import SqliteStore
 
-__all__ = ["ReadTx", "RunRecord", "SqliteStore", "Store", "StoreUnavailable", "WriteTx"]
+__all__ = [
+    "OPEN_DELIVERY_STATES",
+    "DeliveryRecord",
+    "ReadTx",
+    "RunRecord",
+    "SqliteStore",
+    "Store",
+    "StoreUnavailable",
+    "WriteTx",
+]

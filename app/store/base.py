@@ -7,7 +7,7 @@ history and write the result atomically (pipeline state needs that) without know
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from app.events import Event
@@ -28,6 +28,33 @@ class RunRecord:
     status: str
 
 
+@dataclass
+class DeliveryRecord:
+    """One message (or digest) for one receiver: the unit that is sent, retried, replayed."""
+
+    id: str
+    receiver: str
+    channel_type: str
+    route: str
+    group_key: str
+    event_ids: list[str]
+    state: str  # pending | sent | failed | dead | skipped | folded
+    created_at: float
+    group_labels: dict[str, str] = field(default_factory=dict)
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    last_error: str | None = None
+    next_attempt_at: float | None = None
+    is_fallback: bool = False
+    folded: int = 0
+    template: str | None = None
+    # Messages of a split delivery already accepted: a retry resumes after them.
+    parts_sent: int = 0
+
+
+# Deliveries in these states still have work to do after a restart.
+OPEN_DELIVERY_STATES = ("pending", "failed")
+
+
 class WriteTx(Protocol):
     def delivery_seen(self, key: str) -> bool: ...
 
@@ -45,6 +72,20 @@ class WriteTx(Protocol):
 
     def insert_event(self, event: Event, routing: dict[str, Any]) -> None: ...
 
+    def add_dispatches(self, event_id: str, targets: list[tuple[str, str]]) -> None:
+        """Remember that (route, receiver) pairs still owe this event a delivery."""
+        ...
+
+    def save_delivery(
+        self, delivery: DeliveryRecord, dispatched: list[tuple[str, str, str]]
+    ) -> None:
+        """Insert or update a delivery; (event_id, route, receiver) dispatches it covers end."""
+        ...
+
+    def drop_dispatches(self, dispatched: list[tuple[str, str, str]]) -> None:
+        """Dispatches that ended without a delivery (deduplicated, muted, inhibited)."""
+        ...
+
 
 class ReadTx(Protocol):
     def list_events(
@@ -52,6 +93,20 @@ class ReadTx(Protocol):
     ) -> list[dict[str, Any]]: ...
 
     def count_events(self) -> int: ...
+
+    def events_by_ids(self, ids: list[str]) -> list[Event]: ...
+
+    def list_deliveries(self, *, limit: int, state: str | None = None) -> list[DeliveryRecord]: ...
+
+    def get_delivery(self, delivery_id: str) -> DeliveryRecord | None: ...
+
+    def open_deliveries(self) -> list[DeliveryRecord]:
+        """Pending and failed deliveries, oldest first: what a restart must resume."""
+        ...
+
+    def open_dispatches(self) -> list[tuple[str, str, str]]:
+        """(event_id, route, receiver) not yet turned into a delivery, oldest first."""
+        ...
 
 
 class Store(Protocol):

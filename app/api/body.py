@@ -1,0 +1,64 @@
+"""Reading and decoding a webhook body without trusting its size or its encoding."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import parse_qs
+
+from starlette.requests import Request
+
+from app.api.errors import ApiError
+
+JSON_TYPES = ("application/json", "text/json")
+FORM_TYPE = "application/x-www-form-urlencoded"
+
+
+async def read_limited(request: Request, limit: int) -> bytes:
+    """The raw body, refused with 413 as soon as it passes `limit` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(413, "payload too large", f"body exceeds {limit} bytes")
+
+
+def decode_payload(content_type: str | None, body: bytes) -> Any:
+    """Decoded JSON from a JSON body or from GitHub's form encoding (`payload=<json>`)."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if media in JSON_TYPES or media.endswith("+json"):
+        return _loads(body)
+    if media == FORM_TYPE:
+        fields = parse_qs(body.decode("utf-8", errors="replace"), max_num_fields=10)
+        if "payload" in fields:
+            return _loads(fields["payload"][0].encode())
+    raise ApiError(
+        415,
+        "unsupported media type",
+        f"Content-Type {media or '(none)'} is not JSON; send Content-Type: application/json",
+    )
+
+
+def _loads(raw: bytes) -> Any:
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ApiError(400, "malformed body", f"body is not UTF-8: {exc.reason}") from exc
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ApiError(
+            400, "malformed JSON", f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from exc
+    except RecursionError as exc:
+        raise ApiError(400, "malformed JSON", "nested too deeply") from exc

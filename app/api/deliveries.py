@@ -1,0 +1,36 @@
+"""GET /api/deliveries and POST /api/deliveries/{id}/retry: what went out, what did not."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+
+from app.api.deps import ApiAuth, Ctx
+from app.api.errors import ApiError
+
+router = APIRouter(prefix="/api", dependencies=[ApiAuth])
+
+State = Literal["pending", "sent", "failed", "dead", "skipped", "folded"]
+
+
+@router.get("/deliveries")
+async def list_deliveries(
+    ctx: Ctx,
+    state: State | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    found = await ctx.store.read(lambda tx: tx.list_deliveries(limit=limit, state=state))
+    return {"deliveries": [dataclasses.asdict(d) for d in found]}
+
+
+@router.post("/deliveries/{delivery_id}/retry")
+async def retry_delivery(delivery_id: str, ctx: Ctx) -> dict[str, Any]:
+    ctx.config_in_force()
+    delivery = await ctx.bus.retry(delivery_id)
+    if delivery is None:
+        raise ApiError(404, "no such delivery", delivery_id)
+    if delivery.state != "pending":
+        raise ApiError(409, "not dead", f"delivery {delivery_id} is {delivery.state}")
+    return {"delivery": dataclasses.asdict(delivery)}

@@ -1,0 +1,47 @@
+"""Dependencies shared by the routers, as Annotated aliases."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from app.api.errors import ApiError
+from app.context import AppContext
+
+
+def get_ctx(request: Request) -> AppContext:
+    ctx: AppContext = request.app.state.ctx
+    return ctx
+
+
+Ctx = Annotated[AppContext, Depends(get_ctx)]
+
+
+def require_api_token(request: Request, ctx: Ctx) -> None:
+    """With SIGNALBOX_API_TOKEN set, /api/* wants it as a bearer token or basic-auth password."""
+    token = ctx.settings.api_token
+    if token is None or not token.get_secret_value():
+        return
+    given = _presented_secret(request.headers.get("authorization", ""))
+    if given is None or not hmac.compare_digest(given.encode(), token.get_secret_value().encode()):
+        raise ApiError(401, "unauthorized", "this API needs SIGNALBOX_API_TOKEN (bearer or basic)")
+
+
+def _presented_secret(header: str) -> str | None:
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer":
+        return value.strip()
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return decoded.partition(":")[2]
+    return None
+
+
+ApiAuth = Depends(require_api_token)

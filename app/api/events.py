@@ -1,0 +1,25 @@
+"""GET /api/events: what came in, newest first, with where it was routed."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from app.api.deps import ApiAuth, Ctx
+from app.events import Source, Status
+
+router = APIRouter(prefix="/api", dependencies=[ApiAuth])
+
+
+@router.get("/events")
+async def list_events(
+    ctx: Ctx,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    source: Source | None = None,
+    status: Status | None = None,
+) -> dict[str, Any]:
+    events = await ctx.store.read(
+        lambda tx: tx.list_events(limit=limit, source=source, status=status)
+    )
+    return {"events": events}

@@ -1,0 +1,130 @@
+"""POST /hooks/{source}: verify, parse, store, answer — and say exactly why when refusing."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from functools import partial
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from app.api.body import decode_payload, read_limited
+from app.api.deps import Ctx
+from app.api.errors import ApiError
+from app.bus.plan import plan
+from app.events import Event
+from app.ingest import Duplicate, ingest
+from app.logs import log
+from app.metrics import EVENTS_DROPPED, EVENTS_RECEIVED, WEBHOOKS_REFUSED
+from app.sources import SOURCE_MODULES
+from app.sources.base import Ignored, Malformed, SourceAuth, Unauthorized
+from app.store import StoreUnavailable
+
+router = APIRouter()
+
+
+@router.post("/hooks/{source}", response_model=None)
+async def receive_hook(source: str, request: Request, ctx: Ctx) -> JSONResponse:
+    try:
+        return await _receive(source, request, ctx)
+    except ApiError as refusal:
+        WEBHOOKS_REFUSED.labels(
+            source if source in SOURCE_MODULES else "unknown", refusal.error
+        ).inc()
+        log(
+            logging.WARNING,
+            "webhook refused",
+            source=source,
+            status=refusal.status,
+            error=refusal.error,
+            detail=refusal.detail,
+        )
+        return refusal.response()
+
+
+async def _receive(source: str, request: Request, ctx: Ctx) -> JSONResponse:
+    module = SOURCE_MODULES.get(source)
+    if module is None:
+        raise ApiError(
+            404, "unknown source", f"no source named {source!r}; have {sorted(SOURCE_MODULES)}"
+        )
+    body = await read_limited(request, ctx.settings.max_body_bytes)
+    # One config version for the whole request: auth and routing agree.
+    config = ctx.config_in_force()
+    try:
+        module.verify(request.headers, body, config.sources.get(source, SourceAuth()))
+    except Unauthorized as exc:
+        raise ApiError(401, "unauthorized", str(exc)) from exc
+    payload = decode_payload(request.headers.get("content-type"), body)
+    try:
+        events = module.parse(request.headers, payload)
+    except Ignored as exc:
+        return _ignored(source, str(exc))
+    except Malformed as exc:
+        raise ApiError(400, "unexpected payload", str(exc)) from exc
+    if not events:
+        return _ignored(source, "payload holds no events")
+
+    delivery_id = module.delivery_id(request.headers)
+    for event in events:
+        event.delivery_id = delivery_id
+    try:
+        accepted = await ingest(
+            ctx.store, events, _dedup_key(source, delivery_id, body), partial(plan, config)
+        )
+    except Duplicate:
+        return _ignored(source, f"duplicate delivery {delivery_id}")
+    except StoreUnavailable as exc:
+        log(
+            logging.ERROR,
+            "event not stored",
+            source=source,
+            delivery_id=delivery_id,
+            error=str(exc),
+        )
+        raise ApiError(503, "store unavailable", "event not stored; retry later") from exc
+
+    for event, event_plan in zip(accepted.events, accepted.plans, strict=True):
+        EVENTS_RECEIVED.labels(source, event.kind).inc()
+        if event_plan.decision["dropped"]:
+            EVENTS_DROPPED.labels(source).inc()
+        _log_received(event, event_plan.decision)
+        ctx.bus.submit(event, event_plan.targets)
+    return JSONResponse(
+        {"accepted": len(accepted.events), "event_ids": [e.id for e in accepted.events]},
+        status_code=202,
+    )
+
+
+def _dedup_key(source: str, delivery_id: str | None, body: bytes) -> str | None:
+    # The body digest keeps two different hooks apart when a sender reuses one id for
+    # them (GitLab's X-Gitlab-Event-UUID is shared by hooks fired by one request).
+    if delivery_id is None:
+        return None
+    return f"{source}:{delivery_id}:{hashlib.sha256(body).hexdigest()[:16]}"
+
+
+def _ignored(source: str, reason: str) -> JSONResponse:
+    WEBHOOKS_REFUSED.labels(source, "ignored").inc()
+    log(logging.INFO, "webhook ignored", source=source, reason=reason)
+    return JSONResponse({"ignored": reason}, status_code=200)
+
+
+def _log_received(event: Event, decision: dict[str, Any]) -> None:
+    log(
+        logging.INFO,
+        "event received",
+        event_id=event.id,
+        delivery_id=event.delivery_id,
+        fingerprint=event.fingerprint,
+        source=event.source,
+        kind=event.kind,
+        status=event.status,
+        project=event.labels.get("project"),
+        pipeline=event.labels.get("pipeline"),
+        transition=event.labels.get("transition"),
+        routes=decision.get("routes"),
+        receivers=decision.get("receivers"),
+    )

@@ -1,0 +1,100 @@
+"""The filters an event passes before it joins a group, as named stages of one signature.
+
+A stage looks at one dispatch and returns why it must not be sent, or None to let it
+through. New behaviour is a new stage in `Bus.stages`, not an `if` inside the worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Protocol
+
+from app.bus.target import Dispatch
+from app.events import FAILED_STATUSES, Event
+from app.pipeline_state import pipeline_key
+
+
+class Stage(Protocol):
+    name: str
+
+    def __call__(self, dispatch: Dispatch, now: float) -> str | None: ...
+
+
+class SendResolved:
+    name = "send_resolved"
+
+    def __call__(self, dispatch: Dispatch, now: float) -> str | None:
+        if dispatch.event.status == "resolved" and not dispatch.target.send_resolved:
+            return "route has send_resolved: false"
+        return None
+
+
+class TimeMute:
+    name = "mute"
+
+    def __call__(self, dispatch: Dispatch, now: float) -> str | None:
+        if dispatch.target.muted(datetime.fromtimestamp(now, UTC)):
+            return f"route {dispatch.target.route} is muted now (mute_when/active_when)"
+        return None
+
+
+class Dedup:
+    """Drops the same route + receiver + fingerprint + status seen within dedup_window."""
+
+    name = "dedup"
+    # Sweep expired keys every this many calls, so memory follows the live window only.
+    SWEEP_EVERY = 1024
+
+    def __init__(self) -> None:
+        self._expiry: dict[tuple[str, str, str, str], float] = {}
+        self._calls = 0
+
+    def __call__(self, dispatch: Dispatch, now: float) -> str | None:
+        self._calls += 1
+        if self._calls % self.SWEEP_EVERY == 0:
+            self._expiry = {k: t for k, t in self._expiry.items() if t > now}
+        event, target = dispatch.event, dispatch.target
+        key = (target.route, target.receiver, event.fingerprint, event.status)
+        if self._expiry.get(key, 0.0) > now:
+            return f"duplicate of {event.fingerprint} ({event.status}) within dedup_window"
+        if target.dedup_window > 0:
+            self._expiry[key] = now + target.dedup_window
+        return None
+
+
+# inhibits(target_labels, active_source_label_sets) -> name of the rule that mutes it
+InhibitCheck = Callable[[Mapping[str, str], Iterable[Mapping[str, str]]], str | None]
+
+
+class Inhibit:
+    """Mutes targets while a matching source is active: a firing alert or a failed pipeline."""
+
+    name = "inhibit"
+
+    def __init__(self, check: Callable[[], InhibitCheck]) -> None:
+        self._check = check
+        self._active: dict[str, Mapping[str, str]] = {}
+
+    def observe(self, event: Event) -> None:
+        """Track what is firing or failing now; called for every event, routed or not."""
+        key = _activity_key(event)
+        if (event.kind == "alert" and event.status == "firing") or (
+            event.kind == "pipeline" and event.status in FAILED_STATUSES
+        ):
+            self._active[key] = event.labels
+        elif event.status in {"resolved", "success"}:
+            self._active.pop(key, None)
+
+    def __call__(self, dispatch: Dispatch, now: float) -> str | None:
+        event = dispatch.event
+        self_key = _activity_key(event)
+        sources = (labels for key, labels in self._active.items() if key != self_key)
+        rule = self._check()(event.labels, sources)
+        return f"inhibited by {rule}" if rule else None
+
+
+def _activity_key(event: Event) -> str:
+    if event.kind == "pipeline":
+        return "pipeline:" + pipeline_key(event.labels)
+    return "alert:" + event.fingerprint

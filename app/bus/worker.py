@@ -1,0 +1,365 @@
+"""The bus: stages → groups → one sender per receiver → send, retry, dead, fallback.
+
+Every step that matters is a store write before it is acted on: a dispatch is stored
+with its event, a group flush becomes a delivery row in the same transaction that ends
+its dispatches, and each attempt is recorded. A restart resumes from those rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+
+from app.bus.channelset import ChannelSet
+from app.bus.grouping import Group, Grouper
+from app.bus.ratelimit import SlidingWindow
+from app.bus.retry import RetryPolicy
+from app.bus.sender import Sender
+from app.bus.stages import Dedup, Inhibit, InhibitCheck, SendResolved, Stage, TimeMute
+from app.bus.target import Dispatch, Target
+from app.events import Event, new_event_id
+from app.logs import log
+from app.metrics import DELIVERIES, DELIVERY_ATTEMPTS, DISPATCHES_DROPPED, SEND_LATENCY
+from app.store import DeliveryRecord, Store, WriteTx
+from channels.base import (
+    Channel,
+    ChannelConfig,
+    Notification,
+    PermanentError,
+    TooLarge,
+    TransientError,
+)
+
+# Seconds a channel replaced by a reload stays open for sends already under way.
+RETIRED_GRACE = 60.0
+# A digest lists this many events and counts the rest.
+DIGEST_LISTED = 10
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+class Bus:
+    def __init__(
+        self,
+        store: Store,
+        inhibit_check: Callable[[], InhibitCheck],
+        policy: RetryPolicy | None = None,
+    ) -> None:
+        self.store = store
+        self.policy = policy or RetryPolicy()
+        self.channels = ChannelSet()
+        self.inhibit = Inhibit(inhibit_check)
+        self.stages: list[Stage] = [SendResolved(), TimeMute(), self.inhibit, Dedup()]
+        self.grouper = Grouper(self._flush)
+        self._senders: dict[str, Sender] = {}
+        self._events: dict[str, list[Event]] = {}
+        self._background: set[asyncio.Task[None]] = set()
+
+    # -- intake -----------------------------------------------------------------
+
+    def submit(self, event: Event, targets: Iterable[Target]) -> None:
+        """Hand a stored event's (route, receiver) targets to the stages and groups."""
+        self.inhibit.observe(event)
+        now = time.time()
+        dropped: list[tuple[str, str, str]] = []
+        for target in targets:
+            dispatch = Dispatch(event, target)
+            reason = next((r for s in self.stages if (r := s(dispatch, now))), None)
+            if reason is None:
+                self.grouper.add(dispatch)
+                continue
+            dropped.append(dispatch.key)
+            DISPATCHES_DROPPED.labels(target.receiver, _stage_of(reason)).inc()
+            log(
+                logging.INFO,
+                "delivery not needed",
+                event_id=event.id,
+                route=target.route,
+                receiver=target.receiver,
+                reason=reason,
+            )
+        if dropped:
+            self._spawn(self.store.write(lambda tx: tx.drop_dispatches(dropped)))
+
+    async def _flush(
+        self, group: Group, events: list[Event], dispatched: list[tuple[str, str, str]]
+    ) -> None:
+        if not events:
+            return
+        target = group.target
+        live = self.channels.get(target.receiver)
+        delivery = DeliveryRecord(
+            id=new_event_id(),
+            receiver=target.receiver,
+            channel_type=live.type_name if live else "unknown",
+            route=target.route,
+            group_key=group.key,
+            event_ids=[e.id for e in events],
+            state="pending",
+            created_at=time.time(),
+            group_labels=group.labels,
+            template=target.template,
+        )
+        if live is not None and not live.config.enabled():
+            self._finish(delivery, "skipped", "channel disabled: its URL or key is not set")
+        await self.store.write(lambda tx: tx.save_delivery(delivery, dispatched))
+        if delivery.state == "skipped":
+            return
+        self._events[delivery.id] = events
+        self._sender(target.receiver).enqueue(delivery)
+
+    # -- sending ----------------------------------------------------------------
+
+    def _sender(self, receiver: str) -> Sender:
+        sender = self._senders.get(receiver)
+        if sender is None:
+            live = self.channels.get(receiver)
+            limit, window = live.rate if live else (1, 1.0)
+            sender = Sender(receiver, SlidingWindow(limit, window), self._attempt, self._fold)
+            sender.task = asyncio.create_task(sender.run(), name=f"sender {receiver}")
+            self._senders[receiver] = sender
+        return sender
+
+    async def _attempt(self, delivery: DeliveryRecord, limiter: SlidingWindow) -> bool:
+        live = self.channels.get(delivery.receiver)
+        if live is None:
+            await self._dead(delivery, f"channel {delivery.receiver!r} is not configured")
+            return True
+        events = self._events.get(delivery.id)
+        if events is None:
+            events = await self.store.read(lambda tx: tx.events_by_ids(delivery.event_ids))
+            self._events[delivery.id] = events
+        listed = events[:DIGEST_LISTED] if delivery.folded else events
+        notification = Notification(
+            receiver=delivery.receiver,
+            route=delivery.route,
+            group_key=delivery.group_key,
+            events=listed,
+            group_labels=delivery.group_labels,
+            is_fallback=delivery.is_fallback,
+            folded=len(events) - len(listed),
+            template=delivery.template,
+        )
+        try:
+            pending = live.channel.render(notification)[delivery.parts_sent :]
+            while pending:
+                message = pending[0]
+                while (wait := limiter.delay()) > 0:  # noqa: ASYNC110 - a budget, not an event
+                    await asyncio.sleep(wait)
+                limiter.record()
+                try:
+                    result = await live.channel.send(message)
+                except TooLarge:
+                    pending[:1] = live.channel.split_for_retry(message)
+                    continue
+                pending.pop(0)
+                delivery.parts_sent += 1
+        except TransientError as exc:
+            if exc.retry_after:
+                limiter.pause(exc.retry_after)
+            return await self._failed(delivery, exc.detail, exc.retry_after)
+        except PermanentError as exc:
+            await self._dead(delivery, exc.detail)
+            return True
+        self._finish(delivery, "sent", result.detail)
+        await self.store.write(lambda tx: tx.save_delivery(delivery, []))
+        self._delivered(delivery, events)
+        return True
+
+    async def _failed(
+        self, delivery: DeliveryRecord, detail: str, retry_after: float | None
+    ) -> bool:
+        attempts = len(delivery.attempts) + 1
+        delay = self.policy.next_delay(attempts, retry_after)
+        if self.policy.gives_up(attempts, time.time() - delivery.created_at, delay):
+            await self._dead(delivery, detail)
+            return True
+        self._finish(delivery, "failed", detail)
+        delivery.next_attempt_at = time.time() + delay
+        await self.store.write(lambda tx: tx.save_delivery(delivery, []))
+        log(
+            logging.WARNING,
+            "delivery failed, will retry",
+            delivery_id=delivery.id,
+            receiver=delivery.receiver,
+            event_ids=delivery.event_ids,
+            attempt=attempts,
+            retry_in_s=round(delay, 1),
+            error=detail,
+        )
+        return False
+
+    async def _dead(self, delivery: DeliveryRecord, detail: str) -> None:
+        self._finish(delivery, "dead", detail)
+        fallback = self._fallback_for(delivery)
+        await self.store.write(lambda tx: tx.save_delivery(delivery, []))
+        log(
+            logging.ERROR,
+            "delivery dead",
+            delivery_id=delivery.id,
+            receiver=delivery.receiver,
+            event_ids=delivery.event_ids,
+            error=detail,
+            fallback=fallback.receiver if fallback else None,
+        )
+        if fallback is not None:
+            await self.store.write(lambda tx: tx.save_delivery(fallback, []))
+            self._events[fallback.id] = self._events.get(delivery.id, [])
+            self._sender(fallback.receiver).enqueue(fallback)
+
+    def _fallback_for(self, delivery: DeliveryRecord) -> DeliveryRecord | None:
+        live = self.channels.get(delivery.receiver)
+        name = live.config.fallback_channel if live else None
+        if name is None or delivery.is_fallback or self.channels.get(name) is None:
+            return None
+        fallback_live = self.channels.get(name)
+        return DeliveryRecord(
+            id=new_event_id(),
+            receiver=name,
+            channel_type=fallback_live.type_name if fallback_live else "unknown",
+            route=delivery.route,
+            group_key=delivery.group_key,
+            event_ids=delivery.event_ids,
+            state="pending",
+            created_at=time.time(),
+            group_labels=delivery.group_labels,
+            is_fallback=True,
+            folded=delivery.folded,
+        )
+
+    def _finish(self, delivery: DeliveryRecord, state: str, detail: str) -> None:
+        delivery.state = state
+        delivery.attempts.append({"at": _now_iso(), "outcome": state, "detail": detail})
+        delivery.last_error = None if state in {"sent", "skipped"} else detail
+        delivery.next_attempt_at = None
+        DELIVERIES.labels(delivery.channel_type, state).inc()
+        if state in {"sent", "failed", "dead"}:
+            DELIVERY_ATTEMPTS.labels(delivery.channel_type).inc()
+
+    def _delivered(self, delivery: DeliveryRecord, events: list[Event]) -> None:
+        now = datetime.now(UTC)
+        for event in events:
+            SEND_LATENCY.observe((now - event.received_at).total_seconds())
+        self._events.pop(delivery.id, None)
+        log(
+            logging.INFO,
+            "delivered",
+            delivery_id=delivery.id,
+            receiver=delivery.receiver,
+            event_ids=delivery.event_ids,
+            is_fallback=delivery.is_fallback,
+        )
+
+    async def _fold(self, backlog: list[DeliveryRecord]) -> DeliveryRecord:
+        event_ids = [i for d in backlog for i in d.event_ids]
+        digest = DeliveryRecord(
+            id=new_event_id(),
+            receiver=backlog[0].receiver,
+            channel_type=backlog[0].channel_type,
+            route="digest",
+            group_key=f"digest of {len(backlog)} deliveries",
+            event_ids=event_ids,
+            state="pending",
+            created_at=min(d.created_at for d in backlog),
+            folded=max(0, len(event_ids) - DIGEST_LISTED),
+        )
+        events = [e for d in backlog for e in self._events.pop(d.id, [])]
+        if len(events) == len(event_ids):
+            self._events[digest.id] = events
+        for d in backlog:
+            d.state = "folded"
+            d.attempts.append(
+                {"at": _now_iso(), "outcome": "folded", "detail": f"folded into {digest.id}"}
+            )
+
+        def write(tx: WriteTx) -> None:
+            for d in [*backlog, digest]:
+                tx.save_delivery(d, [])
+
+        await self.store.write(write)
+        log(
+            logging.WARNING,
+            "backlog folded into a digest",
+            receiver=digest.receiver,
+            delivery_id=digest.id,
+            deliveries=len(backlog),
+            events=len(event_ids),
+        )
+        return digest
+
+    # -- lifecycle --------------------------------------------------------------
+
+    def use_channels(self, configs: Mapping[str, ChannelConfig]) -> None:
+        """Swap in a reloaded config's channels; unchanged ones keep their instance."""
+        self.channels, retired = self.channels.rebuilt(configs)
+        for channel in retired:
+            # Later, not now: a send may still be using it.
+            self._spawn(_close_later(channel, RETIRED_GRACE))
+
+    async def resume(self, target_for: Callable[[Event, str, str], Target]) -> int:
+        """Re-queue what a previous process left: open deliveries and open dispatches."""
+        deliveries = await self.store.read(lambda tx: tx.open_deliveries())
+        for delivery in deliveries:
+            self._sender(delivery.receiver).enqueue(delivery)
+        dispatches = await self.store.read(lambda tx: tx.open_dispatches())
+        ids = list(dict.fromkeys(e for e, _, _ in dispatches))
+        events = {e.id: e for e in await self.store.read(lambda tx: tx.events_by_ids(ids))}
+        for event_id, route, receiver in dispatches:
+            event = events.get(event_id)
+            if event is not None:
+                self.submit(event, [target_for(event, route, receiver)])
+        return len(deliveries) + len(dispatches)
+
+    async def retry(self, delivery_id: str) -> DeliveryRecord | None:
+        delivery = await self.store.read(lambda tx: tx.get_delivery(delivery_id))
+        if delivery is None or delivery.state != "dead":
+            return delivery
+        delivery.state = "pending"
+        delivery.attempts.append({"at": _now_iso(), "outcome": "retry", "detail": "by hand"})
+        delivery.created_at = time.time()
+        await self.store.write(lambda tx: tx.save_delivery(delivery, []))
+        self._sender(delivery.receiver).enqueue(delivery)
+        return delivery
+
+    def queue_depth(self) -> int:
+        return sum(len(s) for s in self._senders.values())
+
+    def oldest_pending_age(self) -> float:
+        oldest = [t for s in self._senders.values() if (t := s.oldest_created_at()) is not None]
+        return time.time() - min(oldest) if oldest else 0.0
+
+    async def close(self, grace: float) -> None:
+        """Flush waiting groups, give senders `grace` seconds, then stop; rows keep the rest."""
+        await self.grouper.flush_all()
+        deadline = time.monotonic() + grace
+        while self.queue_depth() and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        for sender in self._senders.values():
+            if sender.task is not None:
+                sender.task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sender.task
+        for task in list(self._background):
+            with contextlib.suppress(Exception):
+                await task
+        await self.channels.aclose()
+
+    def _spawn(self, work: object) -> None:
+        task = asyncio.ensure_future(work)  # type: ignore[call-overload]
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+
+async def _close_later(channel: Channel, delay: float) -> None:
+    await asyncio.sleep(delay)
+    await channel.aclose()
+
+
+def _stage_of(reason: str) -> str:
+    return reason.split(" ", 1)[0]

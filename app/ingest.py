@@ -1,0 +1,51 @@
+"""Accepting parsed events: dedup the delivery, label pipeline state, route, persist.
+
+All of it happens in one store transaction, so an event is either stored with its
+pipeline labels and routing decision or not at all, and two concurrent deliveries for one
+pipeline cannot both read the same history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from app.bus.plan import Plan
+from app.events import Event
+from app.pipeline_state import apply_pipeline_state
+from app.store import Store, WriteTx
+
+PlanFn = Callable[[Event], Plan]
+
+
+@dataclass(frozen=True)
+class Accepted:
+    events: list[Event]
+    plans: list[Plan]
+
+
+class Duplicate(Exception):
+    """The sender already delivered this; it has been stored once."""
+
+
+async def ingest(
+    store: Store, events: Sequence[Event], dedup_key: str | None, plan: PlanFn
+) -> Accepted:
+    """Store the events of one delivery; raises Duplicate or StoreUnavailable."""
+
+    def write(tx: WriteTx) -> Accepted:
+        if dedup_key is not None:
+            if tx.delivery_seen(dedup_key):
+                raise Duplicate(dedup_key)
+            tx.remember_delivery(dedup_key)
+        plans = []
+        for event in events:
+            apply_pipeline_state(tx, event)
+            # Routed after the pipeline labels are set: rules match on `transition`.
+            event_plan = plan(event)
+            tx.insert_event(event, event_plan.decision)
+            tx.add_dispatches(event.id, [(t.route, t.receiver) for t in event_plan.targets])
+            plans.append(event_plan)
+        return Accepted(list(events), plans)
+
+    return await store.write(write)

@@ -1,0 +1,108 @@
+"""create_app(settings): wires store, routing config, bus and routers; builds nothing at import."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator, Iterable, Mapping
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from app.api import admin, deliveries, events, hooks
+from app.api.errors import ApiError
+from app.bus.plan import resumer
+from app.bus.stages import InhibitCheck
+from app.bus.worker import Bus
+from app.context import AppContext
+from app.logs import log
+from app.routing.config import RoutingConfig
+from app.routing.inhibit import inhibiting_rule
+from app.routing.reload import ConfigHolder
+from app.settings import Settings
+from app.store import SqliteStore
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        holder = ConfigHolder(settings.config)
+        store = SqliteStore(settings.db_path)
+        await store.start()
+        bus = Bus(store, lambda: _inhibit_check(holder))
+        ctx = AppContext(settings=settings, store=store, config=holder, bus=bus)
+        app.state.ctx = ctx
+        config = ctx.config_in_force()
+        _warn_about_open_doors(config)
+        resumed = await bus.resume(resumer(config))
+        async with contextlib.AsyncExitStack() as stack:
+            if settings.watch_config:
+                watcher = asyncio.create_task(holder.watch())
+                stack.callback(watcher.cancel)
+            _reload_on_sighup(holder, stack)
+            log(
+                logging.INFO,
+                "signalbox started",
+                config=str(settings.config),
+                config_hash=config.hash,
+                db=str(settings.db_path),
+                resumed=resumed,
+            )
+            yield
+        await bus.close(settings.shutdown_grace)
+        await store.close()
+        log(logging.INFO, "signalbox stopped")
+
+    app = FastAPI(title="Signalbox", lifespan=lifespan)
+    for module in (hooks, events, deliveries, admin):
+        app.include_router(module.router)
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+    return app
+
+
+def _inhibit_check(holder: ConfigHolder) -> InhibitCheck:
+    rules = holder.current.inhibit_rules
+
+    def check(target: Mapping[str, str], sources: Iterable[Mapping[str, str]]) -> str | None:
+        if not rules:
+            return None
+        rule = inhibiting_rule(rules, target, sources)
+        return None if rule is None else f"inhibit_rules[{rules.index(rule)}]"
+
+    return check
+
+
+async def _api_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return exc.response()
+
+
+async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    where = "; ".join(
+        f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+    )
+    return JSONResponse({"error": "invalid request", "detail": where}, status_code=400)
+
+
+def _reload_on_sighup(holder: ConfigHolder, stack: contextlib.AsyncExitStack) -> None:
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(signal.SIGHUP, holder.reload)
+    except (ValueError, RuntimeError, NotImplementedError):
+        return  # not the main thread (tests serving in a thread): no signals to catch
+    stack.callback(loop.remove_signal_handler, signal.SIGHUP)
+
+
+def _warn_about_open_doors(config: RoutingConfig) -> None:
+    for source in admin.unauthenticated_sources(config):
+        log(
+            logging.WARNING,
+            "source accepts unauthenticated posts",
+            source=source,
+            hint=f"set a secret or token for {source} under sources: in routes.yaml",
+        )

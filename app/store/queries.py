@@ -1,0 +1,237 @@
+"""The SQL behind the store protocol: every statement the service runs lives here."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sqlite3
+import time
+from typing import Any
+
+from app.events import Event
+from app.store.base import OPEN_DELIVERY_STATES, DeliveryRecord, RunRecord
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    status TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    received_at REAL NOT NULL,
+    event TEXT NOT NULL,
+    routing TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_source ON events (source, id);
+CREATE INDEX IF NOT EXISTS events_by_status ON events (status, id);
+CREATE TABLE IF NOT EXISTS seen_deliveries (
+    key TEXT PRIMARY KEY,
+    seen_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pipeline_runs (
+    pipeline_key TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    run_order INTEGER,
+    status TEXT NOT NULL,
+    arrived INTEGER NOT NULL,
+    PRIMARY KEY (pipeline_key, run_id)
+);
+CREATE INDEX IF NOT EXISTS runs_by_order ON pipeline_runs (pipeline_key, run_order, arrived);
+CREATE TABLE IF NOT EXISTS dispatches (
+    event_id TEXT NOT NULL,
+    route TEXT NOT NULL,
+    receiver TEXT NOT NULL,
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    UNIQUE (event_id, route, receiver)
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    receiver TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS deliveries_by_state ON deliveries (state, id);
+"""
+
+FINISHED = ("success", "failure", "unstable", "cancelled", "skipped")
+
+
+class SqliteWriteTx:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def delivery_seen(self, key: str) -> bool:
+        row = self._conn.execute("SELECT 1 FROM seen_deliveries WHERE key = ?", (key,)).fetchone()
+        return row is not None
+
+    def remember_delivery(self, key: str) -> None:
+        self._conn.execute(
+            "INSERT OR IGNORE INTO seen_deliveries (key, seen_at) VALUES (?, ?)",
+            (key, time.time()),
+        )
+
+    def get_run(self, pipeline_key: str, run_id: str) -> RunRecord | None:
+        row = self._conn.execute(
+            "SELECT run_id, run_order, status FROM pipeline_runs"
+            " WHERE pipeline_key = ? AND run_id = ?",
+            (pipeline_key, run_id),
+        ).fetchone()
+        return RunRecord(*row) if row else None
+
+    def finished_runs_before(
+        self, pipeline_key: str, run: RunRecord, limit: int
+    ) -> list[RunRecord]:
+        arrived = self._arrival(pipeline_key, run.run_id)
+        # Runs without an order (a source that has none) fall back to arrival order.
+        rows = self._conn.execute(
+            f"""SELECT run_id, run_order, status FROM pipeline_runs
+                WHERE pipeline_key = ? AND run_id != ?
+                  AND status IN ({",".join("?" * len(FINISHED))})
+                  AND (CASE WHEN ? IS NOT NULL AND run_order IS NOT NULL
+                            THEN run_order < ? ELSE arrived < ? END)
+                ORDER BY run_order IS NULL, run_order DESC, arrived DESC
+                LIMIT ?""",  # noqa: S608 - only placeholders are interpolated
+            (pipeline_key, run.run_id, *FINISHED, run.run_order, run.run_order, arrived, limit),
+        ).fetchall()
+        return [RunRecord(*r) for r in rows]
+
+    def _arrival(self, pipeline_key: str, run_id: str) -> int:
+        row = self._conn.execute(
+            "SELECT arrived FROM pipeline_runs WHERE pipeline_key = ? AND run_id = ?",
+            (pipeline_key, run_id),
+        ).fetchone()
+        return int(row[0]) if row else time.time_ns()
+
+    def save_run(self, pipeline_key: str, run: RunRecord) -> None:
+        self._conn.execute(
+            """INSERT INTO pipeline_runs (pipeline_key, run_id, run_order, status, arrived)
+               VALUES (?, ?, ?, ?, ?)
+               ON CONFLICT (pipeline_key, run_id)
+               DO UPDATE SET status = excluded.status, run_order = excluded.run_order""",
+            (pipeline_key, run.run_id, run.run_order, run.status, time.time_ns()),
+        )
+
+    def insert_event(self, event: Event, routing: dict[str, Any]) -> None:
+        self._conn.execute(
+            """INSERT INTO events
+               (id, source, kind, status, fingerprint, received_at, event, routing)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+            (
+                event.id,
+                event.source,
+                event.kind,
+                event.status,
+                event.fingerprint,
+                event.received_at.timestamp(),
+                event.model_dump_json(),
+                json.dumps(routing, ensure_ascii=False),
+            ),
+        )
+
+    def add_dispatches(self, event_id: str, targets: list[tuple[str, str]]) -> None:
+        self._conn.executemany(
+            "INSERT OR IGNORE INTO dispatches (event_id, route, receiver) VALUES (?, ?, ?)",
+            [(event_id, route, receiver) for route, receiver in targets],
+        )
+
+    def save_delivery(
+        self, delivery: DeliveryRecord, dispatched: list[tuple[str, str, str]]
+    ) -> None:
+        self._conn.execute(
+            """INSERT INTO deliveries (id, state, receiver, created_at, record)
+               VALUES (?, ?, ?, ?, ?)
+               ON CONFLICT (id) DO UPDATE SET state = excluded.state, record = excluded.record""",
+            (
+                delivery.id,
+                delivery.state,
+                delivery.receiver,
+                delivery.created_at,
+                json.dumps(dataclasses.asdict(delivery), ensure_ascii=False),
+            ),
+        )
+        self.drop_dispatches(dispatched)
+
+    def drop_dispatches(self, dispatched: list[tuple[str, str, str]]) -> None:
+        self._conn.executemany(
+            "DELETE FROM dispatches WHERE event_id = ? AND route = ? AND receiver = ?",
+            dispatched,
+        )
+
+
+def _delivery(record_json: str) -> DeliveryRecord:
+    return DeliveryRecord(**json.loads(record_json))
+
+
+class SqliteReadTx:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def list_events(
+        self, *, limit: int, source: str | None = None, status: str | None = None
+    ) -> list[dict[str, Any]]:
+        clauses, params = [], []
+        if source is not None:
+            clauses.append("source = ?")
+            params.append(source)
+        if status is not None:
+            clauses.append("status = ?")
+            params.append(status)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._conn.execute(
+            f"SELECT event, routing FROM events {where} ORDER BY id DESC LIMIT ?",  # noqa: S608
+            (*params, limit),
+        ).fetchall()
+        out = []
+        for event_json, routing_json in rows:
+            item: dict[str, Any] = json.loads(event_json)
+            item["routing"] = json.loads(routing_json)
+            out.append(item)
+        return out
+
+    def count_events(self) -> int:
+        return int(self._conn.execute("SELECT count(*) FROM events").fetchone()[0])
+
+    def events_by_ids(self, ids: list[str]) -> list[Event]:
+        found: dict[str, Event] = {}
+        # Chunked: SQLite caps the number of bound parameters per statement.
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            rows = self._conn.execute(
+                f"SELECT id, event FROM events WHERE id IN ({','.join('?' * len(chunk))})",  # noqa: S608
+                chunk,
+            ).fetchall()
+            found.update((i, Event.model_validate_json(e)) for i, e in rows)
+        return [found[i] for i in ids if i in found]
+
+    def list_deliveries(self, *, limit: int, state: str | None = None) -> list[DeliveryRecord]:
+        if state is None:
+            rows = self._conn.execute(
+                "SELECT record FROM deliveries ORDER BY id DESC LIMIT ?", (limit,)
+            ).fetchall()
+        else:
+            rows = self._conn.execute(
+                "SELECT record FROM deliveries WHERE state = ? ORDER BY id DESC LIMIT ?",
+                (state, limit),
+            ).fetchall()
+        return [_delivery(r[0]) for r in rows]
+
+    def get_delivery(self, delivery_id: str) -> DeliveryRecord | None:
+        row = self._conn.execute(
+            "SELECT record FROM deliveries WHERE id = ?", (delivery_id,)
+        ).fetchone()
+        return _delivery(row[0]) if row else None
+
+    def open_deliveries(self) -> list[DeliveryRecord]:
+        rows = self._conn.execute(
+            f"SELECT record FROM deliveries WHERE state IN ({','.join('?' * len(OPEN_DELIVERY_STATES))})"  # noqa: S608, E501
+            " ORDER BY id",
+            OPEN_DELIVERY_STATES,
+        ).fetchall()
+        return [_delivery(r[0]) for r in rows]
+
+    def open_dispatches(self) -> list[tuple[str, str, str]]:
+        rows = self._conn.execute(
+            "SELECT event_id, route, receiver FROM dispatches ORDER BY seq"
+        ).fetchall()
+        return [(e, r, c) for e, r, c in rows]
