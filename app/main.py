@@ -30,7 +30,7 @@ def create_app(settings: Settings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         holder = ConfigHolder(settings.config)
-        store = SqliteStore(settings.db_path)
+        store = SqliteStore(settings.db_path, settings.db_busy_timeout)
         await store.start()
         bus = Bus(store, lambda: _inhibit_check(holder))
         ctx = AppContext(settings=settings, store=store, config=holder, bus=bus)

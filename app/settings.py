@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     # stays in the store and is sent after the next start.
     shutdown_grace: float = 10.0
 
+    # Seconds a write waits for a lock held by someone else before answering 503.
+    db_busy_timeout: float = 5.0
+
     @property
     def db_path(self) -> Path:
         return self.data_dir / "signalbox.db"

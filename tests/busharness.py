@@ -1,0 +1,87 @@
+"""A real bus over a real SQLite store, fed with events parsed from the shared fixtures."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fixtures import payload
+
+from app.bus.plan import Plan
+from app.bus.retry import RetryPolicy
+from app.bus.target import Target
+from app.bus.worker import Bus
+from app.events import Event
+from app.ingest import ingest
+from app.sources import SOURCE_MODULES
+from app.store import DeliveryRecord, SqliteStore
+from channels import CHANNEL_TYPES
+
+FAST_RETRIES = RetryPolicy(max_attempts=4, max_age=30.0, base=0.02, cap=0.1)
+
+
+def alerts(count: int, status: str = "firing", **labels: str) -> list[Event]:
+    """`count` distinct alerts, each a copy of the real firing fixture's first alert."""
+    doc = payload("alertmanager/firing.multi.v4_fingerprint.json")
+    template = doc["alerts"][0]
+    doc["alerts"] = []
+    for i in range(count):
+        alert = copy.deepcopy(template)
+        alert["labels"].update({"instance": f"host-{i}", **labels})
+        alert["fingerprint"] = f"{hash((i, tuple(labels.items()))) & 0xFFFFFFFF:08x}"
+        alert["status"] = status
+        doc["alerts"].append(alert)
+    return SOURCE_MODULES["alertmanager"].parse({}, doc)
+
+
+def channel_configs(configs: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
+    return {
+        name: CHANNEL_TYPES[c["type"]].config_model.model_validate(c) for name, c in configs.items()
+    }
+
+
+@asynccontextmanager
+async def running_bus(
+    tmp_path: Path, channels: Mapping[str, dict[str, Any]], policy: RetryPolicy = FAST_RETRIES
+) -> AsyncIterator[tuple[Bus, SqliteStore]]:
+    store = SqliteStore(tmp_path / "bus.db")
+    await store.start()
+    bus = Bus(store, lambda: lambda target, sources: None, policy)
+    bus.use_channels(channel_configs(channels))
+    try:
+        yield bus, store
+    finally:
+        await bus.close(grace=0.5)
+        await store.close()
+
+
+async def accept(bus: Bus, store: SqliteStore, events: list[Event], *targets: Target) -> None:
+    """What the hooks endpoint does: store with dispatches, then submit."""
+    plan = Plan({"routes": [t.route for t in targets]}, list(targets))
+    accepted = await ingest(store, events, None, lambda e: plan)
+    for event in accepted.events:
+        bus.submit(event, plan.targets)
+
+
+async def deliveries(store: SqliteStore, state: str | None = None) -> list[DeliveryRecord]:
+    return await store.read(lambda tx: tx.list_deliveries(limit=10_000, state=state))
+
+
+async def wait_for(condition: Callable[[], Any], within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
+    while not await _holds(condition):
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.02)
+
+
+async def _holds(condition: Callable[[], Any]) -> bool:
+    result = condition()
+    if asyncio.iscoroutine(result):
+        result = await result
+    return bool(result)

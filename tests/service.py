@@ -1,0 +1,72 @@
+"""The real Signalbox app served by uvicorn on 127.0.0.1 in a thread, for HTTP tests."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+
+from app.main import create_app
+from app.settings import Settings
+
+LOG_ONLY = """\
+sources:
+  github: { secret: "gh-secret" }
+  gitlab: { token: "gl-token" }
+  jenkins: { token: "jk-token" }
+  alertmanager: { token: "am-token" }
+channels:
+  stdout: { type: log }
+routes:
+  - matchers: ['status=~"failure|unstable"']
+    to: [stdout]
+fallback: [stdout]
+"""
+
+# Headers that authenticate a post to each source under LOG_ONLY.
+AUTH = {
+    "gitlab": {"x-gitlab-token": "gl-token"},
+    "jenkins": {"authorization": "Bearer jk-token"},
+    "alertmanager": {"authorization": "Bearer am-token"},
+}
+
+
+@contextmanager
+def serve(tmp_path: Path, routes: str = LOG_ONLY, **settings: Any) -> Iterator[httpx.Client]:
+    """Start the service with `routes` as routes.yaml; yield a client bound to it."""
+    config = tmp_path / "routes.yaml"
+    if not config.exists():
+        config.write_text(routes, encoding="utf-8")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    app = create_app(
+        Settings(
+            config=config,
+            data_dir=tmp_path / "data",
+            **{"watch_config": False, "shutdown_grace": 1.0, **settings},
+        )
+    )
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("signalbox did not start")
+        time.sleep(0.01)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            yield client
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        sock.close()

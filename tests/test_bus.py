@@ -1,0 +1,179 @@
+"""The delivery bus end to end: real store, real channels, fake providers on 127.0.0.1."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from busharness import accept, alerts, deliveries, running_bus, wait_for
+from providers.dingtalk import FakeDingTalk
+from providers.webhook import FakeReceiver
+
+from app.bus.target import Target
+
+
+def hook(receiver: FakeReceiver, **extra: Any) -> dict[str, Any]:
+    return {"type": "webhook", "url": f"{receiver.base_url}/in", **extra}
+
+
+def listed(receiver: FakeReceiver) -> list[list[str]]:
+    """Per request, the instance labels of the events it listed."""
+    return [[e["labels"]["instance"] for e in r.json()["events"]] for r in receiver.requests]
+
+
+async def test_group_wait_batches_related_alerts(
+    tmp_path: Path, fake_receiver: FakeReceiver
+) -> None:
+    """Alerts of one alertname arriving within group_wait go out as one message."""
+    target = Target("0", "hook", group_by=("alertname",), group_wait=0.3)
+    async with running_bus(tmp_path, {"hook": hook(fake_receiver)}) as (bus, store):
+        for event in alerts(3):
+            await accept(bus, store, [event], target)
+        await wait_for(lambda: len(fake_receiver.requests) == 1)
+        await wait_for(lambda: deliveries(store, "sent"))
+    assert sorted(listed(fake_receiver)[0]) == ["host-0", "host-1", "host-2"]
+    assert fake_receiver.requests[0].json()["group_labels"] == {"alertname": "High CPU Temperature"}
+
+
+async def test_no_group_wait_sends_each_event_alone(
+    tmp_path: Path, fake_receiver: FakeReceiver
+) -> None:
+    """group_wait 0s means no batching: one message per event."""
+    target = Target("0", "hook")
+    async with running_bus(tmp_path, {"hook": hook(fake_receiver)}) as (bus, store):
+        await accept(bus, store, alerts(3), target)
+        await wait_for(lambda: len(fake_receiver.requests) == 3)
+    assert sorted(i for r in listed(fake_receiver) for i in r) == ["host-0", "host-1", "host-2"]
+
+
+async def test_duplicate_within_dedup_window_is_dropped(
+    tmp_path: Path, fake_receiver: FakeReceiver
+) -> None:
+    """The same fingerprint and status twice within dedup_window is told once."""
+    target = Target("0", "hook", dedup_window=60)
+    async with running_bus(tmp_path, {"hook": hook(fake_receiver)}) as (bus, store):
+        first = alerts(1)
+        again = alerts(1)
+        assert first[0].fingerprint == again[0].fingerprint
+        await accept(bus, store, first, target)
+        await accept(bus, store, again, target)
+        resolved = alerts(1, status="resolved")
+        await accept(bus, store, resolved, target)
+        await wait_for(lambda: len(fake_receiver.requests) == 2)
+        sent = await deliveries(store, "sent")
+    statuses = sorted(r.json()["events"][0]["labels"]["status"] for r in fake_receiver.requests)
+    assert statuses == ["firing", "resolved"]
+    assert len(sent) == 2
+
+
+async def test_send_resolved_false_drops_resolved(
+    tmp_path: Path, fake_receiver: FakeReceiver
+) -> None:
+    """A route with send_resolved: false does not tell resolutions."""
+    target = Target("0", "hook", send_resolved=False)
+    async with running_bus(tmp_path, {"hook": hook(fake_receiver)}) as (bus, store):
+        await accept(bus, store, alerts(1, status="resolved"), target)
+        await accept(bus, store, alerts(1, status="firing", team="x"), target)
+        await wait_for(lambda: len(fake_receiver.requests) == 1)
+    assert fake_receiver.requests[0].json()["events"][0]["labels"]["status"] == "firing"
+
+
+async def test_transient_errors_are_retried_until_sent(
+    tmp_path: Path, fake_receiver: FakeReceiver
+) -> None:
+    """Two 5xx answers then success: the delivery is sent and every attempt is recorded."""
+    fake_receiver.force("http_500", "http_503")
+    async with running_bus(tmp_path, {"hook": hook(fake_receiver)}) as (bus, store):
+        await accept(bus, store, alerts(1), Target("0", "hook"))
+        await wait_for(lambda: deliveries(store, "sent"))
+        [sent] = await deliveries(store, "sent")
+    assert [a["outcome"] for a in sent.attempts] == ["failed", "failed", "sent"]
+    assert "HTTP 500" in sent.attempts[0]["detail"]
+    assert len(fake_receiver.requests) == 3
+
+
+async def test_receiver_down_then_back_gets_everything_in_order(
+    tmp_path: Path, fake_receiver: FakeReceiver
+) -> None:
+    """While a receiver is down nothing is lost; after it recovers messages arrive in order."""
+    fake_receiver.force(*["http_503"] * 3)
+    async with running_bus(tmp_path, {"hook": hook(fake_receiver)}) as (bus, store):
+        for event in alerts(5):
+            await accept(bus, store, [event], Target("0", "hook"))
+        await wait_for(lambda: len(fake_receiver.requests) == 8)
+    delivered = [r for r in fake_receiver.requests[3:]]
+    assert [
+        listed_one["events"][0]["labels"]["instance"]
+        for listed_one in (r.json() for r in delivered)
+    ] == [f"host-{i}" for i in range(5)]
+
+
+async def test_permanent_error_goes_dead_then_to_fallback(
+    tmp_path: Path, fake_receiver: FakeReceiver, fake_dingtalk: FakeDingTalk
+) -> None:
+    """A revoked DingTalk token kills the delivery; its fallback channel gets it, marked."""
+    channels = {
+        "ding": {
+            "type": "dingtalk",
+            "url": f"{fake_dingtalk.base_url}/robot/send?access_token=revoked",
+            "fallback_channel": "hook",
+        },
+        "hook": hook(fake_receiver),
+    }
+    async with running_bus(tmp_path, channels) as (bus, store):
+        await accept(bus, store, alerts(1), Target("0", "ding"))
+        await wait_for(lambda: len(fake_receiver.requests) == 1)
+        [dead] = await deliveries(store, "dead")
+        await wait_for(lambda: deliveries(store, "sent"))
+        [fallback] = await deliveries(store, "sent")
+    assert "300001" in (dead.last_error or "")
+    assert "revoked" not in (dead.last_error or ""), "tokens never appear in errors"
+    assert fallback.is_fallback and fallback.receiver == "hook"
+    assert fake_receiver.requests[0].json()["is_fallback"] is True
+
+
+async def test_dead_delivery_can_be_retried_by_hand(
+    tmp_path: Path, fake_receiver: FakeReceiver
+) -> None:
+    """A delivery that died sends again when retried, keeping its history."""
+    fake_receiver.force(*["http_500"] * 4)
+    async with running_bus(tmp_path, {"hook": hook(fake_receiver)}) as (bus, store):
+        await accept(bus, store, alerts(1), Target("0", "hook"))
+        await wait_for(lambda: deliveries(store, "dead"))
+        [dead] = await deliveries(store, "dead")
+        await bus.retry(dead.id)
+        await wait_for(lambda: deliveries(store, "sent"))
+        [sent] = await deliveries(store, "sent")
+    assert sent.id == dead.id
+    outcomes = [a["outcome"] for a in sent.attempts]
+    assert outcomes == ["failed", "failed", "failed", "dead", "retry", "sent"]
+
+
+async def test_storm_is_rate_limited_and_folded_into_digests(
+    tmp_path: Path, fake_dingtalk: FakeDingTalk
+) -> None:
+    """1,000 alerts to one robot: at most its budget of messages, and every alert accounted."""
+    fake_dingtalk.per_minute = 10_000  # our budget is compressed to 20/1s for the test
+    path = fake_dingtalk.robot("storm")
+    channels = {
+        "ding": {
+            "type": "dingtalk",
+            "url": f"{fake_dingtalk.base_url}{path}",
+            "rate_limit": {"messages": 20, "per": "1s"},
+        }
+    }
+    async with running_bus(tmp_path, channels) as (bus, store):
+        await accept(bus, store, alerts(1000), Target("0", "ding"))
+        await wait_for(lambda: deliveries(store, "sent"), within=20)
+        await wait_for(lambda: not bus.queue_depth(), within=20)
+        everything = await deliveries(store)
+    sent = [d for d in everything if d.state == "sent"]
+    folded = [d for d in everything if d.state == "folded"]
+    assert len(fake_dingtalk.requests) <= 21
+    assert len(fake_dingtalk.requests) == sum(d.parts_sent for d in sent)
+    told = [event_id for d in sent for event_id in d.event_ids]
+    assert len(told) == len(set(told)) == 1000, "every alert told exactly once"
+    digests = [d for d in sent if d.route == "digest"]
+    assert digests and all(d.folded > 0 for d in digests)
+    assert len(folded) + len(sent) - len(digests) == 1000
+    assert any("more" in r.json()["markdown"]["text"] for r in fake_dingtalk.requests)

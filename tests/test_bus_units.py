@@ -1,0 +1,74 @@
+"""The bus's small parts: the send budget, the retry schedule, group keys."""
+
+from __future__ import annotations
+
+from busharness import alerts
+
+from app.bus.ratelimit import SlidingWindow
+from app.bus.retry import RetryPolicy
+from app.bus.target import Target
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_window_never_lets_more_than_limit_through_in_any_window() -> None:
+    """Sending whenever allowed for 10 minutes never puts 21 sends in one 60 s window."""
+    clock = Clock()
+    window = SlidingWindow(20, 60.0, clock)
+    sends: list[float] = []
+    while clock.now < 600:
+        wait = window.delay()
+        if wait == 0:
+            window.record()
+            sends.append(clock.now)
+        clock.now += max(wait, 0.5)
+    assert len(sends) >= 180
+    for i, start in enumerate(sends):
+        assert sum(1 for t in sends[i:] if t < start + 60) <= 20
+
+
+def test_pause_holds_every_send_until_the_penalty_ends() -> None:
+    """After a provider's 'send too fast' the robot is paused for the whole penalty."""
+    clock = Clock()
+    window = SlidingWindow(20, 60.0, clock)
+    window.pause(600)
+    assert window.delay() == 600
+    clock.now = 599
+    assert window.delay() == 1
+    clock.now = 600
+    assert window.delay() == 0
+
+
+def test_retry_delay_honours_retry_after_and_caps() -> None:
+    """Backoff is jittered below the cap, yet never earlier than the provider's Retry-After."""
+    policy = RetryPolicy(base=1, cap=30)
+    delays = [policy.next_delay(10, None) for _ in range(200)]
+    assert all(0 <= d <= 30 for d in delays)
+    assert len({round(d, 3) for d in delays}) > 100, "full jitter spreads retries"
+    assert all(policy.next_delay(1, 45) >= 45 for _ in range(50))
+
+
+def test_retry_gives_up_on_attempts_or_age() -> None:
+    """A delivery dies after max attempts, or when the next try would pass max age."""
+    policy = RetryPolicy(max_attempts=3, max_age=100)
+    assert not policy.gives_up(2, age=10, delay=5)
+    assert policy.gives_up(3, age=10, delay=5)
+    assert policy.gives_up(1, age=90, delay=20)
+
+
+def test_group_key_follows_group_by() -> None:
+    """Events sharing the group_by labels share a group; '...' groups by every label."""
+    a, b = alerts(2)
+    by_name = Target("1", "r", group_by=("alertname",), group_wait=5)
+    assert by_name.group_key(a) == by_name.group_key(b)
+    assert by_name.group_key(a)[1] == {"alertname": "High CPU Temperature"}
+    by_all = Target("1", "r", group_by=("...",), group_wait=5)
+    assert by_all.group_key(a) != by_all.group_key(b)
+    no_batching = Target("1", "r")
+    assert no_batching.group_key(a) != no_batching.group_key(b)
