@@ -1,0 +1,135 @@
+"""The `signalbox` command: serve, check, route-test, send-test."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from app.routing.config import ConfigInvalid, RoutingConfig, load_config
+from app.routing.explain import explain
+
+cli = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+
+
+@cli.command()
+def serve(
+    config: Annotated[
+        Path, typer.Option(envvar="SIGNALBOX_CONFIG", help="routes.yaml to load and watch")
+    ] = Path("routes.yaml"),
+    host: Annotated[str, typer.Option(envvar="SIGNALBOX_HOST")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="SIGNALBOX_PORT")] = 8080,
+    data_dir: Annotated[
+        Path, typer.Option(envvar="SIGNALBOX_DATA_DIR", help="where the SQLite store lives")
+    ] = Path("./data"),
+) -> None:
+    """Run the HTTP service."""
+    import uvicorn
+
+    from app.logs import setup_logging
+    from app.main import create_app
+    from app.settings import Settings
+
+    # Refuse to start on an invalid file, with every error, rather than a traceback.
+    _load_or_exit(config)
+    setup_logging()
+    settings = Settings(config=config, host=host, port=port, data_dir=data_dir)
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=None)
+
+
+def _pairs(values: list[str], what: str) -> dict[str, str]:
+    pairs = {}
+    for value in values:
+        key, sep, val = value.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"{what} {value!r} is not K=V")
+        pairs[key.strip()] = val
+    return pairs
+
+
+def _load_or_exit(config: Path) -> RoutingConfig:
+    try:
+        return load_config(config)
+    except ConfigInvalid as exc:
+        for error in exc.errors:
+            typer.echo(str(error))
+        typer.echo(f"{config}: invalid, {len(exc.errors)} error(s)", err=True)
+        raise typer.Exit(1) from None
+
+
+@cli.command()
+def check(
+    config: Annotated[
+        Path, typer.Argument(envvar="SIGNALBOX_CONFIG", help="the routes.yaml to validate")
+    ] = Path("routes.yaml"),
+) -> None:
+    """Validate routes.yaml: exit 0 if valid, else 1 after printing every error with its line."""
+    loaded = _load_or_exit(config)
+    for warning in loaded.warnings:
+        typer.echo(f"{config}: warning: {warning}")
+    typer.echo(
+        f"{config}: OK ({len(loaded.routes())} routes, {len(loaded.channels)} channels, "
+        f"hash {loaded.hash})"
+    )
+
+
+@cli.command("route-test")
+def route_test(
+    source: Annotated[str, typer.Option(help="github, gitlab, jenkins or alertmanager")],
+    event: Annotated[Path, typer.Option(help="a webhook payload (JSON file)")],
+    header: Annotated[
+        list[str], typer.Option(help="a request header K=V, e.g. X-GitHub-Event=workflow_run")
+    ] = [],  # noqa: B006 - typer reads the default, never mutates it
+    label: Annotated[
+        list[str], typer.Option(help="set or override a label K=V, e.g. failure_streak=2")
+    ] = [],  # noqa: B006
+    config: Annotated[Path, typer.Option(envvar="SIGNALBOX_CONFIG")] = Path("routes.yaml"),
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """Show where a payload's events would be routed; sends nothing.
+
+    Stored history is unknown here: `transition` and `failure_streak` are only what the
+    payload itself yields unless given with --label (e.g. --label transition=fixed).
+    """
+    from starlette.datastructures import Headers
+
+    from app.sources import SOURCE_MODULES
+    from app.sources.base import Ignored, Malformed
+
+    module = SOURCE_MODULES.get(source)
+    if module is None:
+        raise typer.BadParameter(f"unknown source {source!r} (known: {', '.join(SOURCE_MODULES)})")
+    loaded = _load_or_exit(config)
+    overrides = _pairs(label, "--label")
+    headers = Headers(headers={k.lower(): v for k, v in _pairs(header, "--header").items()})
+    try:
+        events = module.parse(headers, json.loads(event.read_bytes()))
+    except Ignored as exc:
+        typer.echo(json.dumps({"ignored": str(exc)}) if as_json else f"ignored: {exc}")
+        return
+    except (Malformed, ValueError, OSError) as exc:
+        typer.echo(f"{event}: cannot parse: {exc}", err=True)
+        raise typer.Exit(1) from None
+    now = datetime.now(UTC)
+    results = []
+    for item in events:
+        labels = {**item.labels, **overrides}
+        explanation = explain(loaded, labels, now)
+        if as_json:
+            results.append({"title": item.title, "labels": labels, **explanation.as_dict()})
+            continue
+        typer.echo(f"event: {item.title}")
+        typer.echo("  labels: " + " ".join(f"{k}={v}" for k, v in sorted(labels.items())))
+        for line in explanation.lines():
+            typer.echo(f"  {line}")
+    if as_json:
+        typer.echo(json.dumps({"config": loaded.hash, "events": results}, indent=2))
+    elif not events:
+        typer.echo("the payload yielded no events")
+
+
+def main() -> None:
+    cli()
