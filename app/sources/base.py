@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import Mapping
-from typing import Any, Protocol
+from datetime import UTC, datetime
+from typing import Annotated, Any, Protocol, TypeVar
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
 
-from app.events import Event, Source
+from app.events import Event, Labels, Source, Status
 
 
 class SourceAuth(BaseModel):
@@ -71,3 +74,181 @@ class SourceModule(Protocol):
 
     def parse(self, headers: Mapping[str, str], payload: Any) -> list[Event]:
         """Turn a decoded JSON body into events, or raise Ignored / Malformed."""
+
+
+# --- helpers shared by the source modules -------------------------------------------------
+
+
+class Payload(BaseModel):
+    """Base of the payload shapes: senders add fields freely, so unknown ones are ignored."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+NonEmpty = Annotated[str, Field(min_length=1)]
+"""A string a label is built from, which must not be empty."""
+
+PayloadT = TypeVar("PayloadT", bound=BaseModel)
+
+
+def load(model: type[PayloadT], payload: Any, shape: str) -> PayloadT:
+    """Validate `payload` as `model`, or raise Malformed naming the first offending field."""
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "body"
+        what = "expected a JSON object" if first["type"] in _OBJECT_ERRORS else first["msg"]
+        more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
+        raise Malformed(f"not a {shape}: {where}: {what}{more}") from exc
+
+
+_OBJECT_ERRORS = frozenset({"model_type", "model_attributes_type", "dict_type"})
+# Senders write ISO 8601 with a space before the offset ("... +0200") or a " UTC" suffix
+# (GitLab), which datetime.fromisoformat does not take as is.
+_SPACED_OFFSET = re.compile(r"\s+(UTC|Z|[+-]\d{2}:?\d{2})$")
+
+
+def _timestamp(value: object) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ValueError("expected a timestamp string")
+    text = _SPACED_OFFSET.sub(lambda m: "+00:00" if m[1] in ("UTC", "Z") else m[1], value.strip())
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"not an ISO 8601 timestamp: {value[:40]!r}") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    # Go's zero time (0001-01-01T00:00:00Z) is how Alertmanager says "not set".
+    return None if parsed.year == 1 else parsed
+
+
+Timestamp = Annotated[datetime | None, BeforeValidator(_timestamp)]
+"""An optional ISO 8601 / GitLab-style timestamp, always timezone-aware; Go's zero time is None."""
+
+
+def span_seconds(started: datetime | None, finished: datetime | None) -> float | None:
+    if started is None or finished is None or finished < started:
+        return None
+    return (finished - started).total_seconds()
+
+
+def map_status(table: Mapping[str, Status], value: str | None, field: str) -> Status:
+    """Look a sender's status word up, or raise Malformed naming the field and the known words."""
+    if not value:
+        raise Malformed(f"{field} is missing")
+    status = table.get(value)
+    if status is None:
+        raise Malformed(f"unknown {field} {value[:60]!r}; known: {', '.join(table)}")
+    return status
+
+
+_BRANCH_PREFIXES = ("refs/remotes/origin/", "refs/heads/", "origin/")
+
+
+def branch_name(ref: str | None) -> str | None:
+    """`refs/heads/main`, `origin/main` → `main`; other refs (tags, pull refs) unchanged."""
+    if not ref:
+        return None
+    for prefix in _BRANCH_PREFIXES:
+        if ref.startswith(prefix):
+            return ref[len(prefix) :]
+    return ref
+
+
+def url_path(url: str | None) -> str:
+    """The path of `url` without surrounding slashes; "" for anything unparsable."""
+    if not url:
+        return ""
+    try:
+        return urlsplit(url).path.strip("/")
+    except ValueError:
+        return ""
+
+
+def extend_labels(labels: Labels, **extra: object) -> Labels:
+    """Add source-specific labels as strings, skipping empty values; never overrides `labels`."""
+    for name, value in extra.items():
+        if value is None or value == "" or name in labels:
+            continue
+        labels[name] = str(value).lower() if isinstance(value, bool) else str(value)
+    return labels
+
+
+STATUS_WORDS: dict[str, str] = {
+    "queued": "queued",
+    "running": "running",
+    "success": "succeeded",
+    "failure": "failed",
+    "unstable": "unstable",
+    "cancelled": "cancelled",
+    "skipped": "skipped",
+    "firing": "firing",
+    "resolved": "resolved",
+}
+
+
+def ci_event(
+    labels: Labels,
+    *,
+    run: str,
+    run_order: int | None = None,
+    tracked: bool = True,
+    number: int | str | None = None,
+    subject: str | None = None,
+    url: str | None = None,
+    started_at: datetime | None = None,
+    finished_at: datetime | None = None,
+    duration_s: float | None = None,
+    annotations: Mapping[str, str | None] | None = None,
+) -> Event:
+    """An Event for a CI pipeline, job or deployment, with the title and fingerprint built alike.
+
+    `run` names the run (or deployment) reported; the fingerprint is
+    `source:project:pipeline:run:status`. It is also the event's `run_id` unless `tracked` is
+    false (deployments). `subject` replaces the pipeline name in the title, e.g.
+    "deployment to production".
+    """
+    project, pipeline = labels["project"], labels["pipeline"]
+    name = subject or pipeline
+    title = project if name == project else f"{project} · {name}"
+    if job := labels.get("job"):
+        title += f" · {job}"
+    if number is not None:
+        title += f" #{number}"
+    title += f" {STATUS_WORDS[labels['status']]}"
+    if branch := labels.get("branch"):
+        title += f" on {branch}"
+    return Event(
+        fingerprint=f"{labels['source']}:{project}:{pipeline}:{run}:{labels['status']}",
+        title=title,
+        url=url or None,
+        labels=labels,
+        annotations={k: v for k, v in (annotations or {}).items() if v},
+        started_at=started_at,
+        finished_at=finished_at,
+        duration_s=duration_s if duration_s is not None else span_seconds(started_at, finished_at),
+        run_id=run if tracked else None,
+        run_order=run_order,
+    )
+
+
+def configured_secret(auth: SourceAuth) -> str | None:
+    """The configured secret or token (either key is accepted, so a typo never opens the door)."""
+    for value in (auth.secret, auth.token):
+        if value is not None and value.get_secret_value():
+            return value.get_secret_value()
+    return None
+
+
+def require_token(given: str | None, auth: SourceAuth, what: str) -> None:
+    """Raise Unauthorized unless `given` equals the configured token (accept all if none is)."""
+    expected = configured_secret(auth)
+    if expected is None:
+        return
+    if given is None:
+        raise Unauthorized(f"missing {what}")
+    if not constant_time_equal(given, expected):
+        raise Unauthorized(f"wrong {what}")

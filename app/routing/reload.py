@@ -1,0 +1,112 @@
+"""Holds the routes.yaml in force: load → validate → atomic swap, and hot reload.
+
+Callers read `holder.current` once per event and route the whole event with that one
+immutable RoutingConfig, so a reload can never split an event across two versions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from watchfiles import Change, awatch
+
+from app.events import utcnow
+from app.metrics import CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP, CONFIG_LAST_RELOAD_SUCCESSFUL
+from app.routing.config import ConfigInvalid, RoutingConfig, load_config
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReloadResult:
+    """What one reload attempt did. `error` is every problem, one `file:line: cause` a line."""
+
+    ok: bool
+    changed: bool
+    hash: str
+    error: str | None = None
+    warnings: tuple[str, ...] = ()
+
+
+class ConfigHolder:
+    """The current routing config and the story of its reloads."""
+
+    def __init__(self, path: str | Path, env: Mapping[str, str] | None = None) -> None:
+        """Load `path` now; raise ConfigInvalid if it is invalid (nothing to fall back to)."""
+        self.path = Path(path)
+        self._env = env
+        self._lock = threading.Lock()
+        self._current = load_config(self.path, env)
+        self.last_error: str | None = None
+        self.last_success_at: datetime = self._current.loaded_at
+        self._record(ok=True)
+        for warning in self._current.warnings:
+            log.warning("%s: %s", self.path, warning)
+
+    @property
+    def current(self) -> RoutingConfig:
+        """The config in force; take it once per event."""
+        return self._current
+
+    def reload(self) -> ReloadResult:
+        """Re-read the file and swap it in if valid; never raises for a bad file."""
+        with self._lock:  # HTTP, SIGHUP and the watcher may ask at once
+            try:
+                config = load_config(self.path, self._env)
+            except ConfigInvalid as exc:
+                self.last_error = str(exc)
+                self._record(ok=False)
+                log.error("routes.yaml rejected, keeping %s:\n%s", self._current.hash, exc)
+                return ReloadResult(False, False, self._current.hash, error=self.last_error)
+            changed = config.hash != self._current.hash
+            if changed:
+                self._current = config  # one attribute store: readers see old or new
+                for warning in config.warnings:
+                    log.warning("%s: %s", self.path, warning)
+                log.info("routes.yaml %s loaded", config.hash)
+            self.last_error = None
+            self.last_success_at = utcnow()
+            self._record(ok=True)
+            return ReloadResult(True, changed, config.hash, warnings=config.warnings)
+
+    def _record(self, *, ok: bool) -> None:
+        CONFIG_LAST_RELOAD_SUCCESSFUL.set(1 if ok else 0)
+        if ok:
+            CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP.set(self.last_success_at.timestamp())
+
+    def status(self) -> dict[str, object]:
+        """For GET /api/config: the version in force and the last reload error, no secrets."""
+        return {
+            **self._current.summary(),
+            "last_error": self.last_error,
+            "last_success_at": self.last_success_at.isoformat(),
+        }
+
+    def _concerns_config(self, _change: Change, path: str) -> bool:
+        name = Path(path).name
+        # Kubernetes ConfigMaps swap a `..data` symlink rather than touching the file.
+        return name == self.path.name or name.startswith("..")
+
+    async def watch(self, stop: asyncio.Event | None = None, debounce_ms: int = 200) -> None:
+        """Reload on every change to the file until `stop` is set or the task is cancelled.
+
+        Watches the parent directory, not the file: editors that save by writing a temp
+        file and renaming it (vim, `sed -i`, atomic saves) and delete-then-recreate replace
+        the inode, which a watch on the file itself would lose.
+        """
+        async for _changes in awatch(
+            self.path.parent,
+            watch_filter=self._concerns_config,
+            debounce=debounce_ms,
+            step=50,
+            stop_event=stop,
+            recursive=False,
+        ):
+            # Loading is a few ms of CPU; a thread keeps the event loop serving meanwhile.
+            await asyncio.to_thread(self.reload)

@@ -1,0 +1,79 @@
+"""The pydantic models of routes.yaml (see docs/routing.md); unknown keys are errors.
+
+Channel entries are kept as plain mappings here: each is validated against its type's
+own `config_model` from `channels.CHANNEL_TYPES`, so new channel types need no change here.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any
+
+import jinja2
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from app.events import Source
+from app.routing.durations import Duration
+from app.routing.inhibit import InhibitRule
+from app.routing.intervals import NamedInterval
+from app.routing.matchers import MatcherField
+from app.sources.base import SourceAuth
+from channels.templating import compile_template
+
+
+def _compiles(source: str) -> str:
+    # Compiled at load so a typo is a validation error, not a failed send at 3 a.m.
+    try:
+        compile_template(source)
+    except jinja2.TemplateSyntaxError as exc:
+        cause = f"template syntax error at template line {exc.lineno}: {exc.message}"
+        raise ValueError(cause) from None
+    return source
+
+
+TemplateSource = Annotated[str, AfterValidator(_compiles)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class RouteSpec(_Strict):
+    """One `routes:` item. Unset settings (None) are inherited from the parent route."""
+
+    matchers: tuple[MatcherField, ...] = ()
+    to: tuple[str, ...] | None = None
+    continue_: bool = Field(default=False, alias="continue")
+    routes: tuple[RouteSpec, ...] = ()
+    group_by: tuple[str, ...] | None = None
+    group_wait: Duration | None = None
+    group_interval: Duration | None = None
+    repeat_interval: Duration | None = None
+    dedup_window: Duration | None = None
+    mute_when: tuple[str, ...] | None = None
+    active_when: tuple[str, ...] | None = None
+    send_resolved: bool | None = None
+    template: TemplateSource | None = None
+
+
+class Defaults(_Strict):
+    """Settings every route starts from; Alertmanager's defaults where it has them."""
+
+    group_by: tuple[str, ...] = ()
+    group_wait: Duration = timedelta(0)
+    group_interval: Duration = timedelta(minutes=5)
+    repeat_interval: Duration = timedelta(hours=4)
+    dedup_window: Duration = timedelta(minutes=5)
+    send_resolved: bool = True
+
+
+class RoutesFile(_Strict):
+    """The whole file."""
+
+    sources: dict[Source, SourceAuth] = Field(default_factory=dict)
+    channels: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    defaults: Defaults = Defaults()
+    time_intervals: tuple[NamedInterval, ...] = ()
+    routes: tuple[RouteSpec, ...] = ()
+    fallback: tuple[str, ...] = ()
+    inhibit_rules: tuple[InhibitRule, ...] = ()

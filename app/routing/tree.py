@@ -1,0 +1,123 @@
+"""The compiled route tree and the one routing decision every caller uses.
+
+Semantics are Alertmanager's `Route.Match`: depth-first; among siblings the first match
+wins unless it has `continue: true`; when a route matches but none of its children do,
+the route itself is the result. The root is implicit: it matches everything and its
+receivers are `fallback:`, so an event no route matches lands on the root.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TypeAlias
+
+import jinja2
+
+from app.routing.intervals import NamedInterval, is_active
+from app.routing.matchers import Matcher, first_failure
+
+FALLBACK_PATH = "fallback"
+
+# Called for every route the matcher evaluates, with the matcher that failed (or None).
+Visitor: TypeAlias = Callable[["Route", Matcher | None], None]
+
+
+@dataclass(frozen=True, slots=True)
+class RouteSettings:
+    """A route's effective settings: its own, else inherited from its parent, else defaults."""
+
+    receivers: tuple[str, ...]
+    group_by: tuple[str, ...]
+    group_wait: timedelta
+    group_interval: timedelta
+    repeat_interval: timedelta
+    dedup_window: timedelta
+    send_resolved: bool
+    mute_when: tuple[NamedInterval, ...] = ()
+    active_when: tuple[NamedInterval, ...] = ()
+    template: jinja2.Template | None = field(default=None, compare=False)
+    template_source: str | None = None
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Route:
+    """One node of the tree; `path` is its position in routes.yaml, e.g. "2.1"."""
+
+    path: str
+    matchers: tuple[Matcher, ...]
+    settings: RouteSettings
+    continue_: bool = False
+    children: tuple[Route, ...] = ()
+
+    @property
+    def receivers(self) -> tuple[str, ...]:
+        return self.settings.receivers
+
+    @property
+    def is_fallback(self) -> bool:
+        return self.path == FALLBACK_PATH
+
+    def match(self, labels: Mapping[str, str], visit: Visitor | None = None) -> list[Route]:
+        """The deepest matching routes under (and including) this one; [] if it fails."""
+        failed = first_failure(self.matchers, labels)
+        if visit is not None:
+            visit(self, failed)
+        if failed is not None:
+            return []
+        found: list[Route] = []
+        for child in self.children:
+            matches = child.match(labels, visit)
+            found.extend(matches)
+            if matches and not child.continue_:
+                break
+        return found or [self]
+
+    def muted_at(self, when: datetime) -> bool:
+        """True when a `mute_when` interval is active, or `active_when` is set and none is."""
+        s = self.settings
+        if any(is_active(i, when) for i in s.mute_when):
+            return True
+        return bool(s.active_when) and not any(is_active(i, when) for i in s.active_when)
+
+    def walk(self) -> list[Route]:
+        """This route and every descendant, depth-first in file order."""
+        return [self, *(r for child in self.children for r in child.walk())]
+
+
+# A match is the matched node itself: immutable, with its path, receivers and settings.
+RouteMatch: TypeAlias = Route
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingDecision:
+    """Where one event goes. `routes` lists matched route paths (never the fallback);
+    `fallback` is set when no route matched; `dropped` when no route matched and there is
+    no fallback (the caller counts those)."""
+
+    routes: list[str]
+    receivers: list[str]
+    matches: list[RouteMatch]
+    fallback: bool
+    dropped: bool
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "routes": self.routes,
+            "receivers": self.receivers,
+            "fallback": self.fallback,
+            "dropped": self.dropped,
+        }
+
+
+def decide(root: Route, labels: Mapping[str, str], visit: Visitor | None = None) -> RoutingDecision:
+    """Route one event's labels through the tree rooted at `root`. Pure: no clock, no I/O."""
+    matches = root.match(labels, visit)
+    fallback = matches == [root]
+    if fallback and not root.receivers:
+        return RoutingDecision([], [], [], fallback=True, dropped=True)
+    # A receiver named by two matched routes is listed once, in first-seen order.
+    receivers = list(dict.fromkeys(r for m in matches for r in m.receivers))
+    routes = [] if fallback else [m.path for m in matches]
+    return RoutingDecision(routes, receivers, matches, fallback=fallback, dropped=False)

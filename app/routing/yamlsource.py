@@ -1,0 +1,123 @@
+"""Reading routes.yaml with line numbers kept, so every error can name its line."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from yaml.constructor import SafeConstructor
+
+from app.routing.interpolate import interpolate
+
+Loc = Sequence[int | str]
+
+
+@dataclass(frozen=True)
+class ConfigError:
+    """One problem in a config file; str() gives `file:line: cause`."""
+
+    file: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line is not None else self.file
+        return f"{where}: {self.message}"
+
+
+@dataclass(frozen=True)
+class YamlDocument:
+    """The decoded data (environment references resolved) beside the node tree it came from."""
+
+    data: Any
+    root: yaml.Node | None
+
+    def line_of(self, loc: Loc) -> int | None:
+        """1-based line of the deepest node `loc` reaches (keys or list indexes).
+
+        A final mapping key resolves to the key's own line: for an unknown key, or one
+        whose value is a block starting below it, that is the line to look at.
+        """
+        node = self.root
+        if node is None:
+            return None
+        key: yaml.Node | None = None
+        for part in loc:
+            found = _child(node, part)
+            if found is None:
+                continue  # a pydantic-internal step (union tag, "[key]"): stay put
+            key, node = found
+        return (key or node).start_mark.line + 1
+
+
+def _child(node: yaml.Node, part: int | str) -> tuple[yaml.Node | None, yaml.Node] | None:
+    """(key node or None, value node) of `part` under `node`."""
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.value == str(part):
+                return key, value
+        return None
+    if isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+        return (None, node.value[part]) if 0 <= part < len(node.value) else None
+    return None
+
+
+def _walk(node: yaml.Node) -> Iterator[yaml.Node]:
+    seen: set[int] = set()
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:  # aliases share nodes; resolve each only once
+            continue
+        seen.add(id(current))
+        yield current
+        if isinstance(current, yaml.MappingNode):
+            for key, value in current.value:
+                stack.extend((value, key))
+        elif isinstance(current, yaml.SequenceNode):
+            stack.extend(current.value)
+
+
+def _scalar_line(node: yaml.ScalarNode, offset: int) -> int:
+    line = node.start_mark.line + 1
+    if node.style == "|":  # a literal block's text starts on the line after its `|`
+        line += 1 + node.value.count("\n", 0, offset)
+    return line
+
+
+def read_yaml(
+    text: str, file: str, env: Mapping[str, str]
+) -> tuple[YamlDocument, list[ConfigError]]:
+    """Parse `text`, resolving `${VAR}` in every string value; collect every error."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        cause = " ".join(str(p) for p in (exc.context, exc.problem) if p)
+        return YamlDocument(None, None), [ConfigError(file, line, f"YAML syntax error: {cause}")]
+    except yaml.YAMLError as exc:
+        return YamlDocument(None, None), [ConfigError(file, None, f"YAML error: {exc}")]
+    if root is None:
+        return YamlDocument({}, None), []
+    errors: list[ConfigError] = []
+    for node in _walk(root):
+        if isinstance(node, yaml.MappingNode):
+            errors.extend(_duplicate_keys(node, file))
+        elif isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:str":
+            node.value, problems = interpolate(node.value, env)
+            errors.extend(ConfigError(file, _scalar_line(node, p.offset), str(p)) for p in problems)
+    data = SafeConstructor().construct_document(root)
+    return YamlDocument(data, root), errors
+
+
+def _duplicate_keys(node: yaml.MappingNode, file: str) -> Iterator[ConfigError]:
+    # YAML silently keeps the last duplicate; in a routing file that hides a mistake.
+    seen: set[str] = set()
+    for key, _value in node.value:
+        if isinstance(key, yaml.ScalarNode):
+            if key.value in seen:
+                yield ConfigError(file, key.start_mark.line + 1, f'duplicate key "{key.value}"')
+            seen.add(key.value)
