@@ -131,5 +131,25 @@ def route_test(
         typer.echo("the payload yielded no events")
 
 
+@cli.command("send-test")
+def send_test_command(
+    channel: Annotated[str, typer.Argument(help="a channel name from routes.yaml")],
+    config: Annotated[Path, typer.Option(envvar="SIGNALBOX_CONFIG")] = Path("routes.yaml"),
+) -> None:
+    """Send one test message through CHANNEL and print the provider's answer."""
+    import asyncio
+
+    from app.sendtest import SendTestFailed, send_test
+
+    loaded = _load_or_exit(config)
+    try:
+        answers = asyncio.run(send_test(loaded, channel))
+    except SendTestFailed as exc:
+        typer.echo(f"{channel}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    for answer in answers:
+        typer.echo(f"{channel}: sent: {answer}")
+
+
 def main() -> None:
     cli()

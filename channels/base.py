@@ -6,22 +6,65 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
-from pydantic import BaseModel, ConfigDict
+import jinja2
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from app.durations import Duration
 from app.events import Event, Labels
+from channels.templating import compile_template
+
+
+class RateLimit(BaseModel):
+    """At most `messages` sends in any window of `per` (routes.yaml: {messages: 20, per: 1m})."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    messages: int = Field(ge=1)
+    per: Duration
 
 
 class ChannelConfig(BaseModel):
     """Settings of one named channel in routes.yaml; each type extends it."""
 
-    model_config = ConfigDict(extra="forbid")
+    # The provider's own documented limit, used unless routes.yaml sets `rate_limit`.
+    default_rate: ClassVar[tuple[int, float]] = (10, 1.0)
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     type: str
     fallback_channel: str | None = None
+    # Message body template source (Jinja2, sandboxed); None uses the channel's default.
+    template: str | None = None
+    # Seconds for one whole send (connect + request + answer).
+    timeout: float = Field(default=10.0, gt=0)
+    rate_limit: RateLimit | None = None
+
+    @field_validator("template")
+    @classmethod
+    def _template_compiles(cls, source: str | None) -> str | None:
+        # Compiling here makes `signalbox check` report a template typo with its line,
+        # instead of the first send failing.
+        if source is not None:
+            try:
+                compile_template(source)
+            except jinja2.TemplateSyntaxError as exc:
+                raise ValueError(f"template line {exc.lineno}: {exc.message}") from exc
+        return source
 
     def enabled(self) -> bool:
         """False when a required URL or key resolved empty (e.g. its ${VAR} unset)."""
         return True
+
+    def rate(self) -> tuple[int, float]:
+        """(messages, per seconds) this channel may send."""
+        if self.rate_limit is None:
+            return self.default_rate
+        return self.rate_limit.messages, self.rate_limit.per.total_seconds()
+
+
+def secret_set(value: SecretStr | None) -> bool:
+    """True when a secret field holds a non-blank value."""
+    return value is not None and value.get_secret_value().strip() != ""
 
 
 @dataclass(frozen=True)
@@ -36,6 +79,8 @@ class Notification:
     is_fallback: bool = False
     # Events folded into this message by the rate limiter's digest and not listed.
     folded: int = 0
+    # Route-level body template source (validated by routing); beats the channel's own.
+    template: str | None = None
 
 
 @dataclass(frozen=True)
@@ -46,6 +91,12 @@ class Message:
     text: str
     # Provider-specific body (JSON-able) when the channel renders one itself.
     body: dict[str, object] | None = None
+    # What this message was rendered from (only the events it lists) and the size
+    # budget it was fitted to: what `split_for_retry` needs to render it smaller.
+    source: Notification | None = None
+    budget: int | None = None
+    part: int = 1
+    parts: int = 1
 
 
 @dataclass(frozen=True)
@@ -61,6 +112,7 @@ class DeliveryError(Exception):
     def __init__(self, detail: str, *, retry_after: float | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
+        # Seconds the provider asked us to wait before the next attempt, if it said.
         self.retry_after = retry_after
 
 
@@ -72,12 +124,19 @@ class PermanentError(DeliveryError):
     """Retrying cannot help: bad key, invalid payload."""
 
 
+class TooLarge(PermanentError):
+    """The provider refused the message's size: retrying `split_for_retry(message)` may help."""
+
+
 class Channel(Protocol):
     type_name: ClassVar[str]
     config_model: ClassVar[type[ChannelConfig]]
 
-    def render(self, notification: Notification) -> list[Message]:
-        """Messages to send, in order, each within the provider's size limit."""
+    def render(self, notification: Notification, budget: int | None = None) -> list[Message]:
+        """Messages to send, in order, each within the provider's size limit (or `budget`)."""
+
+    def split_for_retry(self, message: Message) -> list[Message]:
+        """Smaller messages telling the same events; raises PermanentError when it cannot."""
 
     async def send(self, message: Message) -> DeliveryResult:
         """Send one message; raise TransientError or PermanentError on failure."""

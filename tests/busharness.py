@@ -10,8 +10,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fixtures import payload
-
 from app.bus.plan import Plan
 from app.bus.retry import RetryPolicy
 from app.bus.target import Target
@@ -21,6 +19,7 @@ from app.ingest import ingest
 from app.sources import SOURCE_MODULES
 from app.store import DeliveryRecord, SqliteStore
 from channels import CHANNEL_TYPES
+from fixtures import payload
 
 FAST_RETRIES = RetryPolicy(max_attempts=4, max_age=30.0, base=0.02, cap=0.1)
 

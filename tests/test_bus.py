@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from app.bus.target import Target
 from busharness import accept, alerts, deliveries, running_bus, wait_for
 from providers.dingtalk import FakeDingTalk
 from providers.webhook import FakeReceiver
-
-from app.bus.target import Target
 
 
 def hook(receiver: FakeReceiver, **extra: Any) -> dict[str, Any]:

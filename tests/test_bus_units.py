@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from busharness import alerts
-
 from app.bus.ratelimit import SlidingWindow
 from app.bus.retry import RetryPolicy
 from app.bus.target import Target
+from busharness import alerts
 
 
 class Clock:

@@ -9,9 +9,10 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from fixtures import JSON_VALUES, fixture_files, load, mutated
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from fixtures import JSON_VALUES, fixture_files, load, mutated
 from service import serve
 
 SECRET = "fuzz-secret"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from fixtures import fixture_files, load
 from service import serve
 

@@ -39,8 +39,16 @@ def signalbox(tmp_path: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
     """The real `signalbox serve` as a child process, ready when /readyz says so."""
     log = (tmp_path / "signalbox.log").open("ab")
     proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "signalbox"), "serve", "--config", str(tmp_path / "routes.yaml"),
-         "--data-dir", str(tmp_path / "data"), "--port", str(port)],
+        [
+            str(Path(sys.executable).parent / "signalbox"),
+            "serve",
+            "--config",
+            str(tmp_path / "routes.yaml"),
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--port",
+            str(port),
+        ],
         stdout=log,
         stderr=subprocess.STDOUT,
     )

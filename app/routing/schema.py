@@ -12,8 +12,8 @@ from typing import Annotated, Any
 import jinja2
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from app.durations import Duration
 from app.events import Source
-from app.routing.durations import Duration
 from app.routing.inhibit import InhibitRule
 from app.routing.intervals import NamedInterval
 from app.routing.matchers import MatcherField

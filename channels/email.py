@@ -1,0 +1,186 @@
+"""E-mail over SMTP (aiosmtplib): multipart text + HTML, threaded per pipeline or alert group.
+
+Reply codes decide retries (RFC 5321 §4.2; CHANNELS.md §5): 4xx transient, 5xx
+permanent; connection failures and timeouts transient.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import html
+import ssl
+from email.message import EmailMessage
+from email.utils import formatdate
+from typing import ClassVar, Literal, Self
+
+import aiosmtplib
+from pydantic import Field, SecretStr, model_validator
+
+from channels.base import (
+    ChannelConfig,
+    DeliveryResult,
+    Message,
+    Notification,
+    PermanentError,
+    TransientError,
+    secret_set,
+)
+from channels.redact import Redactor
+from channels.rendering import TemplatedChannel
+from channels.templating import named_template
+
+
+class EmailConfig(ChannelConfig):
+    type: Literal["email"] = "email"
+    host: str
+    # None: 465 with implicit TLS, 587 with STARTTLS, else 25.
+    port: int | None = None
+    starttls: bool = False
+    tls: bool = False
+    username: str | None = None
+    password: SecretStr | None = None
+    from_: str = Field(alias="from")
+    to: list[str] = Field(min_length=1)
+    # PEM bundle to trust instead of the system CAs (internal relays).
+    ca_file: str | None = None
+
+    @model_validator(mode="after")
+    def _one_tls_mode(self) -> Self:
+        if self.starttls and self.tls:
+            raise ValueError("choose one of starttls (upgrade) and tls (implicit)")
+        return self
+
+    def enabled(self) -> bool:
+        if not self.host.strip() or not any(a.strip() for a in self.to):
+            return False
+        # A username without its password would only fail at AUTH.
+        return not (self.username and not secret_set(self.password))
+
+    def smtp_port(self) -> int:
+        return self.port or (465 if self.tls else 587 if self.starttls else 25)
+
+
+def _msgid(seed: str, domain: str) -> str:
+    return f"<{hashlib.sha256(seed.encode()).hexdigest()[:32]}@{domain}>"
+
+
+def thread_key(source: Notification) -> str:
+    """What a mail thread is about: the alert group, or the pipeline on its branch."""
+    events = source.events
+    if not events or any(e.labels.get("kind") == "alert" for e in events):
+        return f"{source.receiver}\0{source.group_key}"
+    labels = events[0].labels
+    parts = (labels.get(k, "") for k in ("project", "pipeline", "branch"))
+    return "\0".join((source.receiver, *parts))
+
+
+# Connection trouble, not a verdict on the message: worth retrying.
+_CONNECTION_LOST = (
+    aiosmtplib.SMTPTimeoutError,
+    aiosmtplib.SMTPConnectError,
+    aiosmtplib.SMTPServerDisconnected,
+)
+
+
+def _smtp_error(exc: aiosmtplib.SMTPException, redact: Redactor) -> TransientError | PermanentError:
+    if isinstance(exc.__cause__ or exc.__context__, ssl.SSLCertVerificationError):
+        # An untrusted certificate stays untrusted: fix ca_file or the relay, don't retry.
+        return PermanentError(redact(f"TLS certificate rejected: {exc}"))
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        codes = [r.code for r in exc.recipients]
+        detail = redact("all recipients refused: " + "; ".join(str(r) for r in exc.recipients))
+        transient = any(400 <= c < 500 for c in codes)
+        return TransientError(detail) if transient else PermanentError(detail)
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        detail = redact(f"SMTP {exc.code}: {exc.message}")
+        return TransientError(detail) if 400 <= exc.code < 500 else PermanentError(detail)
+    if isinstance(exc, _CONNECTION_LOST):
+        return TransientError(redact(f"{type(exc).__name__}: {exc}"))
+    # SMTPNotSupported and the rest: the server lacks what the config asks for.
+    return PermanentError(redact(f"{type(exc).__name__}: {exc}"))
+
+
+class EmailChannel(TemplatedChannel):
+    type_name: ClassVar[str] = "email"
+    config_model: ClassVar[type[ChannelConfig]] = EmailConfig
+    config: EmailConfig
+    template_name: ClassVar[str] = "plain.txt.j2"
+    html_template_name: ClassVar[str] = "email.html.j2"
+
+    def __init__(self, name: str, config: EmailConfig) -> None:
+        super().__init__(name, config)
+        self.redact = Redactor.for_config(config)
+        self.domain = config.from_.rpartition("@")[2] or "signalbox.invalid"
+
+    def build_body(self, title: str, text: str, source: Notification | None) -> dict[str, object]:
+        if source is None:
+            return {"html": f"<pre>{html.escape(text)}</pre>"}
+        if source.template or self.config.template:
+            page = f"<pre>{html.escape(text)}</pre>"  # ops' template is text; keep it as-is
+        else:
+            context = self.context(source, source.events, title, "")
+            page = named_template(self.html_template_name).render(context)
+        root = _msgid(thread_key(source), self.domain)
+        ids = ",".join(e.id for e in source.events)
+        return {
+            "html": page,
+            "message_id": _msgid(
+                f"{source.receiver}\0{source.group_key}\0{ids}\0{title}", self.domain
+            ),
+            "thread_root": root,
+        }
+
+    def mail(self, message: Message) -> EmailMessage:
+        body = self.body_of(message)
+        mail = EmailMessage()
+        mail["Subject"] = message.title
+        mail["From"] = self.config.from_
+        mail["To"] = ", ".join(self.config.to)
+        mail["Date"] = formatdate(usegmt=True)
+        if isinstance(message_id := body.get("message_id"), str):
+            mail["Message-ID"] = message_id
+        if isinstance(root := body.get("thread_root"), str):
+            # Every message of a thread replies to the same virtual root, so clients
+            # group a failure and its fix without us remembering past Message-IDs.
+            mail["In-Reply-To"] = root
+            mail["References"] = root
+        mail.set_content(message.text)
+        mail.add_alternative(str(body.get("html", "")), subtype="html")
+        return mail
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        return (
+            ssl.create_default_context(cafile=self.config.ca_file) if self.config.ca_file else None
+        )
+
+    async def send(self, message: Message) -> DeliveryResult:
+        cfg = self.config
+        login = bool(cfg.username)
+        try:
+            async with asyncio.timeout(cfg.timeout):
+                refused, reply = await aiosmtplib.send(
+                    self.mail(message),
+                    hostname=cfg.host,
+                    port=cfg.smtp_port(),
+                    username=cfg.username if login else None,
+                    password=cfg.password.get_secret_value() if login and cfg.password else None,
+                    use_tls=cfg.tls,
+                    start_tls=cfg.starttls,
+                    tls_context=self.tls_context(),
+                    timeout=cfg.timeout,
+                )
+        except aiosmtplib.SMTPException as exc:
+            raise _smtp_error(exc, self.redact) from exc
+        except ssl.SSLCertVerificationError as exc:
+            raise PermanentError(self.redact(f"TLS certificate rejected: {exc}")) from exc
+        except (TimeoutError, OSError) as exc:
+            raise TransientError(self.redact(f"{type(exc).__name__}: {exc}")) from exc
+        detail = self.redact(reply)
+        if refused:
+            # Partial success: retrying would mail the accepted recipients twice.
+            detail += self.redact(" (refused: " + ", ".join(sorted(refused)) + ")")
+        return DeliveryResult(detail=detail)
+
+    async def aclose(self) -> None:
+        return None

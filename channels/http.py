@@ -1,0 +1,156 @@
+"""What every HTTP channel shares: one pooled client, one timeout, one retry decision.
+
+Retry-or-not is decided here once (Alertmanager's `RetryIfStatusCode` idea): 2xx is
+sent, 429 and 5xx are worth retrying (honouring Retry-After), any other status is
+permanent, 413 is `TooLarge` so the bus may split. Each channel then checks its own
+body (`errcode != 0`, Slack's literal "ok").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import ClassVar
+
+import httpx
+from pydantic import BaseModel, SecretStr, ValidationError
+
+from channels.base import (
+    ChannelConfig,
+    DeliveryError,
+    DeliveryResult,
+    PermanentError,
+    TooLarge,
+    TransientError,
+    secret_set,
+)
+from channels.redact import Redactor
+from channels.rendering import TemplatedChannel
+
+# Enough of a provider's error body to diagnose, short enough for a log line.
+_MAX_DETAIL = 300
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP-date (RFC 9110)."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def classify_http(
+    status: int, retry_after_header: str | None = None, detail: str = ""
+) -> DeliveryError | None:
+    """None when `status` means sent, else the error to raise (not yet raised)."""
+    text = f"HTTP {status}" + (f": {detail}" if detail else "")
+    if 200 <= status < 300:
+        return None
+    if status == 429 or status >= 500:
+        return TransientError(text, retry_after=parse_retry_after(retry_after_header))
+    if status == 413:
+        return TooLarge(text)
+    return PermanentError(text)
+
+
+class HttpConfig(ChannelConfig):
+    """A channel that POSTs to one URL that is itself a credential."""
+
+    url: SecretStr
+
+    def enabled(self) -> bool:
+        return secret_set(self.url)
+
+
+class HttpChannel(TemplatedChannel):
+    """Base of the HTTP channels: a pooled client per instance, translated exceptions."""
+
+    config: HttpConfig
+    user_agent: ClassVar[str] = "signalbox"
+
+    def __init__(self, name: str, config: HttpConfig) -> None:
+        super().__init__(name, config)
+        self.redact = Redactor.for_config(config)
+        self._client = httpx.AsyncClient(
+            timeout=config.timeout,
+            follow_redirects=False,
+            headers={"User-Agent": self.user_agent},
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def post(
+        self, url: str, content: bytes, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
+        """POST and return the answer; transport failures become TransientError, redacted."""
+        all_headers = {"Content-Type": "application/json; charset=utf-8", **(headers or {})}
+        try:
+            # httpx's timeout is per phase; this bounds the whole exchange too.
+            async with asyncio.timeout(self.config.timeout):
+                return await self._client.post(url, content=content, headers=all_headers)
+        except (TimeoutError, httpx.TimeoutException) as exc:
+            raise TransientError(f"timed out after {self.config.timeout:g}s") from exc
+        except httpx.HTTPError as exc:
+            raise TransientError(self.redact(f"{type(exc).__name__}: {exc}")) from exc
+
+    def check_status(self, response: httpx.Response) -> None:
+        """Raise the shared status classification's error, if any, with a redacted body."""
+        error = classify_http(
+            response.status_code, response.headers.get("Retry-After"), self.body_excerpt(response)
+        )
+        if error is not None:
+            raise error
+
+    def body_excerpt(self, response: httpx.Response) -> str:
+        return self.redact(response.text[:_MAX_DETAIL].strip())
+
+    async def post_json(
+        self, url: str, body: Mapping[str, object], headers: dict[str, str] | None = None
+    ) -> httpx.Response:
+        return await self.post(url, json.dumps(body, ensure_ascii=False).encode(), headers)
+
+
+class ErrcodeAnswer(BaseModel):
+    """DingTalk's and WeCom's answer: HTTP 200 and an `errcode` that must be 0."""
+
+    errcode: int
+    errmsg: str = ""
+
+
+class ErrcodeChannel(HttpChannel):
+    """A provider that answers `{"errcode": 0, "errmsg": "ok"}` on success (see CHANNELS.md)."""
+
+    # errcode -> seconds to wait: the provider throttles and says so only by code.
+    transient_codes: ClassVar[Mapping[int, float | None]] = {}
+    # errcodes meaning "message too long": the bus may split and retry.
+    too_large_codes: ClassVar[frozenset[int]] = frozenset()
+
+    def check_errcode(self, response: httpx.Response) -> DeliveryResult:
+        self.check_status(response)
+        try:
+            answer = ErrcodeAnswer.model_validate_json(response.content)
+        except ValidationError as exc:
+            detail = f"HTTP {response.status_code}: unexpected body {self.body_excerpt(response)!r}"
+            raise PermanentError(detail) from exc
+        if answer.errcode == 0:
+            return DeliveryResult(detail=f"errcode 0 {answer.errmsg}".strip())
+        detail = self.redact(f"errcode {answer.errcode}: {answer.errmsg[:_MAX_DETAIL]}")
+        if answer.errcode in self.transient_codes:
+            raise TransientError(detail, retry_after=self.transient_codes[answer.errcode])
+        if answer.errcode in self.too_large_codes:
+            raise TooLarge(detail)
+        raise PermanentError(detail)

@@ -1,0 +1,199 @@
+"""From a Notification to fitted Messages: template choice, template context, titles.
+
+Every templated channel renders the same way and differs only in its template,
+its size budget and the provider body it wraps the text in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any, ClassVar
+
+import jinja2
+
+from app.events import Event
+from channels.base import ChannelConfig, Message, Notification, PermanentError
+from channels.limits import Budget, fit, marker, utf8_len
+from channels.templating import compile_template, named_template
+
+# (icon, word) per state; the word is what readers scan for, the icon what they see first.
+_STATES: dict[str, tuple[str, str]] = {
+    "firing": ("🔥", "FIRING"),
+    "resolved": ("✅", "RESOLVED"),
+    "fixed": ("✅", "FIXED"),
+    "deployed": ("🚀", "DEPLOYED"),
+    "failure": ("❌", "FAILED"),
+    "unstable": ("⚠️", "UNSTABLE"),
+    "success": ("✅", "SUCCESS"),
+    "cancelled": ("⏹", "CANCELLED"),
+    "skipped": ("⏭", "SKIPPED"),
+    "running": ("▶️", "RUNNING"),
+    "queued": ("⏳", "QUEUED"),
+}
+# Budgets below this cannot hold a readable message; splitting further is pointless.
+MIN_BUDGET = 256
+
+
+def state_of(event: Event) -> str:
+    """The key into _STATES that best says what happened."""
+    labels = event.labels
+    if labels.get("transition") == "fixed":
+        return "fixed"
+    if labels.get("kind") == "deployment" and labels.get("status") == "success":
+        return "deployed"
+    status = labels.get("status", "")
+    return status if status in _STATES else "running"
+
+
+def human_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    total = round(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes}m"
+    return f"{minutes}m {secs}s" if minutes else f"{secs}s"
+
+
+def event_view(event: Event) -> dict[str, Any]:
+    """What a template sees of one event: the event's JSON plus display helpers."""
+    state = state_of(event)
+    icon, word = _STATES[state]
+    view = event.model_dump(mode="json")
+    view.update(
+        state=word,
+        icon=icon,
+        resolved=event.labels.get("status") == "resolved",
+        failed=event.labels.get("status") in {"failure", "unstable"},
+        duration=human_duration(event.duration_s),
+        short_commit=event.labels.get("commit", "")[:8],
+        summary=event.annotations.get("summary") or event.annotations.get("description", ""),
+    )
+    return view
+
+
+def summary_title(notification: Notification) -> str:
+    """One line naming what happened; alert groups follow Alertmanager's [FIRING:n] style."""
+    events = notification.events
+    if not events:
+        return f"{notification.receiver}: {notification.folded} event(s)"
+    if all(e.labels.get("kind") == "alert" for e in events):
+        firing = sum(1 for e in events if e.labels.get("status") != "resolved")
+        head = f"[FIRING:{firing}]" if firing else "[RESOLVED]"
+        names = notification.group_labels or {"alertname": events[0].labels.get("pipeline", "")}
+        return f"{head} " + " ".join(v for v in names.values() if v)
+    if len(events) == 1:
+        icon, word = _STATES[state_of(events[0])]
+        return f"{icon} {word}: {events[0].title}"
+    words = [_STATES[state_of(e)][1] for e in events]
+    counts = ", ".join(f"{words.count(w)} {w}" for w in dict.fromkeys(words))
+    return f"{len(events)} events ({counts})"
+
+
+class TemplatedChannel:
+    """Renders notifications through a Jinja2 template into messages within budget."""
+
+    type_name: ClassVar[str]
+    config_model: ClassVar[type[ChannelConfig]]
+    # Default body template in channels/templates/.
+    template_name: ClassVar[str] = "plain.txt.j2"
+    # Provider size limit of the text, or None when the provider has none worth splitting for.
+    budget: ClassVar[Budget | None] = None
+
+    def __init__(self, name: str, config: ChannelConfig) -> None:
+        self.name = name
+        self.config = config
+
+    def text_budget(self) -> Budget | None:
+        """This instance's budget for the template output (subclasses reserve for extras)."""
+        return self.budget
+
+    def template_for(self, notification: Notification) -> jinja2.Template:
+        source = notification.template or self.config.template
+        return compile_template(source) if source else named_template(self.default_template_name())
+
+    def default_template_name(self) -> str:
+        return self.template_name
+
+    def build_body(
+        self, title: str, text: str, source: Notification | None
+    ) -> dict[str, object] | None:
+        """The provider's request body for one message (None: the channel builds none)."""
+        return None
+
+    def body_of(self, message: Message) -> dict[str, object]:
+        """The body to send: rendered with the message, or built now for a hand-made one."""
+        if message.body is not None:
+            return message.body
+        return self.build_body(message.title, message.text, message.source) or {}
+
+    def render(self, notification: Notification, budget: int | None = None) -> list[Message]:
+        fitted = self.text_budget()
+        if budget is not None:
+            fitted = fitted.shrunk(budget) if fitted else Budget(budget, utf8_len)
+        template = self.template_for(notification)
+        title = summary_title(notification)
+
+        def render_text(events: Sequence[Event], part: str) -> str:
+            context = self.context(notification, events, f"{title} {part}".strip(), part)
+            return template.render(context).strip()
+
+        if fitted is None:
+            parts = [(tuple(notification.events), render_text(notification.events, ""), 1, 1)]
+        else:
+            parts = [
+                (p.items, p.text, p.index, p.count)
+                for p in fit(notification.events, render_text, fitted)
+            ]
+        messages = []
+        for events, text, index, count in parts:
+            part_title = f"{title} {marker(index, count)}".strip()
+            source = replace(notification, events=events)
+            messages.append(
+                Message(
+                    title=part_title,
+                    text=text,
+                    body=self.build_body(part_title, text, source),
+                    source=source,
+                    budget=fitted.limit if fitted else None,
+                    part=index,
+                    parts=count,
+                )
+            )
+        return messages
+
+    def context(
+        self, notification: Notification, events: Sequence[Event], title: str, part: str
+    ) -> dict[str, Any]:
+        views = [event_view(e) for e in events]
+        return {
+            "title": title,
+            "part": part,
+            "channel": self.name,
+            "receiver": notification.receiver,
+            "route": notification.route,
+            "group_key": notification.group_key,
+            "group_labels": dict(notification.group_labels),
+            "is_fallback": notification.is_fallback,
+            "folded": notification.folded,
+            "events": views,
+            "firing": [v for v in views if v["labels"].get("status") == "firing"],
+            "resolved": [v for v in views if v["resolved"]],
+        }
+
+    def split_for_retry(self, message: Message) -> list[Message]:
+        """Render `message` again as smaller messages after the provider said TooLarge."""
+        source = message.source
+        if source is None:
+            raise PermanentError("message too large and not renderable again")
+        if len(source.events) > 1:
+            half = len(source.events) // 2
+            halves = (source.events[:half], source.events[half:])
+            return [
+                m for h in halves for m in self.render(replace(source, events=h), message.budget)
+            ]
+        if message.budget is None or message.budget // 2 < MIN_BUDGET:
+            raise PermanentError("message too large and cannot be split further")
+        return self.render(source, message.budget // 2)

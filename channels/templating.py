@@ -1,0 +1,48 @@
+"""The one sandboxed Jinja2 environment every channel renders with.
+
+Templates come from routes.yaml, written by ops: sandboxing keeps a template from
+reaching into Python objects, and compiling at config load turns a typo into a
+validation error instead of a failed send at 3 a.m.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+
+ENV = ImmutableSandboxedEnvironment(
+    loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
+    # Only the shipped *.html.j2 templates produce HTML; chat markdown must not be escaped.
+    autoescape=jinja2.select_autoescape(["html.j2"], default_for_string=False, default=False),
+    undefined=jinja2.ChainableUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=False,
+)
+
+
+def mrkdwn(text: object) -> str:
+    """Escape the three characters Slack mrkdwn treats as control.
+
+    https://api.slack.com/reference/surfaces/formatting#escaping
+    """
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+ENV.filters["mrkdwn"] = mrkdwn
+
+
+@lru_cache(maxsize=256)
+def compile_template(source: str) -> jinja2.Template:
+    """Compile an ops-written template; raises jinja2.TemplateSyntaxError with a line number."""
+    return ENV.from_string(source)
+
+
+def named_template(name: str) -> jinja2.Template:
+    """A default template shipped in channels/templates/."""
+    return ENV.get_template(name)

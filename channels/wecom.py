@@ -1,0 +1,75 @@
+"""WeCom (企业微信) group robot: markdown by default, text when mobiles must be @-ed.
+
+Contract: https://developer.work.weixin.qq.com/document/path/91770 — HTTP 200 with
+`errcode` 0 on success; see /work/shared/fixtures/CHANNELS.md §3.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import ClassVar, Literal, Self
+
+from pydantic import Field, model_validator
+
+from channels.base import ChannelConfig, DeliveryResult, Message, Notification
+from channels.http import ErrcodeChannel, HttpConfig
+from channels.limits import Budget, utf8_len
+
+
+class WeComConfig(HttpConfig):
+    # 20 messages per minute per robot (doc 91770, CHANNELS.md §3).
+    default_rate: ClassVar[tuple[int, float]] = (20, 60.0)
+
+    type: Literal["wecom"] = "wecom"
+    msgtype: Literal["markdown", "text"] = "markdown"
+    # User ids to @; "@all" for everyone. In markdown they become <@userid> tags.
+    mentioned_list: list[str] = Field(default_factory=list)
+    # Mobiles to @: WeCom honours these only in msgtype text.
+    mentioned_mobile_list: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _mobiles_need_text(self) -> Self:
+        if self.mentioned_mobile_list and self.msgtype != "text":
+            raise ValueError("mentioned_mobile_list works only with msgtype: text")
+        return self
+
+
+class WeComChannel(ErrcodeChannel):
+    type_name: ClassVar[str] = "wecom"
+    config_model: ClassVar[type[ChannelConfig]] = WeComConfig
+    config: WeComConfig
+    template_name: ClassVar[str] = "wecom.md.j2"
+    # markdown.content ≤ 4,096 bytes, text.content ≤ 2,048 bytes, UTF-8 (doc 91770).
+    content_bytes: ClassVar[Mapping[str, int]] = {"markdown": 4_096, "text": 2_048}
+    # 45009 "api freq out of limit" (20 messages/minute per robot); -1 "system busy" [U].
+    transient_codes: ClassVar[Mapping[int, float | None]] = {45009: 60.0, -1: None}
+    # 40058 "markdown.content exceed max length 4096".
+    too_large_codes: ClassVar[frozenset[int]] = frozenset({40058})
+
+    def default_template_name(self) -> str:
+        return "plain.txt.j2" if self.config.msgtype == "text" else self.template_name
+
+    def mentions(self) -> str:
+        if self.config.msgtype == "text" or not self.config.mentioned_list:
+            return ""
+        return "\n" + " ".join(f"<@{user}>" for user in self.config.mentioned_list)
+
+    def text_budget(self) -> Budget:
+        limit = self.content_bytes[self.config.msgtype] - utf8_len(self.mentions())
+        return Budget(limit, utf8_len)
+
+    def build_body(self, title: str, text: str, source: Notification | None) -> dict[str, object]:
+        if self.config.msgtype == "markdown":
+            return {"msgtype": "markdown", "markdown": {"content": text + self.mentions()}}
+        return {
+            "msgtype": "text",
+            "text": {
+                "content": text,
+                "mentioned_list": self.config.mentioned_list,
+                "mentioned_mobile_list": self.config.mentioned_mobile_list,
+            },
+        }
+
+    async def send(self, message: Message) -> DeliveryResult:
+        response = await self.post_json(self.config.url.get_secret_value(), self.body_of(message))
+        return self.check_errcode(response)

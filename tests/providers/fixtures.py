@@ -1,0 +1,77 @@
+"""pytest fixtures serving the fake providers; loaded by tests/conftest.py."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from providers.dingtalk import FakeDingTalk
+from providers.server import FakeProvider, ServerThread
+from providers.slack import FakeSlack
+from providers.smtp import SmtpServer, self_signed_cert, smtp_server
+from providers.webhook import FakeReceiver
+from providers.wecom import FakeWeCom
+
+
+@pytest.fixture(scope="session")
+def _fake_http_servers() -> Iterator[dict[str, FakeProvider]]:
+    apps: dict[str, FakeProvider] = {
+        "slack": FakeSlack(),
+        "dingtalk": FakeDingTalk(),
+        "wecom": FakeWeCom(),
+        "webhook": FakeReceiver(),
+    }
+    threads = [ServerThread(app) for app in apps.values()]
+    for thread in threads:
+        thread.start()
+    yield apps
+    for thread in threads:
+        thread.stop()
+
+
+def _fresh(apps: dict[str, FakeProvider], name: str) -> FakeProvider:
+    app = apps[name]
+    app.reset()
+    return app
+
+
+@pytest.fixture
+def fake_slack(_fake_http_servers: dict[str, FakeProvider]) -> FakeSlack:
+    app = _fresh(_fake_http_servers, "slack")
+    assert isinstance(app, FakeSlack)
+    return app
+
+
+@pytest.fixture
+def fake_dingtalk(_fake_http_servers: dict[str, FakeProvider]) -> FakeDingTalk:
+    app = _fresh(_fake_http_servers, "dingtalk")
+    assert isinstance(app, FakeDingTalk)
+    return app
+
+
+@pytest.fixture
+def fake_wecom(_fake_http_servers: dict[str, FakeProvider]) -> FakeWeCom:
+    app = _fresh(_fake_http_servers, "wecom")
+    assert isinstance(app, FakeWeCom)
+    return app
+
+
+@pytest.fixture
+def fake_receiver(_fake_http_servers: dict[str, FakeProvider]) -> FakeReceiver:
+    app = _fresh(_fake_http_servers, "webhook")
+    assert isinstance(app, FakeReceiver)
+    return app
+
+
+@pytest.fixture(scope="session")
+def tls_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed cert + key for 127.0.0.1, generated once per test run."""
+    return self_signed_cert(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture
+def fake_smtp() -> Iterator[SmtpServer]:
+    with smtp_server("plain") as server:
+        yield server

@@ -1,0 +1,135 @@
+"""Default templates, template overrides and config validation shared by every channel."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from channels import CHANNEL_TYPES
+from channels.base import Message, PermanentError
+from channels.dingtalk import DingTalkChannel, DingTalkConfig
+from channels.email import EmailChannel, EmailConfig
+from channels.log import LogChannel, LogConfig
+from channels.rendering import summary_title
+from channels.slack import SlackChannel, SlackConfig
+from channels.wecom import WeComConfig
+from providers.harness import make_channel
+from providers.sample import alert_event, big_notification, notification, pipeline_event
+
+MINIMAL: dict[str, dict[str, object]] = {
+    "log": {},
+    "slack": {"url": "https://hooks.slack.com/services/T/B/secret"},
+    "email": {"host": "smtp.example.com", "from": "sb@example.com", "to": ["a@example.com"]},
+    "dingtalk": {"url": "https://oapi.dingtalk.com/robot/send?access_token=t"},
+    "wecom": {"url": "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k"},
+    "webhook": {"url": "https://audit.example.com/events"},
+}
+
+
+@pytest.mark.parametrize("type_name", list(CHANNEL_TYPES))
+def test_every_channel_renders_chinese_failures_fixes_and_alerts(type_name: str) -> None:
+    """Each default template shows Chinese titles, FAILED/FIXED words and marks resolved alerts."""
+    channel = make_channel(type_name, MINIMAL[type_name])
+    group = notification(
+        pipeline_event(1),
+        pipeline_event(2, status="success"),
+        alert_event(3, status="resolved"),
+    )
+    [message] = channel.render(group)
+    assert "流水线 #1 失败" in message.text and "已修复" in message.text
+    assert "FAILED" in message.text and "FIXED" in message.text
+    assert "RESOLVED" in message.text
+    message.text.encode("utf-8")
+
+
+def test_titles_follow_alertmanager_and_ci_conventions() -> None:
+    """Alert groups get [FIRING:n]/[RESOLVED]; a single CI event gets its state word."""
+    firing = notification(alert_event(1), alert_event(2, status="resolved"))
+    assert summary_title(firing).startswith("[FIRING:1] HighLatency")
+    resolved = notification(alert_event(1, status="resolved"))
+    assert summary_title(resolved).startswith("[RESOLVED]")
+    assert summary_title(notification(pipeline_event(1, status="success"))).startswith("✅ FIXED")
+    deploy = pipeline_event(1, status="success", kind="deployment", transition="unchanged")
+    assert "DEPLOYED" in summary_title(notification(deploy))
+
+
+def test_slack_strikes_through_resolved_alerts_and_escapes_mrkdwn() -> None:
+    """Resolved items are visibly struck through; <, > and & cannot inject Slack markup."""
+    event = alert_event(1, status="resolved")
+    event = event.model_copy(update={"title": "a <!channel> & b"})
+    channel = SlackChannel("s", SlackConfig.model_validate(MINIMAL["slack"]))
+    [message] = channel.render(notification(event))
+    assert "~a &lt;!channel&gt; &amp; b~" in message.text
+
+
+def test_route_template_beats_channel_template_beats_default() -> None:
+    """Notification.template overrides ChannelConfig.template, which overrides the default."""
+    channel = LogChannel("l", LogConfig(template="channel: {{ events | length }}"))
+    group = notification(pipeline_event(1))
+    assert channel.render(group)[0].text == "channel: 1"
+    routed = notification(pipeline_event(1), template="route: {{ events[0].labels.branch }}")
+    assert channel.render(routed)[0].text == "route: main"
+
+
+def test_bad_template_is_a_config_validation_error_with_its_line() -> None:
+    """A template that does not compile is rejected when routes.yaml is validated."""
+    with pytest.raises(ValidationError, match="template line 2"):
+        LogConfig(template="ok\n{% for %}")
+
+
+@pytest.mark.parametrize(
+    ("type_name", "config"),
+    [
+        ("slack", {"url": ""}),
+        ("dingtalk", {"url": " "}),
+        ("wecom", {"url": ""}),
+        ("webhook", {"url": ""}),
+        ("email", {"host": "", "from": "a@b.c", "to": ["x@y.z"]}),
+        ("email", {"host": "h", "from": "a@b.c", "to": ["x@y.z"], "username": "u"}),
+    ],
+)
+def test_channel_is_disabled_when_its_secret_resolved_empty(
+    type_name: str, config: dict[str, object]
+) -> None:
+    """An empty URL/host (an unset ${VAR}) makes enabled() False so the bus skips it."""
+    cls = CHANNEL_TYPES[type_name]
+    parsed = cls.config_model.model_validate({"type": type_name, **config})
+    assert not parsed.enabled()
+    assert cls.config_model.model_validate({"type": type_name, **MINIMAL[type_name]}).enabled()
+
+
+def test_configs_reject_unknown_keys_and_contradictions() -> None:
+    """extra="forbid" catches typos; STARTTLS with implicit TLS, or mobiles in markdown, fail."""
+    with pytest.raises(ValidationError):
+        SlackConfig.model_validate({"url": "https://x", "channel": "#ops"})
+    with pytest.raises(ValidationError, match="starttls"):
+        EmailConfig.model_validate({**MINIMAL["email"], "starttls": True, "tls": True})
+    with pytest.raises(ValidationError, match="msgtype: text"):
+        WeComConfig.model_validate({**MINIMAL["wecom"], "mentioned_mobile_list": ["138"]})
+
+
+def test_email_threads_a_failure_and_its_fix_together() -> None:
+    """The failure and the fix of one pipeline+branch share In-Reply-To; Message-IDs differ."""
+    config = EmailConfig.model_validate(MINIMAL["email"])
+    channel = EmailChannel("m", config)
+    [broken] = channel.render(notification(pipeline_event(1), group_key="g1"))
+    [fixed] = channel.render(notification(pipeline_event(2, status="success"), group_key="g2"))
+    other = channel.render(notification(pipeline_event(3, branch="dev"), group_key="g1"))[0]
+    mails = [channel.mail(m) for m in (broken, fixed, other)]
+    assert mails[0]["In-Reply-To"] == mails[1]["In-Reply-To"] == mails[1]["References"]
+    assert mails[0]["In-Reply-To"] != mails[2]["In-Reply-To"]
+    assert mails[0]["Message-ID"] != mails[1]["Message-ID"]
+    assert channel.mail(broken)["Message-ID"] == mails[0]["Message-ID"]  # stable on retry
+
+
+def test_split_for_retry_halves_events_then_budget() -> None:
+    """After TooLarge a group splits by events; a single event re-renders at half the budget."""
+    channel = DingTalkChannel("d", DingTalkConfig.model_validate(MINIMAL["dingtalk"]))
+    [whole] = channel.render(big_notification(count=4, summary_chars=100))
+    halves = channel.split_for_retry(whole)
+    assert [len(m.source.events) for m in halves if m.source] == [2, 2]
+    [single] = channel.render(big_notification(count=1, summary_chars=2000))
+    smaller = channel.split_for_retry(single)
+    assert all(m.budget == (single.budget or 0) // 2 for m in smaller)
+    with pytest.raises(PermanentError):
+        channel.split_for_retry(Message(title="t", text="x"))

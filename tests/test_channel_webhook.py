@@ -1,0 +1,52 @@
+"""The generic webhook: payload shape, HMAC signature and extra headers."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+import pytest
+
+from channels.base import PermanentError
+from channels.webhook import WebhookChannel, WebhookConfig
+from providers.sample import alert_event, notification, pipeline_event
+from providers.webhook import FakeReceiver
+
+
+def hook(fake: FakeReceiver, **extra: object) -> WebhookChannel:
+    config = WebhookConfig.model_validate({"url": f"{fake.base_url}/events", **extra})
+    return WebhookChannel("audit", config)
+
+
+async def test_payload_carries_events_and_group_fields(fake_receiver: FakeReceiver) -> None:
+    """The body holds each Event as JSON plus receiver, route, group and fold fields."""
+    channel = hook(fake_receiver, headers={"Authorization": "Bearer abc"})
+    group = notification(
+        pipeline_event(1), alert_event(2), group_labels={"alertname": "X"}, folded=3
+    )
+    await channel.send(channel.render(group)[0])
+    await channel.aclose()
+    request = fake_receiver.requests[0]
+    body = request.json()
+    assert [e["fingerprint"] for e in body["events"]] == ["fp-1", "alert-2"]
+    assert body["events"][0]["labels"]["actor"] == "张三"
+    assert (body["receiver"], body["route"], body["folded"]) == ("ops", "0", 3)
+    assert body["group_labels"] == {"alertname": "X"} and body["is_fallback"] is False
+    assert request.headers["authorization"] == "Bearer abc"
+    assert "x-signalbox-signature" not in request.headers
+
+
+async def test_signature_is_hmac_of_exact_body(fake_receiver: FakeReceiver) -> None:
+    """With a secret, X-Signalbox-Signature is sha256=HMAC(secret, body bytes)."""
+    fake_receiver.secret = "shh"
+    channel = hook(fake_receiver, secret="shh")
+    await channel.send(channel.render(notification(pipeline_event(1)))[0])
+    request = fake_receiver.requests[0]
+    mac = hmac.new(b"shh", request.body, hashlib.sha256).hexdigest()
+    assert request.headers["x-signalbox-signature"] == f"sha256={mac}"
+    assert request.headers["x-signalbox-timestamp"].isdigit()
+    wrong = hook(fake_receiver, secret="nope")
+    with pytest.raises(PermanentError, match="401"):
+        await wrong.send(wrong.render(notification(pipeline_event(1)))[0])
+    await channel.aclose()
+    await wrong.aclose()
