@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, Field
 
@@ -26,19 +26,9 @@ Status = Literal[
 ]
 Transition = Literal["broken", "still_failing", "fixed", "unchanged"]
 
-SOURCES: tuple[Source, ...] = ("github", "gitlab", "jenkins", "alertmanager")
-KINDS: tuple[Kind, ...] = ("pipeline", "job", "deployment", "alert")
-STATUSES: tuple[Status, ...] = (
-    "queued",
-    "running",
-    "success",
-    "failure",
-    "unstable",
-    "cancelled",
-    "skipped",
-    "firing",
-    "resolved",
-)
+SOURCES: tuple[Source, ...] = get_args(Source)
+KINDS: tuple[Kind, ...] = get_args(Kind)
+STATUSES: tuple[Status, ...] = get_args(Status)
 # A run in one of these has finished; later deliveries for it cannot move it back.
 TERMINAL_STATUSES: frozenset[str] = frozenset(
     {"success", "failure", "unstable", "cancelled", "skipped"}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from app.events import FAILED_STATUSES, TERMINAL_STATUSES, Event
+from app.events import FAILED_STATUSES, TERMINAL_STATUSES, Event, Transition
 from app.store import RunRecord, WriteTx
 
 # Cancelled and skipped runs say nothing about whether the pipeline is healthy.
@@ -55,6 +55,7 @@ def apply_pipeline_state(tx: WriteTx, event: Event) -> None:
         # change the on-call wants to hear about.
         last_verdict = known.status
 
+    transition: Transition
     if status in FAILED_STATUSES:
         streak = min(earlier_streak + 1, MAX_STREAK)
         transition = "still_failing" if last_verdict in FAILED_STATUSES else "broken"

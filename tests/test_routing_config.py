@@ -252,3 +252,12 @@ def test_repository_routes_yaml_is_valid_without_any_secret() -> None:
     assert config.channels
     assert any(cfg.type == "log" for cfg in config.channels.values())
     assert config.warnings  # secrets unset: the provider channels are disabled, not broken
+
+
+def test_boolean_looking_key_is_named(tmp_path: Path) -> None:
+    """A channel named `off` (a YAML 1.1 boolean) gets an error saying to quote it."""
+    path = tmp_path / "routes.yaml"
+    path.write_text("channels:\n  off: { type: log }\nroutes: []\n", encoding="utf-8")
+    with pytest.raises(ConfigInvalid) as raised:
+        load_config(path)
+    assert any(e.line == 2 and "quote it" in e.message for e in raised.value.errors)

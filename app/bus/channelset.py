@@ -36,8 +36,10 @@ class ChannelSet:
     def get(self, name: str) -> LiveChannel | None:
         return self._live.get(name)
 
-    def rebuilt(self, configs: Mapping[str, ChannelConfig]) -> tuple[ChannelSet, list[Channel]]:
-        """The set for new settings, and the instances no longer used (to close)."""
+    def rebuilt(
+        self, configs: Mapping[str, ChannelConfig]
+    ) -> tuple[ChannelSet, list[LiveChannel]]:
+        """The set for new settings, and the channels it no longer uses."""
         live: dict[str, LiveChannel] = {}
         for name, config in configs.items():
             old = self._live.get(name)
@@ -47,7 +49,7 @@ class ChannelSet:
                 cls = CHANNEL_TYPES[config.type]
                 live[name] = LiveChannel(name, config, cls(name, config))  # type: ignore[call-arg]
         kept = {id(lc.channel) for lc in live.values()}
-        retired = [lc.channel for lc in self._live.values() if id(lc.channel) not in kept]
+        retired = [lc for lc in self._live.values() if id(lc.channel) not in kept]
         return ChannelSet(live), retired
 
     async def aclose(self) -> None:

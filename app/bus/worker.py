@@ -13,8 +13,9 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
-from app.bus.channelset import ChannelSet
+from app.bus.channelset import ChannelSet, LiveChannel
 from app.bus.grouping import Group, Grouper
 from app.bus.ratelimit import SlidingWindow
 from app.bus.retry import RetryPolicy
@@ -26,7 +27,6 @@ from app.logs import log
 from app.metrics import DELIVERIES, DELIVERY_ATTEMPTS, DISPATCHES_DROPPED, SEND_LATENCY
 from app.store import DeliveryRecord, Store, WriteTx
 from channels.base import (
-    Channel,
     ChannelConfig,
     Notification,
     PermanentError,
@@ -60,6 +60,8 @@ class Bus:
         self._senders: dict[str, Sender] = {}
         self._events: dict[str, list[Event]] = {}
         self._background: set[asyncio.Task[None]] = set()
+        self._retired: dict[str, LiveChannel] = {}
+        self._closers: dict[asyncio.Task[None], LiveChannel] = {}
 
     # -- intake -----------------------------------------------------------------
 
@@ -93,7 +95,7 @@ class Bus:
         if not events:
             return
         target = group.target
-        live = self.channels.get(target.receiver)
+        live = self._live(target.receiver)
         delivery = DeliveryRecord(
             id=new_event_id(),
             receiver=target.receiver,
@@ -119,7 +121,7 @@ class Bus:
     def _sender(self, receiver: str) -> Sender:
         sender = self._senders.get(receiver)
         if sender is None:
-            live = self.channels.get(receiver)
+            live = self._live(receiver)
             limit, window = live.rate if live else (1, 1.0)
             sender = Sender(receiver, SlidingWindow(limit, window), self._attempt, self._fold)
             sender.task = asyncio.create_task(sender.run(), name=f"sender {receiver}")
@@ -127,7 +129,7 @@ class Bus:
         return sender
 
     async def _attempt(self, delivery: DeliveryRecord, limiter: SlidingWindow) -> bool:
-        live = self.channels.get(delivery.receiver)
+        live = self._live(delivery.receiver)
         if live is None:
             await self._dead(delivery, f"channel {delivery.receiver!r} is not configured")
             return True
@@ -183,12 +185,10 @@ class Bus:
         self._finish(delivery, "failed", detail)
         delivery.next_attempt_at = time.time() + delay
         await self.store.write(lambda tx: tx.save_delivery(delivery, []))
-        log(
+        _log_delivery(
             logging.WARNING,
             "delivery failed, will retry",
-            delivery_id=delivery.id,
-            receiver=delivery.receiver,
-            event_ids=delivery.event_ids,
+            delivery,
             attempt=attempts,
             retry_in_s=round(delay, 1),
             error=detail,
@@ -199,12 +199,10 @@ class Bus:
         self._finish(delivery, "dead", detail)
         fallback = self._fallback_for(delivery)
         await self.store.write(lambda tx: tx.save_delivery(delivery, []))
-        log(
+        _log_delivery(
             logging.ERROR,
             "delivery dead",
-            delivery_id=delivery.id,
-            receiver=delivery.receiver,
-            event_ids=delivery.event_ids,
+            delivery,
             error=detail,
             fallback=fallback.receiver if fallback else None,
         )
@@ -214,11 +212,11 @@ class Bus:
             self._sender(fallback.receiver).enqueue(fallback)
 
     def _fallback_for(self, delivery: DeliveryRecord) -> DeliveryRecord | None:
-        live = self.channels.get(delivery.receiver)
+        live = self._live(delivery.receiver)
         name = live.config.fallback_channel if live else None
-        if name is None or delivery.is_fallback or self.channels.get(name) is None:
+        if name is None or delivery.is_fallback or self._live(name) is None:
             return None
-        fallback_live = self.channels.get(name)
+        fallback_live = self._live(name)
         return DeliveryRecord(
             id=new_event_id(),
             receiver=name,
@@ -247,14 +245,7 @@ class Bus:
         for event in events:
             SEND_LATENCY.observe((now - event.received_at).total_seconds())
         self._events.pop(delivery.id, None)
-        log(
-            logging.INFO,
-            "delivered",
-            delivery_id=delivery.id,
-            receiver=delivery.receiver,
-            event_ids=delivery.event_ids,
-            is_fallback=delivery.is_fallback,
-        )
+        _log_delivery(logging.INFO, "delivered", delivery, is_fallback=delivery.is_fallback)
 
     async def _fold(self, backlog: list[DeliveryRecord]) -> DeliveryRecord:
         event_ids = [i for d in backlog for i in d.event_ids]
@@ -298,9 +289,22 @@ class Bus:
     def use_channels(self, configs: Mapping[str, ChannelConfig]) -> None:
         """Swap in a reloaded config's channels; unchanged ones keep their instance."""
         self.channels, retired = self.channels.rebuilt(configs)
-        for channel in retired:
-            # Later, not now: a send may still be using it.
-            self._spawn(_close_later(channel, RETIRED_GRACE))
+        for live in retired:
+            # Deliveries routed before the reload still go out the way they were routed.
+            if live.name not in configs:
+                self._retired[live.name] = live
+            closer = asyncio.create_task(self._close_later(live, RETIRED_GRACE))
+            self._closers[closer] = live
+            closer.add_done_callback(self._closers.pop)
+
+    def _live(self, receiver: str) -> LiveChannel | None:
+        return self.channels.get(receiver) or self._retired.get(receiver)
+
+    async def _close_later(self, live: LiveChannel, delay: float) -> None:
+        await asyncio.sleep(delay)
+        if self._retired.get(live.name) is live:
+            del self._retired[live.name]
+        await live.channel.aclose()
 
     async def resume(self, target_for: Callable[[Event, str, str], Target]) -> int:
         """Re-queue what a previous process left: open deliveries and open dispatches."""
@@ -348,6 +352,9 @@ class Bus:
         for task in list(self._background):
             with contextlib.suppress(Exception):
                 await task
+        for closer, live in list(self._closers.items()):
+            closer.cancel()
+            await live.channel.aclose()
         await self.channels.aclose()
 
     def _spawn(self, work: object) -> None:
@@ -356,9 +363,15 @@ class Bus:
         task.add_done_callback(self._background.discard)
 
 
-async def _close_later(channel: Channel, delay: float) -> None:
-    await asyncio.sleep(delay)
-    await channel.aclose()
+def _log_delivery(level: int, msg: str, delivery: DeliveryRecord, **fields: Any) -> None:
+    log(
+        level,
+        msg,
+        delivery_id=delivery.id,
+        receiver=delivery.receiver,
+        event_ids=delivery.event_ids,
+        **fields,
+    )
 
 
 def _stage_of(reason: str) -> str:

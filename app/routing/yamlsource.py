@@ -101,7 +101,9 @@ def read_yaml(
     except yaml.YAMLError as exc:
         return YamlDocument(None, None), [ConfigError(file, None, f"YAML error: {exc}")]
     if root is None:
-        return YamlDocument({}, None), []
+        # An empty file is most often a save caught between truncate and write; taking
+        # it as "no routes" would drop every event until the next edit.
+        return YamlDocument(None, None), [ConfigError(file, None, "the file is empty")]
     errors: list[ConfigError] = []
     for node in _walk(root):
         if isinstance(node, yaml.MappingNode):
@@ -118,6 +120,10 @@ def _duplicate_keys(node: yaml.MappingNode, file: str) -> Iterator[ConfigError]:
     seen: set[str] = set()
     for key, _value in node.value:
         if isinstance(key, yaml.ScalarNode):
+            line = key.start_mark.line + 1
             if key.value in seen:
-                yield ConfigError(file, key.start_mark.line + 1, f'duplicate key "{key.value}"')
+                yield ConfigError(file, line, f'duplicate key "{key.value}"')
             seen.add(key.value)
+            if key.tag == "tag:yaml.org,2002:bool" and not key.style:
+                # YAML 1.1 reads on/off/yes/no as booleans: a channel named `off` breaks.
+                yield ConfigError(file, line, f'key {key.value} reads as a boolean; quote it')
