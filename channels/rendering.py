@@ -79,6 +79,9 @@ def summary_title(notification: Notification) -> str:
     events = notification.events
     if not events:
         return f"{notification.receiver}: {notification.folded} event(s)"
+    if notification.folded:
+        # A rate-limit digest: say so, and count everything it stands for.
+        return f"Digest: {len(events) + notification.folded} events while rate-limited"
     if all(e.labels.get("kind") == "alert" for e in events):
         firing = sum(1 for e in events if e.labels.get("status") != "resolved")
         head = f"[FIRING:{firing}]" if firing else "[RESOLVED]"

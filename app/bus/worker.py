@@ -154,12 +154,15 @@ class Bus:
                 message = pending[0]
                 while (wait := limiter.delay()) > 0:  # noqa: ASYNC110 - a budget, not an event
                     await asyncio.sleep(wait)
-                limiter.record()
                 try:
                     result = await live.channel.send(message)
                 except TooLarge:
                     pending[:1] = live.channel.split_for_retry(message)
                     continue
+                finally:
+                    # Stamped when the answer is in, which is no earlier than the provider
+                    # counted the request: our window then never ends before the provider's.
+                    limiter.record()
                 pending.pop(0)
                 delivery.parts_sent += 1
         except TransientError as exc:
