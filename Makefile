@@ -6,8 +6,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint typecheck pytest clean
 
+# Debian ships venv separately (python3-venv); install it when missing.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV) || { $(SUDO) apt-get update && \
+		$(SUDO) apt-get install -y python3-venv && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/pip install --quiet --upgrade pip
 
 $(STAMP): $(BIN)/python pyproject.toml
