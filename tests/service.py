@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -70,3 +70,29 @@ def serve(tmp_path: Path, routes: str = LOG_ONLY, **settings: Any) -> Iterator[h
         server.should_exit = True
         thread.join(timeout=15)
         sock.close()
+
+
+def alert(alertname: str, status: str = "firing", **labels: str) -> dict[str, Any]:
+    """One alert as Alertmanager sends it inside a webhook body."""
+    return {"status": status, "labels": {"alertname": alertname, **labels}, "annotations": {}}
+
+
+def alertmanager_body(*alerts: dict[str, Any]) -> dict[str, Any]:
+    """A version-4 Alertmanager webhook body carrying `alerts`."""
+    status = "firing" if any(a["status"] == "firing" for a in alerts) else "resolved"
+    return {
+        "version": "4",
+        "status": status,
+        "receiver": "signalbox",
+        "groupKey": "{}:{}",
+        "alerts": list(alerts),
+    }
+
+
+def wait_until(condition: Callable[[], object], within: float = 5.0) -> None:
+    """Poll `condition` until it is truthy; fail the test after `within` seconds."""
+    deadline = time.monotonic() + within
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.05)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
-from service import LOG_ONLY, serve
+from service import LOG_ONLY, alert, alertmanager_body, serve
 
 
 def test_config_shows_state_without_secrets(tmp_path: Path) -> None:
@@ -58,13 +58,7 @@ def test_health_and_readiness(tmp_path: Path) -> None:
 def test_metrics_count_received_events(tmp_path: Path) -> None:
     """Accepted events show in signalbox_events_received_total by source and kind."""
     with serve(tmp_path) as client:
-        doc = {
-            "version": "4",
-            "status": "firing",
-            "receiver": "r",
-            "groupKey": "{}:{}",
-            "alerts": [{"status": "firing", "labels": {"alertname": "X"}, "annotations": {}}],
-        }
+        doc = alertmanager_body(alert("X"))
         headers = {"authorization": "Bearer am-token"}
         assert client.post("/hooks/alertmanager", json=doc, headers=headers).status_code == 202
         metrics = client.get("/metrics").text
@@ -95,13 +89,7 @@ def test_retry_endpoint_answers_for_unknown_and_live_deliveries(tmp_path: Path) 
     """Retrying a delivery that does not exist is 404; one that is not dead is 409."""
     with serve(tmp_path) as client:
         assert client.post("/api/deliveries/nope/retry").status_code == 404
-        doc = {
-            "version": "4",
-            "status": "firing",
-            "receiver": "r",
-            "groupKey": "{}:{}",
-            "alerts": [{"status": "firing", "labels": {"alertname": "X"}, "annotations": {}}],
-        }
+        doc = alertmanager_body(alert("X"))
         client.post("/hooks/alertmanager", json=doc, headers={"authorization": "Bearer am-token"})
         for _ in range(100):
             sent = client.get("/api/deliveries", params={"state": "sent"}).json()["deliveries"]

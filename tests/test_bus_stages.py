@@ -14,7 +14,7 @@ from busharness import accept, alerts, deliveries, running_bus, wait_for
 from fixtures import load
 from providers.dingtalk import FakeDingTalk
 from providers.webhook import FakeReceiver
-from service import serve
+from service import alert, alertmanager_body, serve, wait_until
 
 
 def hook(receiver: FakeReceiver) -> dict[str, Any]:
@@ -100,15 +100,7 @@ inhibit_rules:
 """
 
     def post(client: Any, name: str, cluster: str, status: str = "firing") -> None:
-        doc = {
-            "version": "4",
-            "status": status,
-            "receiver": "r",
-            "groupKey": "{}:{}",
-            "alerts": [
-                {"status": status, "labels": {"alertname": name, "cluster": cluster}},
-            ],
-        }
+        doc = alertmanager_body(alert(name, status, cluster=cluster))
         assert client.post("/hooks/alertmanager", json=doc).status_code == 202
 
     with serve(tmp_path, routes) as client:
@@ -117,9 +109,7 @@ inhibit_rules:
         post(client, "PodCrash", "c2")
         post(client, "ClusterDown", "c1", "resolved")
         post(client, "PodCrash", "c1")
-        deadline = time.monotonic() + 5
-        while len(fake_receiver.requests) < 4 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: len(fake_receiver.requests) >= 4)
         time.sleep(0.3)
     told = [
         (e["labels"]["alertname"], e["labels"]["cluster"], e["labels"]["status"])
@@ -169,9 +159,7 @@ inhibit_rules:
                 "/hooks/gitlab", headers={**headers, "x-gitlab-event": event}, **sent
             )
             assert response.status_code == 202, response.text
-        deadline = time.monotonic() + 5
-        while len(fake_receiver.requests) < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: len(fake_receiver.requests) >= 2)
         time.sleep(0.3)
     told = [
         (e["labels"]["kind"], e["labels"]["project"])
@@ -196,16 +184,8 @@ routes:
     to: [sink]
     template: "告警 {{{{ events | length }}}} 条: {{{{ events[0].labels.alertname }}}}"
 """
-    doc = {
-        "version": "4",
-        "status": "firing",
-        "receiver": "r",
-        "groupKey": "{}:{}",
-        "alerts": [{"status": "firing", "labels": {"alertname": "DiskFull"}}],
-    }
     with serve(tmp_path, routes) as client:
+        doc = alertmanager_body(alert("DiskFull"))
         assert client.post("/hooks/alertmanager", json=doc).status_code == 202
-        deadline = time.monotonic() + 5
-        while not fake_receiver.requests and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: fake_receiver.requests)
     assert fake_receiver.requests[0].json()["text"] == "告警 1 条: DiskFull"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
+from typing import Any
 
 from fixtures import load
 from providers.dingtalk import FakeDingTalk
@@ -11,7 +11,7 @@ from providers.slack import FakeSlack
 from providers.smtp import SmtpServer
 from providers.webhook import FakeReceiver
 from providers.wecom import FakeWeCom
-from service import serve
+from service import serve, wait_until
 
 FIXTURE = "gitlab/pipeline_hook.failed.json"
 
@@ -62,13 +62,14 @@ routes:
             },
         )
         assert response.status_code == 202, response.text
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            sent = client.get("/api/deliveries", params={"state": "sent"}).json()["deliveries"]
-            if len(sent) == 5:
-                break
-            time.sleep(0.05)
-    assert sorted(d["receiver"] for d in sent) == ["ding", "hook", "mail", "slack", "wecom"]
+
+        def sent() -> list[dict[str, Any]]:
+            answer = client.get("/api/deliveries", params={"state": "sent"}).json()
+            return list(answer["deliveries"])
+
+        wait_until(lambda: len(sent()) == 5, within=10)
+        delivered = sent()
+    assert sorted(d["receiver"] for d in delivered) == ["ding", "hook", "mail", "slack", "wecom"]
     project = fixture.payload["project"]["path_with_namespace"]
 
     [slack_request] = fake_slack.requests

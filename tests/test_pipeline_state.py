@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from app.events import Event, base_labels
 from app.pipeline_state import apply_pipeline_state
 from app.store import SqliteStore, WriteTx
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    s = SqliteStore(tmp_path / "state.db")
-    await s.start()
-    yield s
-    await s.close()
 
 
 def pipeline_event(run: int, status: str, branch: str = "main") -> Event:

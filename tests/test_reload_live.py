@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 
 from providers.webhook import FakeReceiver
-from service import serve
+from service import alert, alertmanager_body, serve, wait_until
 
 AUTH = {"authorization": "Bearer am-token"}
 
@@ -31,18 +31,6 @@ routes:
 BROKEN = version(0).replace("to: [v0-b]", "to: [missing]")
 
 
-def alert(i: int) -> dict[str, object]:
-    return {
-        "version": "4",
-        "status": "firing",
-        "receiver": "r",
-        "groupKey": "{}:{}",
-        "alerts": [
-            {"status": "firing", "labels": {"alertname": f"A{i}"}, "annotations": {}},
-        ],
-    }
-
-
 def test_reload_storm_while_events_stream_in(tmp_path: Path) -> None:
     """100 reloads (valid and invalid alternating) while posting: every post is accepted and
     every event routed entirely by one valid version."""
@@ -56,7 +44,8 @@ def test_reload_storm_while_events_stream_in(tmp_path: Path) -> None:
             with httpx.Client(base_url=str(client.base_url), timeout=10) as poster:
                 i = 0
                 while not stop.is_set():
-                    response = poster.post("/hooks/alertmanager", json=alert(i), headers=AUTH)
+                    body = alertmanager_body(alert(f"A{i}"))
+                    response = poster.post("/hooks/alertmanager", json=body, headers=AUTH)
                     answers.append(response.status_code)
                     i += 1
 
@@ -102,19 +91,15 @@ routes:
     config = tmp_path / "routes.yaml"
     config.write_text(routes, encoding="utf-8")
     with serve(tmp_path) as client:
-        first = alert(1)
-        first["alerts"][0]["labels"]["team"] = "db"  # type: ignore[index]
+        first = alertmanager_body(alert("A1", team="db"))
         assert client.post("/hooks/alertmanager", json=first, headers=AUTH).status_code == 202
         config.write_text(routes + "# edited\n", encoding="utf-8")
         assert client.post("/-/reload").status_code == 200
-        second = alert(2)
-        second["alerts"][0]["labels"]["team"] = "db"  # type: ignore[index]
+        second = alertmanager_body(alert("A2", team="db"))
         assert client.post("/hooks/alertmanager", json=second, headers=AUTH).status_code == 202
         time.sleep(0.5)
         assert fake_receiver.requests == [], "a reload must not flush a group early"
-        deadline = time.monotonic() + 5
-        while not fake_receiver.requests and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: fake_receiver.requests)
         time.sleep(0.3)
     [message] = fake_receiver.requests
     names = sorted(e["labels"]["alertname"] for e in message.json()["events"])

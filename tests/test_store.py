@@ -4,21 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from app.events import Event, base_labels
 from app.store import SqliteStore, StoreUnavailable, WriteTx
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    s = SqliteStore(tmp_path / "events.db")
-    await s.start()
-    yield s
-    await s.close()
 
 
 def alert(name: str, status: str = "firing") -> Event:
