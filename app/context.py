@@ -9,6 +9,7 @@ from app.routing.config import RoutingConfig
 from app.routing.reload import ConfigHolder
 from app.settings import Settings
 from app.store import Store
+from app.ui.live import Broadcaster
 
 
 @dataclass
@@ -17,6 +18,8 @@ class AppContext:
     store: Store
     config: ConfigHolder
     bus: Bus
+    # Open console feeds; the hooks endpoint publishes to it after each stored event.
+    live: Broadcaster = field(default_factory=Broadcaster)
     _channels_for: str | None = field(default=None, init=False)
 
     def config_in_force(self) -> RoutingConfig:

@@ -1,0 +1,86 @@
+"""The config page: what routes.yaml is in force, and a route tester over the same code as
+`signalbox route-test`. Shows hashes, names and types, never a secret value."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from app.api.admin import config_state
+from app.api.body import read_limited
+from app.api.deps import ApiAuth, Ctx
+from app.routetest import CannotRoute, RouteTest, parse_pairs, route_payload
+from app.sources import SOURCE_MODULES
+from app.ui.templating import page, templates
+
+router = APIRouter(dependencies=[ApiAuth])
+
+
+@router.get("/ui/config", response_class=HTMLResponse)
+async def config(request: Request, ctx: Ctx) -> HTMLResponse:
+    return _page(request, ctx, form={"source": "github"})
+
+
+@router.post("/ui/config/route-test", response_class=HTMLResponse)
+async def route_test(request: Request, ctx: Ctx) -> HTMLResponse:
+    """Answer the tester's form: the result alone for htmx, the whole page without script."""
+    body = await read_limited(request, ctx.settings.max_body_bytes)
+    form = {k: v[-1] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+    result, error = _run(ctx, form)
+    if request.headers.get("hx-request"):
+        return templates.TemplateResponse(
+            request, "_route_result.html", {"result": result, "error": error}
+        )
+    return _page(request, ctx, form=form, result=result, error=error)
+
+
+def _run(ctx: Ctx, form: dict[str, str]) -> tuple[RouteTest | None, str | None]:
+    try:
+        payload = json.loads(form.get("payload", ""))
+        headers = parse_pairs(_lines(form.get("headers", "")), "header")
+        labels = parse_pairs(_lines(form.get("labels", "")), "label")
+        result = route_payload(
+            ctx.config_in_force(),
+            form.get("source", ""),
+            payload,
+            headers,
+            labels,
+            datetime.now(UTC),
+        )
+    except json.JSONDecodeError as exc:
+        return None, f"the payload is not JSON: {exc}"
+    except (ValueError, CannotRoute) as exc:
+        return None, str(exc)
+    return result, None
+
+
+def _lines(text: str) -> list[str]:
+    """One K=V (or `K: V`, as headers are usually copied) per line; blank lines skipped."""
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        if "=" not in line and ":" in line:
+            key, _, value = line.partition(":")
+            line = f"{key.strip()}={value.strip()}"
+        out.append(line)
+    return out
+
+
+def _page(request: Request, ctx: Ctx, **context: Any) -> HTMLResponse:
+    return page(
+        request,
+        ctx,
+        "config.html",
+        tab="config",
+        state=config_state(ctx),
+        routes=ctx.config.current.routes(),
+        sources=list(SOURCE_MODULES),
+        **context,
+    )

@@ -1,0 +1,65 @@
+"""Deliveries by state; a dead one shows every attempt and can be retried in place."""
+
+from __future__ import annotations
+
+from typing import get_args
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from app.api.deliveries import State
+from app.api.deps import ApiAuth, Ctx
+from app.store import DeliveryRecord
+from app.ui.templating import page, templates
+
+router = APIRouter(dependencies=[ApiAuth])
+
+STATES: tuple[str, ...] = get_args(State)
+LIMIT = 100
+
+
+@router.get("/ui/deliveries", response_class=HTMLResponse)
+async def deliveries(request: Request, ctx: Ctx, state: str | None = None) -> HTMLResponse:
+    chosen = state if state in STATES else None
+    found = await ctx.store.read(lambda tx: tx.list_deliveries(limit=LIMIT, state=chosen))
+    return page(
+        request,
+        ctx,
+        "deliveries.html",
+        tab="deliveries",
+        states=STATES,
+        state=chosen,
+        deliveries=found,
+    )
+
+
+@router.get("/ui/deliveries/{delivery_id}/row", response_class=HTMLResponse)
+async def delivery_row(delivery_id: str, request: Request, ctx: Ctx) -> HTMLResponse:
+    """One row again: rows still in flight poll this until they settle."""
+    delivery = await ctx.store.read(lambda tx: tx.get_delivery(delivery_id))
+    return _row(request, delivery_id, delivery)
+
+
+@router.post("/ui/deliveries/{delivery_id}/retry", response_class=HTMLResponse)
+async def retry(delivery_id: str, request: Request, ctx: Ctx) -> HTMLResponse:
+    """The same retry as POST /api/deliveries/{id}/retry, answered with the row to swap in."""
+    ctx.config_in_force()
+    delivery = await ctx.bus.retry(delivery_id)
+    notice = None
+    if delivery is not None and delivery.state != "pending":
+        notice = f"not retried: it is {delivery.state}, only dead deliveries are"
+    return _row(request, delivery_id, delivery, notice)
+
+
+def _row(
+    request: Request,
+    delivery_id: str,
+    delivery: DeliveryRecord | None,
+    notice: str | None = None,
+) -> HTMLResponse:
+    return templates.TemplateResponse(
+        request,
+        "_delivery.html",
+        {"d": delivery, "delivery_id": delivery_id, "notice": notice},
+        status_code=404 if delivery is None else 200,
+    )

@@ -1,0 +1,14 @@
+"""The console's routes, one module per page, gathered for create_app to include."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from app.ui import config_page, deliveries, feed, pipelines
+from app.ui.templating import STATIC_DIR
+
+router = APIRouter(include_in_schema=False)
+for module in (feed, pipelines, deliveries, config_page):
+    router.include_router(module.router)
+
+__all__ = ["STATIC_DIR", "router"]

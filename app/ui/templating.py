@@ -1,0 +1,99 @@
+"""Jinja2 for the console: one environment, the status vocabulary, and the page helper."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from app.context import AppContext
+from app.ui.sparkline import svg
+
+HERE = Path(__file__).parent
+STATIC_DIR = HERE / "static"
+
+templates = Jinja2Templates(directory=HERE / "templates")
+
+# Status is never colour alone: every state has a glyph and its word; the CSS class
+# adds colour. "good"/"bad"/"warn"/"idle"/"busy" are the colour families.
+STATUS_LOOK: dict[str, tuple[str, str]] = {
+    "success": ("✓", "good"),
+    "sent": ("✓", "good"),
+    "resolved": ("✓", "good"),
+    "failure": ("✗", "bad"),
+    "dead": ("✗", "bad"),
+    "firing": ("▲", "bad"),
+    "unstable": ("!", "warn"),
+    "failed": ("↻", "warn"),
+    "cancelled": ("⊘", "idle"),
+    "skipped": ("–", "idle"),
+    "folded": ("≡", "idle"),
+    "queued": ("○", "busy"),
+    "pending": ("○", "busy"),
+    "running": ("▶", "busy"),
+    "retry": ("↺", "busy"),
+}
+
+TRANSITION_LOOK: dict[str, tuple[str, str]] = {
+    "broken": ("↘", "bad"),
+    "still_failing": ("→", "bad"),
+    "fixed": ("↗", "good"),
+    "unchanged": ("=", "idle"),
+}
+
+
+def status_look(status: str) -> tuple[str, str]:
+    return STATUS_LOOK.get(status, ("•", "idle"))
+
+
+def transition_look(transition: str) -> tuple[str, str]:
+    return TRANSITION_LOOK.get(transition, ("•", "idle"))
+
+
+def when(value: str | float | datetime | None) -> str:
+    """A timestamp as `YYYY-MM-DD HH:MM:SS` UTC; ISO strings, epoch seconds or datetimes."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, str):
+        moment = datetime.fromisoformat(value)
+    elif isinstance(value, datetime):
+        moment = value
+    else:
+        moment = datetime.fromtimestamp(value, UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m {whole % 60:02d}s"
+    return f"{whole // 3600}h {whole % 3600 // 60:02d}m"
+
+
+templates.env.globals.update(status_look=status_look, transition_look=transition_look)
+templates.env.filters.update(when=when, duration=duration, sparkline=svg)
+
+
+def console_is_open(ctx: AppContext) -> bool:
+    token = ctx.settings.api_token
+    return token is None or not token.get_secret_value()
+
+
+def page(request: Request, ctx: AppContext, name: str, **context: Any) -> HTMLResponse:
+    """A full console page: the shared layout knows which tab is current and the open banner."""
+    return templates.TemplateResponse(
+        request, name, {"open_console": console_is_open(ctx), **context}
+    )
+
+
+def fragment(name: str, **context: Any) -> str:
+    """A partial rendered outside a request: a live feed row pushed over SSE."""
+    return templates.env.get_template(name).render(**context)
