@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest clean
+.PHONY: run test lint typecheck pytest clean system-packages screenshots
 
 # Debian ships venv separately (python3-venv); install it when missing.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -29,8 +29,26 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+# The console's browser tests drive Debian's Chromium (Playwright cannot download its
+# own here) and its pages show Chinese: install both when missing, else do nothing.
+SYSTEM_PACKAGES := chromium fonts-noto-cjk
+
+system-packages:
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		$(SUDO) apt-get update && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
+	fi
+
+pytest: $(STAMP) system-packages
 	$(BIN)/pytest -q
+
+# Re-shoots docs/screenshots/*.png from fixture data (see tests/screenshots.py).
+screenshots: $(STAMP) system-packages
+	$(BIN)/python tests/screenshots.py
 
 test: lint typecheck pytest
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -10,7 +11,6 @@ from typing import Annotated
 import typer
 
 from app.routing.config import ConfigInvalid, RoutingConfig, load_config
-from app.routing.explain import explain
 
 cli = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
@@ -37,17 +37,15 @@ def serve(
     _load_or_exit(config)
     setup_logging()
     settings = Settings(config=config, host=host, port=port, data_dir=data_dir)
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None)
-
-
-def _pairs(values: list[str], what: str) -> dict[str, str]:
-    pairs = {}
-    for value in values:
-        key, sep, val = value.partition("=")
-        if not sep or not key.strip():
-            raise typer.BadParameter(f"{what} {value!r} is not K=V")
-        pairs[key.strip()] = val
-    return pairs
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_config=None,
+        # Open requests (a console's live feed never ends by itself) may delay the bus's
+        # grace period this long at most; webhooks are answered in milliseconds.
+        timeout_graceful_shutdown=min(math.ceil(settings.shutdown_grace), 5),
+    )
 
 
 def _load_or_exit(config: Path) -> RoutingConfig:
@@ -94,40 +92,41 @@ def route_test(
     Stored history is unknown here: `transition` and `failure_streak` are only what the
     payload itself yields unless given with --label (e.g. --label transition=fixed).
     """
-    from starlette.datastructures import Headers
-
+    from app.routetest import CannotRoute, parse_pairs, route_payload
     from app.sources import SOURCE_MODULES
-    from app.sources.base import Ignored, Malformed
 
-    module = SOURCE_MODULES.get(source)
-    if module is None:
+    if source not in SOURCE_MODULES:
         raise typer.BadParameter(f"unknown source {source!r} (known: {', '.join(SOURCE_MODULES)})")
     loaded = _load_or_exit(config)
-    overrides = _pairs(label, "--label")
-    headers = Headers(headers={k.lower(): v for k, v in _pairs(header, "--header").items()})
     try:
-        events = module.parse(headers, json.loads(event.read_bytes()))
-    except Ignored as exc:
-        typer.echo(json.dumps({"ignored": str(exc)}) if as_json else f"ignored: {exc}")
-        return
-    except (Malformed, ValueError, OSError) as exc:
+        overrides = parse_pairs(label, "--label")
+        headers = parse_pairs(header, "--header")
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    try:
+        result = route_payload(
+            loaded, source, json.loads(event.read_bytes()), headers, overrides, datetime.now(UTC)
+        )
+    except (CannotRoute, ValueError, OSError) as exc:
         typer.echo(f"{event}: cannot parse: {exc}", err=True)
         raise typer.Exit(1) from None
-    now = datetime.now(UTC)
-    results = []
-    for item in events:
-        labels = {**item.labels, **overrides}
-        explanation = explain(loaded, labels, now)
-        if as_json:
-            results.append({"title": item.title, "labels": labels, **explanation.as_dict()})
-            continue
-        typer.echo(f"event: {item.title}")
-        typer.echo("  labels: " + " ".join(f"{k}={v}" for k, v in sorted(labels.items())))
-        for line in explanation.lines():
-            typer.echo(f"  {line}")
+    if result.ignored is not None:
+        typer.echo(
+            json.dumps({"ignored": result.ignored}) if as_json else f"ignored: {result.ignored}"
+        )
+        return
     if as_json:
-        typer.echo(json.dumps({"config": loaded.hash, "events": results}, indent=2))
-    elif not events:
+        events = [
+            {"title": e.title, "labels": e.labels, **e.explanation.as_dict()} for e in result.events
+        ]
+        typer.echo(json.dumps({"config": result.config_hash, "events": events}, indent=2))
+        return
+    for item in result.events:
+        typer.echo(f"event: {item.title}")
+        typer.echo("  labels: " + " ".join(f"{k}={v}" for k, v in sorted(item.labels.items())))
+        for line in item.explanation.lines():
+            typer.echo(f"  {line}")
+    if not result.events:
         typer.echo("the payload yielded no events")
 
 

@@ -8,7 +8,7 @@ pipeline cannot both read the same history.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from app.bus.plan import Plan
 from app.events import Event
@@ -22,6 +22,8 @@ PlanFn = Callable[[Event], Plan]
 class Accepted:
     events: list[Event]
     plans: list[Plan]
+    # Ids of the events that finished their CI run (see apply_pipeline_state).
+    finished_runs: set[str] = field(default_factory=set)
 
 
 class Duplicate(Exception):
@@ -39,13 +41,15 @@ async def ingest(
                 raise Duplicate(dedup_key)
             tx.remember_delivery(dedup_key)
         plans = []
+        finished_runs = set()
         for event in events:
-            apply_pipeline_state(tx, event)
+            if apply_pipeline_state(tx, event):
+                finished_runs.add(event.id)
             # Routed after the pipeline labels are set: rules match on `transition`.
             event_plan = plan(event)
             tx.insert_event(event, event_plan.decision)
             tx.add_dispatches(event.id, [(t.route, t.receiver) for t in event_plan.targets])
             plans.append(event_plan)
-        return Accepted(list(events), plans)
+        return Accepted(list(events), plans, finished_runs)
 
     return await store.write(write)

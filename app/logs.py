@@ -33,6 +33,10 @@ def setup_logging(level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # httpx logs every request with its full URL, and channel URLs carry their keys
+    # (Slack hook paths, WeCom ?key=, DingTalk ?access_token=); our own lines say enough.
+    for chatty in ("httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel(max(level, logging.WARNING))
 
 
 def log(level: int, msg: str, **fields: Any) -> None:

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from app.api import admin, deliveries, events, hooks
 from app.api.errors import ApiError
@@ -19,17 +20,21 @@ from app.bus.stages import InhibitCheck
 from app.bus.worker import Bus
 from app.context import AppContext
 from app.logs import log
+from app.observe import set_label_limit
+from app.retention import prune_forever
 from app.routing.config import RoutingConfig
 from app.routing.inhibit import inhibiting_rule
 from app.routing.reload import ConfigHolder
 from app.settings import Settings
 from app.store import SqliteStore
+from app.ui import routes as ui
 
 
 def create_app(settings: Settings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         holder = ConfigHolder(settings.config)
+        set_label_limit(settings.metrics_label_limit)
         store = SqliteStore(settings.db_path, settings.db_busy_timeout)
         await store.start()
         bus = Bus(store, lambda: _inhibit_check(holder))
@@ -39,6 +44,10 @@ def create_app(settings: Settings) -> FastAPI:
         _warn_about_open_doors(config)
         resumed = await bus.resume(resumer(config))
         async with contextlib.AsyncExitStack() as stack:
+            pruner = asyncio.create_task(
+                prune_forever(store, settings.retention, settings.prune_interval)
+            )
+            stack.push_async_callback(_cancelled, pruner)
             if settings.watch_config:
                 watcher = asyncio.create_task(holder.watch())
                 stack.callback(watcher.cancel)
@@ -54,14 +63,26 @@ def create_app(settings: Settings) -> FastAPI:
             yield
         await bus.close(settings.shutdown_grace)
         await store.close()
-        log(logging.INFO, "signalbox stopped")
+        # What the grace period did not send stays in the store for the next start.
+        log(logging.INFO, "signalbox stopped", left_for_next_start=bus.queue_depth())
 
     app = FastAPI(title="Signalbox", lifespan=lifespan)
     for module in (hooks, events, deliveries, admin):
         app.include_router(module.router)
+    app.include_router(ui.router)
+    # htmx, its SSE extension and the stylesheet: public files, vendored so the console
+    # works without reaching any CDN.
+    app.mount("/ui/static", StaticFiles(directory=ui.STATIC_DIR), name="ui-static")
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     return app
+
+
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    # Awaited so a prune in progress ends before the store closes under it.
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def _inhibit_check(holder: ConfigHolder) -> InhibitCheck:

@@ -49,3 +49,56 @@ SEND_LATENCY = Histogram(
     "Seconds from receiving a webhook to the provider accepting its notification.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800),
 )
+ROUTE_MATCHES = Counter(
+    "signalbox_route_matches_total",
+    'Events matched, by route path ("0", "2.1"; "fallback" for events no route took).',
+    ["route"],
+)
+
+# CI pipelines, counted once per run when it reaches a final status.
+PIPELINE_RUNS = Counter(
+    "signalbox_pipeline_runs_total",
+    "Finished CI pipeline runs, by source, project and final status.",
+    ["source", "project", "status"],
+)
+PIPELINE_DURATION = Histogram(
+    "signalbox_pipeline_duration_seconds",
+    "Duration of finished CI pipeline runs, by source and project.",
+    ["source", "project"],
+    buckets=(10, 30, 60, 120, 300, 600, 900, 1200, 1800, 2700, 3600, 7200, 14400),
+)
+PIPELINE_LAST_STATUS = Gauge(
+    "signalbox_pipeline_last_status",
+    "1 for the last status seen of each pipeline+branch (the status is a label).",
+    ["source", "project", "pipeline", "branch", "status"],
+)
+PIPELINES_RUNNING = Gauge(
+    "signalbox_pipelines_running",
+    "Pipeline runs started (queued or running) in the last day and not yet finished.",
+    ["source", "project"],
+)
+LABEL_OVERFLOW = Counter(
+    "signalbox_metric_label_overflow_total",
+    'Values past a label\'s bound (SIGNALBOX_METRICS_LABEL_LIMIT): counted as "other".',
+    ["label"],
+)
+PRUNED = Counter(
+    "signalbox_pruned_rows_total",
+    "Rows removed by retention, by table.",
+    ["table"],
+)
+
+# Read from the bus at scrape time.
+QUEUE_DEPTH = Gauge(
+    "signalbox_delivery_queue_depth",
+    "Deliveries waiting to be sent or retried, by receiver.",
+    ["receiver"],
+)
+OLDEST_PENDING_AGE = Gauge(
+    "signalbox_delivery_oldest_pending_age_seconds",
+    "Age of the oldest delivery still waiting to be sent (0 when none waits).",
+)
+GROUPS_WAITING = Gauge(
+    "signalbox_groups_waiting",
+    "Alert groups holding events until their group_wait/group_interval ends.",
+)

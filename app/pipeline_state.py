@@ -23,10 +23,21 @@ def pipeline_key(labels: Mapping[str, str]) -> str:
     return "\x1f".join(parts)
 
 
-def apply_pipeline_state(tx: WriteTx, event: Event) -> None:
-    """Record the event's run and set its `transition` and `failure_streak` labels."""
+def split_pipeline_key(key: str) -> tuple[str, str, str, str]:
+    """(source, project, pipeline, branch) of a pipeline_key."""
+    source, project, pipeline, branch = key.split("\x1f", 3)
+    return source, project, pipeline, branch
+
+
+def apply_pipeline_state(tx: WriteTx, event: Event) -> bool:
+    """Record the event's run and set its `transition` and `failure_streak` labels.
+
+    True when this event finished its run with a final status not heard for it before:
+    a repeated COMPLETED/FINALIZED pair counts once in the pipeline metrics, a GitLab
+    retry that turns a failed pipeline green counts again.
+    """
     if event.kind != "pipeline" or event.run_id is None:
-        return
+        return event.kind == "pipeline" and event.status in TERMINAL_STATUSES
     key = pipeline_key(event.labels)
     status = event.status
     known = tx.get_run(key, event.run_id)
@@ -67,3 +78,4 @@ def apply_pipeline_state(tx: WriteTx, event: Event) -> None:
         transition = "unchanged"
     event.labels["transition"] = transition
     event.labels["failure_streak"] = str(streak)
+    return status in TERMINAL_STATUSES and (known is None or known.status != status)

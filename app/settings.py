@@ -3,9 +3,26 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import SecretStr
+from pydantic import BeforeValidator, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.durations import parse_duration
+from app.store import Retention
+
+
+def _seconds(value: object) -> object:
+    """`7d`, `90m`, `30s` as ops write them; a bare number is seconds."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return parse_duration(value).total_seconds()
+    return value
+
+
+Seconds = Annotated[float, BeforeValidator(_seconds)]
 
 
 class Settings(BaseSettings):
@@ -23,7 +40,19 @@ class Settings(BaseSettings):
     watch_config: bool = True
     # On SIGTERM, seconds to keep sending what is queued before stopping; what is left
     # stays in the store and is sent after the next start.
-    shutdown_grace: float = 10.0
+    shutdown_grace: Seconds = 10.0
+
+    # Retention (docs/operations.md): rows older than these are pruned every
+    # prune_interval; an event still owed a delivery is kept whatever its age.
+    retain_events: Seconds = 7 * 86400.0
+    retain_deliveries: Seconds = 7 * 86400.0
+    # Senders' delivery ids remembered to refuse redeliveries (GitHub "Redeliver").
+    retain_dedup_keys: Seconds = 3 * 86400.0
+    retain_pipeline_runs: Seconds = 30 * 86400.0
+    prune_interval: Seconds = 600.0
+
+    # Most distinct values kept per payload-fed metric label (project, route, pipeline).
+    metrics_label_limit: int = 500
 
     # Seconds a write waits for a lock held by someone else before answering 503.
     db_busy_timeout: float = 5.0
@@ -31,3 +60,12 @@ class Settings(BaseSettings):
     @property
     def db_path(self) -> Path:
         return self.data_dir / "signalbox.db"
+
+    @property
+    def retention(self) -> Retention:
+        return Retention(
+            events=self.retain_events,
+            deliveries=self.retain_deliveries,
+            dedup_keys=self.retain_dedup_keys,
+            pipeline_runs=self.retain_pipeline_runs,
+        )

@@ -10,7 +10,7 @@ import pytest
 from app.store import SqliteStore
 
 # Channel tests: fake provider servers (tests/providers/fixtures.py).
-pytest_plugins = ["providers.fixtures"]
+pytest_plugins = ["providers.fixtures", "browser"]
 
 
 @pytest.fixture
@@ -20,3 +20,12 @@ async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
     await s.start()
     yield s
     await s.close()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print figures tests recorded with record_property("figures", ...), even without -s."""
+    for outcome in ("passed", "failed"):
+        for report in terminalreporter.stats.get(outcome, []):
+            for name, value in getattr(report, "user_properties", []):
+                if name == "figures":
+                    terminalreporter.write_line(f"{report.nodeid}: {outcome}: {value}")

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 
 from fixtures import payload
+from process import free_port, signalbox
 from providers.webhook import FakeReceiver
 
 ROUTES = """\
@@ -26,49 +22,6 @@ routes:
     group_by: [instance]
     group_wait: {group_wait}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def signalbox(tmp_path: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
-    """The real `signalbox serve` as a child process, ready when /readyz says so."""
-    log = (tmp_path / "signalbox.log").open("ab")
-    proc = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "signalbox"),
-            "serve",
-            "--config",
-            str(tmp_path / "routes.yaml"),
-            "--data-dir",
-            str(tmp_path / "data"),
-            "--port",
-            str(port),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError((tmp_path / "signalbox.log").read_text())
-            time.sleep(0.05)
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=20)
-        log.close()
 
 
 def post_alert(port: int, i: int) -> str:

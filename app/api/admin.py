@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.api.deps import ApiAuth, Ctx
 from app.api.errors import ApiError
+from app.observe import refresh_scrape_gauges
 from app.routing.config import RoutingConfig
 from app.sources import SOURCE_MODULES
 from app.sources.base import SourceAuth
@@ -59,5 +60,6 @@ async def readyz(ctx: Ctx) -> JSONResponse:
 
 
 @router.get("/metrics")
-async def metrics() -> Response:
+async def metrics(ctx: Ctx) -> Response:
+    await refresh_scrape_gauges(ctx.bus, ctx.store)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

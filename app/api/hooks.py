@@ -17,12 +17,28 @@ from app.bus.plan import plan
 from app.events import Event
 from app.ingest import Duplicate, ingest
 from app.logs import log
-from app.metrics import EVENTS_DROPPED, EVENTS_RECEIVED, WEBHOOKS_REFUSED
+from app.metrics import WEBHOOKS_REFUSED
+from app.observe import event_accepted
 from app.sources import SOURCE_MODULES
 from app.sources.base import Ignored, Malformed, SourceAuth, Unauthorized
 from app.store import StoreUnavailable
+from app.ui.live import feed_items
 
 router = APIRouter()
+
+# signalbox_webhooks_refused_total{reason}: one short word per HTTP refusal.
+REFUSAL_REASONS = {
+    400: "malformed",
+    401: "unauthorized",
+    404: "unknown_source",
+    413: "too_large",
+    415: "unsupported_media_type",
+    503: "store_unavailable",
+}
+# Known label values start at 0, so rate() and alerts see the first increment.
+for _source in SOURCE_MODULES:
+    for _reason in (*REFUSAL_REASONS.values(), "duplicate", "ignored"):
+        WEBHOOKS_REFUSED.labels(_source, _reason)
 
 
 @router.post("/hooks/{source}", response_model=None)
@@ -31,7 +47,8 @@ async def receive_hook(source: str, request: Request, ctx: Ctx) -> JSONResponse:
         return await _receive(source, request, ctx)
     except ApiError as refusal:
         WEBHOOKS_REFUSED.labels(
-            source if source in SOURCE_MODULES else "unknown", refusal.error
+            source if source in SOURCE_MODULES else "unknown",
+            REFUSAL_REASONS.get(refusal.status, "other"),
         ).inc()
         log(
             logging.WARNING,
@@ -75,7 +92,7 @@ async def _receive(source: str, request: Request, ctx: Ctx) -> JSONResponse:
             ctx.store, events, _dedup_key(source, delivery_id, body), partial(plan, config)
         )
     except Duplicate:
-        return _ignored(source, f"duplicate delivery {delivery_id}")
+        return _ignored(source, f"duplicate delivery {delivery_id}", metric="duplicate")
     except StoreUnavailable as exc:
         log(
             logging.ERROR,
@@ -87,11 +104,10 @@ async def _receive(source: str, request: Request, ctx: Ctx) -> JSONResponse:
         raise ApiError(503, "store unavailable", "event not stored; retry later") from exc
 
     for event, event_plan in zip(accepted.events, accepted.plans, strict=True):
-        EVENTS_RECEIVED.labels(source, event.kind).inc()
-        if event_plan.decision["dropped"]:
-            EVENTS_DROPPED.labels(source).inc()
+        event_accepted(event, event_plan.decision, event.id in accepted.finished_runs)
         _log_received(event, event_plan.decision)
         ctx.bus.submit(event, event_plan.targets)
+    ctx.live.publish(feed_items(accepted))
     return JSONResponse(
         {"accepted": len(accepted.events), "event_ids": [e.id for e in accepted.events]},
         status_code=202,
@@ -106,8 +122,8 @@ def _dedup_key(source: str, delivery_id: str | None, body: bytes) -> str | None:
     return f"{source}:{delivery_id}:{hashlib.sha256(body).hexdigest()[:16]}"
 
 
-def _ignored(source: str, reason: str) -> JSONResponse:
-    WEBHOOKS_REFUSED.labels(source, "ignored").inc()
+def _ignored(source: str, reason: str, metric: str = "ignored") -> JSONResponse:
+    WEBHOOKS_REFUSED.labels(source, metric).inc()
     log(logging.INFO, "webhook ignored", source=source, reason=reason)
     return JSONResponse({"ignored": reason}, status_code=200)
 
@@ -117,7 +133,8 @@ def _log_received(event: Event, decision: dict[str, Any]) -> None:
         logging.INFO,
         "event received",
         event_id=event.id,
-        delivery_id=event.delivery_id,
+        # The sender's id (X-GitHub-Delivery, …); `delivery_id` names our deliveries.
+        sender_delivery_id=event.delivery_id,
         fingerprint=event.fingerprint,
         source=event.source,
         kind=event.kind,

@@ -36,9 +36,7 @@ class ChannelSet:
     def get(self, name: str) -> LiveChannel | None:
         return self._live.get(name)
 
-    def rebuilt(
-        self, configs: Mapping[str, ChannelConfig]
-    ) -> tuple[ChannelSet, list[LiveChannel]]:
+    def rebuilt(self, configs: Mapping[str, ChannelConfig]) -> tuple[ChannelSet, list[LiveChannel]]:
         """The set for new settings, and the channels it no longer uses."""
         live: dict[str, LiveChannel] = {}
         for name, config in configs.items():

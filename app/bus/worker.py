@@ -72,12 +72,14 @@ class Bus:
         dropped: list[tuple[str, str, str]] = []
         for target in targets:
             dispatch = Dispatch(event, target)
-            reason = next((r for s in self.stages if (r := s(dispatch, now))), None)
+            stage, reason = next(
+                ((s.name, r) for s in self.stages if (r := s(dispatch, now))), ("", None)
+            )
             if reason is None:
                 self.grouper.add(dispatch)
                 continue
             dropped.append(dispatch.key)
-            DISPATCHES_DROPPED.labels(target.receiver, _stage_of(reason)).inc()
+            DISPATCHES_DROPPED.labels(target.receiver, stage).inc()
             log(
                 logging.INFO,
                 "delivery not needed",
@@ -111,6 +113,14 @@ class Bus:
         if live is not None and not live.config.enabled():
             self._finish(delivery, "skipped", "channel disabled: its URL or key is not set")
         await self.store.write(lambda tx: tx.save_delivery(delivery, dispatched))
+        # The line that ties a delivery id to its events and route, whatever happens next.
+        _log_delivery(
+            logging.INFO,
+            "delivery skipped" if delivery.state == "skipped" else "delivery queued",
+            delivery,
+            route=delivery.route,
+            group_key=delivery.group_key,
+        )
         if delivery.state == "skipped":
             return
         self._events[delivery.id] = events
@@ -337,6 +347,9 @@ class Bus:
     def queue_depth(self) -> int:
         return sum(len(s) for s in self._senders.values())
 
+    def queue_depths(self) -> dict[str, int]:
+        return {receiver: len(s) for receiver, s in self._senders.items()}
+
     def oldest_pending_age(self) -> float:
         oldest = [t for s in self._senders.values() if (t := s.oldest_created_at()) is not None]
         return time.time() - min(oldest) if oldest else 0.0
@@ -375,7 +388,3 @@ def _log_delivery(level: int, msg: str, delivery: DeliveryRecord, **fields: Any)
         event_ids=delivery.event_ids,
         **fields,
     )
-
-
-def _stage_of(reason: str) -> str:
-    return reason.split(" ", 1)[0]

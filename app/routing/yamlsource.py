@@ -126,4 +126,4 @@ def _duplicate_keys(node: yaml.MappingNode, file: str) -> Iterator[ConfigError]:
             seen.add(key.value)
             if key.tag == "tag:yaml.org,2002:bool" and not key.style:
                 # YAML 1.1 reads on/off/yes/no as booleans: a channel named `off` breaks.
-                yield ConfigError(file, line, f'key {key.value} reads as a boolean; quote it')
+                yield ConfigError(file, line, f"key {key.value} reads as a boolean; quote it")

@@ -55,6 +55,18 @@ class DeliveryRecord:
 OPEN_DELIVERY_STATES = ("pending", "failed")
 
 
+@dataclass(frozen=True)
+class Retention:
+    """How long rows are kept, in seconds; see docs/operations.md."""
+
+    events: float
+    deliveries: float  # finished ones: sent, dead, skipped, folded
+    dedup_keys: float
+    pipeline_runs: float
+    # Runs kept per pipeline+branch whatever their age: the longest streak reported.
+    keep_runs: int = 1001
+
+
 class WriteTx(Protocol):
     def delivery_seen(self, key: str) -> bool: ...
 
@@ -86,6 +98,15 @@ class WriteTx(Protocol):
         """Dispatches that ended without a delivery (deduplicated, muted, inhibited)."""
         ...
 
+    def prune(self, policy: Retention, now: float, batch: int) -> dict[str, int]:
+        """Delete up to `batch` expired rows per table, never an event still owed a
+        delivery; the number deleted, by table."""
+        ...
+
+    def reclaim_space(self, pages: int) -> int:
+        """Return up to `pages` freed pages to the file system; how many were."""
+        ...
+
 
 class ReadTx(Protocol):
     def list_events(
@@ -95,6 +116,11 @@ class ReadTx(Protocol):
     def count_events(self) -> int: ...
 
     def events_by_ids(self, ids: list[str]) -> list[Event]: ...
+
+    def events_since(self, *, since: float, kind: str, limit: int) -> list[Event]:
+        """Events of `kind` received at or after `since` (epoch seconds), oldest first;
+        the newest `limit` of them when there are more."""
+        ...
 
     def list_deliveries(self, *, limit: int, state: str | None = None) -> list[DeliveryRecord]: ...
 
@@ -106,6 +132,10 @@ class ReadTx(Protocol):
 
     def open_dispatches(self) -> list[tuple[str, str, str]]:
         """(event_id, route, receiver) not yet turned into a delivery, oldest first."""
+        ...
+
+    def running_pipelines(self, *, since: float) -> dict[str, int]:
+        """Runs queued or running, first heard of at or after `since`, by pipeline key."""
         ...
 
 

@@ -6,10 +6,12 @@ import dataclasses
 import json
 import sqlite3
 import time
+from collections.abc import Callable
 from typing import Any
 
 from app.events import Event
-from app.store.base import OPEN_DELIVERY_STATES, DeliveryRecord, RunRecord
+from app.store import retention
+from app.store.base import OPEN_DELIVERY_STATES, DeliveryRecord, Retention, RunRecord
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -58,8 +60,16 @@ FINISHED = ("success", "failure", "unstable", "cancelled", "skipped")
 
 
 class SqliteWriteTx:
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, clock: Callable[[], float] | None = None) -> None:
         self._conn = conn
+        # Tests of retention compress weeks into seconds by injecting the clock.
+        self._clock = clock
+
+    def _now(self) -> float:
+        return time.time() if self._clock is None else self._clock()
+
+    def _now_ns(self) -> int:
+        return time.time_ns() if self._clock is None else int(self._clock() * 1e9)
 
     def delivery_seen(self, key: str) -> bool:
         row = self._conn.execute("SELECT 1 FROM seen_deliveries WHERE key = ?", (key,)).fetchone()
@@ -68,7 +78,7 @@ class SqliteWriteTx:
     def remember_delivery(self, key: str) -> None:
         self._conn.execute(
             "INSERT OR IGNORE INTO seen_deliveries (key, seen_at) VALUES (?, ?)",
-            (key, time.time()),
+            (key, self._now()),
         )
 
     def get_run(self, pipeline_key: str, run_id: str) -> RunRecord | None:
@@ -101,7 +111,7 @@ class SqliteWriteTx:
             "SELECT arrived FROM pipeline_runs WHERE pipeline_key = ? AND run_id = ?",
             (pipeline_key, run_id),
         ).fetchone()
-        return int(row[0]) if row else time.time_ns()
+        return int(row[0]) if row else self._now_ns()
 
     def save_run(self, pipeline_key: str, run: RunRecord) -> None:
         self._conn.execute(
@@ -109,7 +119,7 @@ class SqliteWriteTx:
                VALUES (?, ?, ?, ?, ?)
                ON CONFLICT (pipeline_key, run_id)
                DO UPDATE SET status = excluded.status, run_order = excluded.run_order""",
-            (pipeline_key, run.run_id, run.run_order, run.status, time.time_ns()),
+            (pipeline_key, run.run_id, run.run_order, run.status, self._now_ns()),
         )
 
     def insert_event(self, event: Event, routing: dict[str, Any]) -> None:
@@ -158,6 +168,12 @@ class SqliteWriteTx:
             dispatched,
         )
 
+    def prune(self, policy: Retention, now: float, batch: int) -> dict[str, int]:
+        return retention.prune(self._conn, policy, now, batch)
+
+    def reclaim_space(self, pages: int) -> int:
+        return retention.reclaim_space(self._conn, pages)
+
 
 def _delivery(record_json: str) -> DeliveryRecord:
     return DeliveryRecord(**json.loads(record_json))
@@ -204,6 +220,16 @@ class SqliteReadTx:
             found.update((i, Event.model_validate_json(e)) for i, e in rows)
         return [found[i] for i in ids if i in found]
 
+    def events_since(self, *, since: float, kind: str, limit: int) -> list[Event]:
+        rows = self._conn.execute(
+            """SELECT event FROM (
+                   SELECT id, event FROM events WHERE kind = ? AND received_at >= ?
+                   ORDER BY id DESC LIMIT ?)
+               ORDER BY id""",
+            (kind, since, limit),
+        ).fetchall()
+        return [Event.model_validate_json(r[0]) for r in rows]
+
     def list_deliveries(self, *, limit: int, state: str | None = None) -> list[DeliveryRecord]:
         if state is None:
             rows = self._conn.execute(
@@ -235,3 +261,12 @@ class SqliteReadTx:
             "SELECT event_id, route, receiver FROM dispatches ORDER BY seq"
         ).fetchall()
         return [(e, r, c) for e, r, c in rows]
+
+    def running_pipelines(self, *, since: float) -> dict[str, int]:
+        rows = self._conn.execute(
+            """SELECT pipeline_key, count(*) FROM pipeline_runs
+               WHERE status IN ('queued', 'running') AND arrived >= ?
+               GROUP BY pipeline_key""",
+            (int(since * 1e9),),
+        ).fetchall()
+        return {key: int(n) for key, n in rows}

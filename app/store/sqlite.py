@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from app.store.base import ReadTx, StoreUnavailable, WriteTx
 from app.store.queries import SCHEMA, SqliteReadTx, SqliteWriteTx
+from app.store.retention import RETENTION_SCHEMA
 
 T = TypeVar("T")
 
@@ -32,6 +33,9 @@ def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
     conn = sqlite3.connect(
         path, isolation_level=None, check_same_thread=False, timeout=busy_timeout
     )
+    # Only takes effect on a new file, and only before WAL mode writes its header: lets
+    # retention give pruned pages back (an older file keeps reusing them instead).
+    conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
     conn.execute("PRAGMA journal_mode=WAL")
     # FULL: a 2xx promises the event survives power loss, not only a process crash.
     conn.execute("PRAGMA synchronous=FULL")
@@ -49,9 +53,12 @@ class _Job:
 class SqliteStore:
     """The embedded store behind `make run`: one file, no server."""
 
-    def __init__(self, path: Path, busy_timeout: float = 30.0) -> None:
+    def __init__(
+        self, path: Path, busy_timeout: float = 30.0, clock: Callable[[], float] | None = None
+    ) -> None:
         self.path = path
         self.busy_timeout = busy_timeout
+        self._clock = clock
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-read")
@@ -60,7 +67,7 @@ class SqliteStore:
     async def start(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = _connect(self.path, self.busy_timeout)
-        conn.executescript(SCHEMA)
+        conn.executescript(SCHEMA + RETENTION_SCHEMA)
         self._writer = threading.Thread(
             target=self._write_loop, args=(conn,), name="sqlite-write", daemon=True
         )
@@ -100,7 +107,7 @@ class SqliteStore:
         return True
 
     def _write_loop(self, conn: sqlite3.Connection) -> None:
-        tx = SqliteWriteTx(conn)
+        tx = SqliteWriteTx(conn, self._clock)
         try:
             while True:
                 first = self._jobs.get()

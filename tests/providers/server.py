@@ -55,6 +55,8 @@ class FakeProvider:
     per_minute = 20
     # How long a forced "hang" keeps the request open (the client must give up first).
     hang_seconds = 5.0
+    # Seconds every answer takes: a slow provider keeps deliveries in flight.
+    delay = 0.0
 
     def __init__(self) -> None:
         self.requests: list[Recorded] = []
@@ -64,6 +66,7 @@ class FakeProvider:
 
     def reset(self) -> None:
         self.per_minute = type(self).per_minute
+        self.delay = type(self).delay
         self.requests.clear()
         self._forced.clear()
         self._recent.clear()
@@ -128,6 +131,8 @@ class FakeProvider:
             body=b"".join(chunks),
         )
         self.requests.append(request)
+        if self.delay:
+            await asyncio.sleep(self.delay)
         reply = await self._reply_for(request)
         headers = [(k.encode(), v.encode()) for k, v in reply.headers.items()]
         await send({"type": "http.response.start", "status": reply.status, "headers": headers})

@@ -1,0 +1,1 @@
+"""The delivery bus: stages, groups, per-receiver senders, retries."""

@@ -1,0 +1,127 @@
+"""Turning what happens into metrics, with every label's cardinality bounded.
+
+Prometheus keeps one series per label combination for ever; a label fed from payloads
+(project, pipeline, branch) could otherwise grow without limit. Each such label keeps at
+most `limit` distinct values: past it, counters report the value "other" and
+signalbox_metric_label_overflow_total{label} counts each time that happened.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
+
+from app.events import TERMINAL_STATUSES, Event
+from app.metrics import (
+    EVENTS_DROPPED,
+    EVENTS_RECEIVED,
+    GROUPS_WAITING,
+    LABEL_OVERFLOW,
+    OLDEST_PENDING_AGE,
+    PIPELINE_DURATION,
+    PIPELINE_LAST_STATUS,
+    PIPELINE_RUNS,
+    PIPELINES_RUNNING,
+    QUEUE_DEPTH,
+    ROUTE_MATCHES,
+)
+from app.pipeline_state import split_pipeline_key
+
+if TYPE_CHECKING:
+    from app.bus.worker import Bus
+    from app.store import Store
+
+OTHER = "other"
+DEFAULT_LIMIT = 500
+# A run still "running" after a day lost its final webhook; it no longer counts.
+RUNNING_HORIZON = 86400.0
+
+
+class BoundedLabel:
+    """The first `limit` distinct values pass; later new ones become "other" (counted)."""
+
+    def __init__(self, label: str, limit: int = DEFAULT_LIMIT) -> None:
+        self.label = label
+        self.limit = limit
+        self._seen: set[str] = set()
+
+    def __call__(self, value: str) -> str:
+        if value in self._seen:
+            return value
+        if len(self._seen) < self.limit:
+            self._seen.add(value)
+            return value
+        LABEL_OVERFLOW.labels(self.label).inc()
+        return OTHER
+
+
+class LastStatus:
+    """signalbox_pipeline_last_status: one series per pipeline+branch, the least recently
+    updated one dropped when more than `limit` are tracked (a gauge may forget; a counter
+    may not, which is why counters use BoundedLabel instead)."""
+
+    def __init__(self, limit: int = DEFAULT_LIMIT) -> None:
+        self.limit = limit
+        self._last: OrderedDict[tuple[str, str, str, str], str] = OrderedDict()
+
+    def set(self, key: tuple[str, str, str, str], status: str) -> None:
+        old = self._last.pop(key, None)
+        if old is not None and old != status:
+            PIPELINE_LAST_STATUS.remove(*key, old)
+        self._last[key] = status
+        PIPELINE_LAST_STATUS.labels(*key, status).set(1)
+        while len(self._last) > self.limit:
+            gone, gone_status = self._last.popitem(last=False)
+            PIPELINE_LAST_STATUS.remove(*gone, gone_status)
+            LABEL_OVERFLOW.labels("pipeline").inc()
+
+
+PROJECTS = BoundedLabel("project")
+ROUTES = BoundedLabel("route")
+LAST_STATUS = LastStatus()
+# Known label values start at 0, so rate() and alerts see the first increment.
+for _label in ("project", "route", "pipeline"):
+    LABEL_OVERFLOW.labels(_label)
+
+
+def set_label_limit(limit: int) -> None:
+    """Apply SIGNALBOX_METRICS_LABEL_LIMIT (metrics are process-wide, like the registry)."""
+    PROJECTS.limit = ROUTES.limit = LAST_STATUS.limit = limit
+
+
+def event_accepted(event: Event, decision: dict[str, Any], finished_run: bool) -> None:
+    """Count one stored event: intake, routing, and the CI pipeline it reports."""
+    EVENTS_RECEIVED.labels(event.source, event.kind).inc()
+    if decision.get("dropped"):
+        EVENTS_DROPPED.labels(event.source).inc()
+    routes = ["fallback"] if decision.get("fallback") else decision.get("routes", [])
+    for path in routes:
+        ROUTE_MATCHES.labels(ROUTES(str(path))).inc()
+    if event.kind != "pipeline":
+        return
+    labels = event.labels
+    LAST_STATUS.set(
+        (event.source, labels["project"], labels["pipeline"], labels.get("branch", "")),
+        event.status,
+    )
+    if finished_run and event.status in TERMINAL_STATUSES:
+        project = PROJECTS(labels["project"])
+        PIPELINE_RUNS.labels(event.source, project, event.status).inc()
+        if event.duration_s is not None and event.duration_s >= 0:
+            PIPELINE_DURATION.labels(event.source, project).observe(event.duration_s)
+
+
+async def refresh_scrape_gauges(bus: Bus, store: Store, now: float | None = None) -> None:
+    """Set the gauges that describe the present: read when Prometheus scrapes."""
+    now = time.time() if now is None else now
+    QUEUE_DEPTH.clear()
+    for receiver, depth in bus.queue_depths().items():
+        QUEUE_DEPTH.labels(receiver).set(depth)
+    OLDEST_PENDING_AGE.set(bus.oldest_pending_age())
+    GROUPS_WAITING.set(len(bus.grouper))
+    running = await store.read(lambda tx: tx.running_pipelines(since=now - RUNNING_HORIZON))
+    PIPELINES_RUNNING.clear()
+    for key, count in running.items():
+        source, project, _, _ = split_pipeline_key(key)
+        PIPELINES_RUNNING.labels(source, PROJECTS(project)).inc(count)

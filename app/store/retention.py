@@ -1,0 +1,93 @@
+"""The SQL of retention: what may be deleted, in bounded batches, and giving pages back.
+
+Each call deletes at most `batch` rows per table so that one prune never holds the single
+writer (and so webhook acknowledgements) for long; the caller repeats until a call
+deletes less than a batch.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from app.store.base import Retention
+
+# Indexes retention looks rows up by; created with the schema.
+RETENTION_SCHEMA = """
+CREATE INDEX IF NOT EXISTS events_by_time ON events (received_at);
+CREATE INDEX IF NOT EXISTS deliveries_by_age ON deliveries (state, created_at);
+CREATE INDEX IF NOT EXISTS seen_by_time ON seen_deliveries (seen_at);
+"""
+
+# Events still owed something: an open dispatch, or a delivery that may still be sent
+# (pending, failed) or re-sent by hand (dead, until its own retention removes it).
+_EVENTS = """
+DELETE FROM events WHERE rowid IN (
+    SELECT e.rowid FROM events e
+    WHERE e.received_at < :cutoff
+      AND NOT EXISTS (SELECT 1 FROM dispatches d WHERE d.event_id = e.id)
+      AND e.id NOT IN (
+          SELECT j.value FROM deliveries dl, json_each(dl.record, '$.event_ids') j
+          WHERE dl.state IN ('pending', 'failed', 'dead'))
+    LIMIT :batch)
+"""
+
+_DELIVERIES = """
+DELETE FROM deliveries WHERE rowid IN (
+    SELECT rowid FROM deliveries
+    WHERE state IN ('sent', 'dead', 'skipped', 'folded') AND created_at < :cutoff
+    LIMIT :batch)
+"""
+
+_SEEN = """
+DELETE FROM seen_deliveries WHERE rowid IN (
+    SELECT rowid FROM seen_deliveries WHERE seen_at < :cutoff LIMIT :batch)
+"""
+
+# A run older than the cutoff goes when no streak can need it any more: a later success
+# (in both arrival and run order) ended its streak, or its pipeline has been quiet since
+# the cutoff, or more than `keep` newer runs of its pipeline exist (streaks stop there).
+_RUNS = """
+DELETE FROM pipeline_runs WHERE rowid IN (
+    SELECT r.rowid FROM pipeline_runs r
+    WHERE r.arrived < :cutoff
+      AND (EXISTS (SELECT 1 FROM pipeline_runs s
+                   WHERE s.pipeline_key = r.pipeline_key AND s.status = 'success'
+                     AND s.arrived > r.arrived
+                     AND (s.run_order IS NULL OR r.run_order IS NULL
+                          OR s.run_order > r.run_order))
+           OR NOT EXISTS (SELECT 1 FROM pipeline_runs n
+                          WHERE n.pipeline_key = r.pipeline_key AND n.arrived >= :cutoff)
+           OR r.rowid IN (SELECT rowid FROM (
+                  SELECT rowid, row_number() OVER (
+                      PARTITION BY pipeline_key ORDER BY arrived DESC) AS newer
+                  FROM pipeline_runs) WHERE newer > :keep))
+    LIMIT :batch)
+"""
+
+
+def prune(conn: sqlite3.Connection, policy: Retention, now: float, batch: int) -> dict[str, int]:
+    """Delete up to `batch` expired rows of each table; how many went, by table."""
+
+    def run(sql: str, cutoff: float, **extra: int) -> int:
+        return conn.execute(sql, {"cutoff": cutoff, "batch": batch, **extra}).rowcount
+
+    # Deliveries first: an event of a finished delivery becomes prunable in the same call.
+    removed = {"deliveries": run(_DELIVERIES, now - policy.deliveries)}
+    removed["events"] = run(_EVENTS, now - policy.events)
+    removed["seen_deliveries"] = run(_SEEN, now - policy.dedup_keys)
+    removed["pipeline_runs"] = run(
+        _RUNS, int((now - policy.pipeline_runs) * 1e9), keep=policy.keep_runs
+    )
+    return removed
+
+
+def reclaim_space(conn: sqlite3.Connection, pages: int) -> int:
+    """Give up to `pages` free pages back to the file system; how many were freed.
+
+    Needs auto_vacuum=INCREMENTAL (set when the file is created). Python's sqlite3 steps
+    the pragma once per execute, and each step frees one page, hence the loop.
+    """
+    free = min(pages, int(conn.execute("PRAGMA freelist_count").fetchone()[0]))
+    for _ in range(free):
+        conn.execute("PRAGMA incremental_vacuum(1)")
+    return free

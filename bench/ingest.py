@@ -1,0 +1,289 @@
+"""Ingest: requests/s and latency of POST /hooks/* beside a bare FastAPI endpoint.
+
+    .venv/bin/python bench/ingest.py [--duration 10] [--connections 64]
+                                     [--deliver] [--with-access-log] [--profile DIR]
+
+wrk (-t1 -c64 --latency, Lua script) posts real fixture bodies from
+../shared/fixtures: Alertmanager `firing.multi.v4_fingerprint.json` (2 alerts, so 2
+events per request) and GitHub `workflow_run.completed.failure.json` with
+X-GitHub-Event: workflow_run and an X-GitHub-Delivery that changes on every request
+(a repeated one would be answered 200 "duplicate"). No source secret or token is
+configured, so no signature is checked (HMAC-SHA256 of a 20 kB body costs ~20 µs).
+
+Signalbox runs with durable storage (SQLite WAL, synchronous=FULL, group commit) and a
+routes.yaml with no routes and no fallback: every event is verified, parsed, stored and
+routed (to nothing). --deliver routes every event to a `webhook` channel pointing at a
+local sink instead, so delivery shares the core with ingest.
+The baseline is a FastAPI app whose endpoint only json.loads the body, served the same
+way (bench/serve.py: uvicorn, loop/http auto = uvloop + httptools, one process, access
+log off). Each run is preceded by a 2 s warm-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from common import (
+    CLIENT_CPU,
+    FIXTURES,
+    SRC,
+    Child,
+    free_port,
+    machine_note,
+    need_tool,
+    pinned,
+    start_bare,
+    start_signalbox,
+    start_sink,
+    table,
+    workdir,
+)
+from profiling import Profiler
+
+ENDPOINTS: dict[str, tuple[str, Path, dict[str, str]]] = {
+    "alertmanager": (
+        "/hooks/alertmanager",
+        FIXTURES / "alertmanager" / "firing.multi.v4_fingerprint.json",
+        {},
+    ),
+    "github": (
+        "/hooks/github",
+        FIXTURES / "github" / "workflow_run.completed.failure.json",
+        {"X-GitHub-Event": "workflow_run"},
+    ),
+}
+
+NO_ROUTES = "routes: []\n"
+TO_SINK = """\
+channels:
+  sink:
+    type: webhook
+    url: "http://127.0.0.1:{sink_port}/"
+    rate_limit: {{messages: 100000, per: 1s}}
+defaults:
+  dedup_window: 0s
+  group_wait: 0s
+routes:
+  - matchers: ['source=~".+"']
+    to: [sink]
+"""
+
+LUA = """\
+wrk.method = "POST"
+wrk.path = "{path}"
+wrk.headers["Content-Type"] = "application/json"
+{headers}
+local f = assert(io.open("{body}", "rb"))
+wrk.body = f:read("*a")
+f:close()
+
+local threads = {{}}
+function setup(thread)
+  thread:set("tid", #threads)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  n = 0
+  statuses = {{}}
+end
+
+function request()
+  n = n + 1
+  wrk.headers["X-GitHub-Delivery"] = "{run}-" .. tid .. "-" .. n
+  return wrk.format()
+end
+
+function response(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+end
+
+function done(summary, latency, requests)
+  local s = summary.duration / 1e6
+  io.write(string.format(
+    "BENCH requests=%d seconds=%.3f p50_us=%d p99_us=%d max_us=%d errors=%d\\n",
+    summary.requests, s, latency:percentile(50), latency:percentile(99), latency.max,
+    summary.errors.connect + summary.errors.read + summary.errors.write +
+    summary.errors.timeout))
+  for _, t in ipairs(threads) do
+    for status, count in pairs(t:get("statuses")) do
+      io.write(string.format("STATUS %d %d\\n", status, count))
+    end
+  end
+end
+"""
+
+
+@dataclass
+class WrkResult:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    errors: int
+    statuses: dict[int, int]
+
+
+def run_wrk(port: int, endpoint: str, seconds: float, connections: int, work: Path) -> WrkResult:
+    path, body, headers = ENDPOINTS[endpoint]
+    script = work / f"{endpoint}.lua"
+    script.write_text(
+        LUA.format(
+            path=path,
+            body=body,
+            run=uuid.uuid4().hex[:8],
+            headers="\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items()),
+        ),
+        encoding="utf-8",
+    )
+    cmd = [
+        need_tool("wrk"),
+        "-t1",
+        f"-c{connections}",
+        f"-d{seconds:g}s",
+        "--timeout",
+        "10s",
+        "--latency",
+        "-s",
+        str(script),
+        f"http://127.0.0.1:{port}",
+    ]
+    out = subprocess.run(
+        pinned(cmd, CLIENT_CPU), capture_output=True, text=True, timeout=seconds + 60
+    )
+    m = re.search(
+        r"BENCH requests=(\d+) seconds=([\d.]+) p50_us=(\d+) p99_us=(\d+) max_us=(\d+) "
+        r"errors=(\d+)",
+        out.stdout,
+    )
+    if m is None:
+        raise RuntimeError(f"wrk said:\n{out.stdout}\n{out.stderr}")
+    requests, secs, p50, p99, top, errors = m.groups()
+    statuses = {int(s): int(n) for s, n in re.findall(r"STATUS (\d+) (\d+)", out.stdout)}
+    return WrkResult(
+        rps=int(requests) / float(secs),
+        p50_ms=int(p50) / 1000,
+        p99_ms=int(p99) / 1000,
+        max_ms=int(top) / 1000,
+        errors=int(errors),
+        statuses=statuses,
+    )
+
+
+def bench_server(
+    name: str, start: Child, port: int, args: argparse.Namespace, work: Path
+) -> dict[str, tuple[WrkResult, float]]:
+    results: dict[str, tuple[WrkResult, float]] = {}
+    try:
+        for endpoint in ENDPOINTS:
+            print(f"[bench] {name} {endpoint} ...", file=sys.stderr, flush=True)
+            run_wrk(port, endpoint, 2, args.connections, work)  # warm-up
+            profiler = None
+            if args.profile is not None and name.startswith("signalbox"):
+                profiler = Profiler(start.pid, args.profile / f"ingest-{endpoint}")
+            result = run_wrk(port, endpoint, args.duration, args.connections, work)
+            if profiler is not None:
+                profiler.stop()
+            results[endpoint] = (result, start.peak_rss_mb())
+    finally:
+        start.stop()
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--deliver", action="store_true", help="route events to a local sink")
+    parser.add_argument(
+        "--with-access-log",
+        action="store_true",
+        help="also run Signalbox with uvicorn's access log on, as `signalbox serve` has it",
+    )
+    parser.add_argument("--profile", type=Path, help="record py-spy profiles into this folder")
+    args = parser.parse_args()
+    need_tool("wrk")
+    os.sched_setaffinity(0, {int(CLIENT_CPU)})
+    print(f"# ingest — {machine_note()}; Signalbox from {SRC}")
+    work = workdir("ingest")
+    sink: Child | None = None
+    began = time.monotonic()
+    try:
+        routes = NO_ROUTES
+        if args.deliver:
+            sink_port = free_port()
+            sink = start_sink(work, sink_port)
+            routes = TO_SINK.format(sink_port=sink_port)
+        port = free_port()
+        runs: dict[str, dict[str, tuple[WrkResult, float]]] = {}
+        runs["bare FastAPI"] = bench_server("bare", start_bare(work, port), port, args, work)
+        variants = [("signalbox", False)]
+        if args.with_access_log:
+            variants.append(("signalbox +access log", True))
+        for name, access_log in variants:
+            port = free_port()
+            data = work / name.replace(" ", "_").replace("+", "")
+            data.mkdir()
+            server = start_signalbox(data, routes, port, access_log=access_log)
+            runs[name] = bench_server(name, server, port, args, work)
+    finally:
+        if sink is not None:
+            sink.stop()
+        if os.environ.get("BENCH_KEEP") is None:
+            shutil.rmtree(work, ignore_errors=True)
+    rows = []
+    for name, by_endpoint in runs.items():
+        for endpoint, (r, rss) in by_endpoint.items():
+            bare = runs["bare FastAPI"][endpoint][0].rps
+            statuses = ", ".join(f"{s}×{n}" for s, n in sorted(r.statuses.items()))
+            rows.append(
+                [
+                    name,
+                    endpoint,
+                    r.rps,
+                    f"{r.rps / bare:.2f}",
+                    r.p50_ms,
+                    r.p99_ms,
+                    r.max_ms,
+                    statuses + (f", {r.errors} socket errors" if r.errors else ""),
+                    rss,
+                ]
+            )
+    print(
+        table(
+            [
+                "server",
+                "endpoint",
+                "req/s",
+                "÷ bare",
+                "p50 ms",
+                "p99 ms",
+                "max ms",
+                "answers",
+                "peak RSS MB",
+            ],
+            rows,
+        )
+    )
+    routed = (
+        "all events to a local webhook sink"
+        if args.deliver
+        else "none (events stored, routed to nothing)"
+    )
+    print(
+        f"\nwrk -t1 -c{args.connections} -d{args.duration:g}s, routes: {routed}. "
+        f"Took {time.monotonic() - began:.0f} s."
+    )
+
+
+if __name__ == "__main__":
+    main()

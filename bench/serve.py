@@ -1,0 +1,121 @@
+"""Serve Signalbox or the bare baseline with the same uvicorn settings.
+
+    serve.py signalbox --port P --config routes.yaml --data-dir DIR [--access-log]
+    serve.py bare --port P
+
+Both: uvicorn, loop and http "auto" (uvloop and httptools when installed, as
+`signalbox serve` gets them), one process, lifespan on, access log off (unless
+--access-log), no uvicorn log config. Signalbox logs its JSON lines to stderr as
+`signalbox serve` does; the bench sends them to a file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+SRC = Path(os.environ.get("BENCH_SRC", Path(__file__).resolve().parents[1])).resolve()
+
+
+def bare_app() -> FastAPI:
+    """The floor: FastAPI reading the body and json.loads-ing it, nothing more."""
+    app = FastAPI()
+
+    @app.post("/hooks/{source}", response_model=None)
+    async def receive(source: str, request: Request) -> JSONResponse:
+        payload = json.loads(await request.body())
+        return JSONResponse({"accepted": len(payload), "source": source}, status_code=202)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+def signalbox_app(config: Path, data_dir: Path) -> FastAPI:
+    sys.path.insert(0, str(SRC))
+    import app
+    from app.logs import setup_logging
+    from app.main import create_app
+    from app.settings import Settings
+
+    if os.environ.get("BENCH_COMMIT_STATS"):
+        _count_commits()
+    setup_logging()
+    print(f"serving {Path(app.__file__).parent}", file=sys.stderr, flush=True)
+    return create_app(Settings(config=config, data_dir=data_dir))
+
+
+def _count_commits() -> None:
+    """Measure group commit from outside app/: wrap SqliteStore._commit, report every 5 s
+    (uvicorn re-raises SIGTERM after its shutdown, so atexit would not run)."""
+    import threading
+    import time
+
+    from app.store.sqlite import SqliteStore
+
+    sizes: list[int] = []
+    seconds: list[float] = []
+    commit = SqliteStore._commit
+
+    def counted(self: SqliteStore, conn: Any, tx: Any, batch: list[Any]) -> None:
+        start = time.perf_counter()
+        commit(self, conn, tx, batch)
+        seconds.append(time.perf_counter() - start)
+        sizes.append(len(batch))
+
+    def report() -> None:
+        reported = 0
+        while True:
+            time.sleep(5)
+            if len(sizes) == reported:
+                continue
+            reported = len(sizes)
+            ordered = sorted(seconds)
+            print(
+                f"COMMITS {len(sizes)} jobs={sum(sizes)} "
+                f"mean_batch={sum(sizes) / len(sizes):.1f} max_batch={max(sizes)} "
+                f"commit_ms_p50={1000 * ordered[len(ordered) // 2]:.2f} "
+                f"commit_ms_p99={1000 * ordered[int(len(ordered) * 0.99)]:.2f} "
+                f"busy_s={sum(seconds):.1f}",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    SqliteStore._commit = counted  # type: ignore[method-assign]
+    threading.Thread(target=report, name="bench-commit-stats", daemon=True).start()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("kind", choices=["signalbox", "bare"])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--config", type=Path, default=Path("routes.yaml"))
+    parser.add_argument("--data-dir", type=Path, default=Path("./data"))
+    parser.add_argument("--access-log", action="store_true")
+    args = parser.parse_args()
+    app = signalbox_app(args.config, args.data_dir) if args.kind == "signalbox" else bare_app()
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=args.port,
+        loop="auto",
+        http="auto",
+        lifespan="on",
+        access_log=args.access_log,
+        log_config=None,
+    )
+    uvicorn.Server(config).run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""GET /metrics: the router's and the CI pipelines' series, with bounded labels."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from app.metrics import LABEL_OVERFLOW, PIPELINE_LAST_STATUS
+from app.observe import OTHER, BoundedLabel, LastStatus
+from feeding import feed, post_fixture
+from fixtures import load
+from service import AUTH, serve
+
+
+def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def value(text: str, name: str, **labels: str) -> float | None:
+    return samples(text).get((name, frozenset(labels.items())))
+
+
+def test_pipeline_metrics_follow_fixture_runs(tmp_path: Path) -> None:
+    """Finished runs are counted by source, project and status, with durations and last status."""
+    with serve(tmp_path) as client:
+        feed(client)
+        text = client.get("/metrics").text
+    gitlab_fail = {"source": "gitlab", "project": "android-team/customer-app"}
+    assert (value(text, "signalbox_pipeline_runs_total", **gitlab_fail, status="failure") or 0) >= 1
+    assert (value(text, "signalbox_pipeline_duration_seconds_count", **gitlab_fail) or 0) >= 1
+    last = {
+        dict(labels)["status"]
+        for (name, labels), v in samples(text).items()
+        if name == "signalbox_pipeline_last_status"
+        and dict(labels)["project"] == gitlab_fail["project"]
+        and v == 1
+    }
+    assert last == {"failure"}
+    fixed = {"source": "gitlab", "project": "gitlab-org/gitlab-test", "status": "success"}
+    assert (value(text, "signalbox_pipeline_runs_total", **fixed) or 0) >= 1
+    assert "signalbox_route_matches_total{route=" in text
+    assert "signalbox_delivery_queue_depth" in text
+    assert "signalbox_delivery_oldest_pending_age_seconds" in text
+    assert "signalbox_post_to_sent_seconds_bucket" in text
+
+
+def test_running_pipelines_gauge_counts_unfinished_runs(tmp_path: Path) -> None:
+    """A run heard as running shows in signalbox_pipelines_running until it finishes."""
+    failed = "gitlab/pipeline_hook.failed.json"
+    started = load(failed).payload
+    started["object_attributes"]["status"] = "running"
+    with serve(tmp_path) as client:
+        assert post_fixture(client, failed, json.dumps(started).encode()).status_code == 202
+        running = client.get("/metrics").text
+        assert post_fixture(client, failed).status_code == 202
+        finished = client.get("/metrics").text
+    labels = {"source": "gitlab", "project": "android-team/customer-app"}
+    assert value(running, "signalbox_pipelines_running", **labels) == 1
+    assert value(finished, "signalbox_pipelines_running", **labels) is None
+
+
+def test_refusals_are_counted_by_reason(tmp_path: Path) -> None:
+    """Each kind of refused webhook increments its own reason."""
+    with serve(tmp_path, max_body_bytes=16384) as client:
+        before = client.get("/metrics").text
+        hook = "/hooks/alertmanager"
+        auth = AUTH["alertmanager"]
+        client.post(hook, json={}, headers={"authorization": "Bearer wrong"})
+        client.post(hook, content=b"{", headers={**auth, "content-type": "application/json"})
+        client.post(
+            hook, content=b"x" * 32768, headers={**auth, "content-type": "application/json"}
+        )
+        client.post(hook, content=b"hello", headers={**auth, "content-type": "text/plain"})
+        assert post_fixture(client, "github/ping.json").status_code == 200
+        after = client.get("/metrics").text
+    for source, reason in [
+        ("alertmanager", "unauthorized"),
+        ("alertmanager", "malformed"),
+        ("alertmanager", "too_large"),
+        ("alertmanager", "unsupported_media_type"),
+        ("github", "ignored"),
+    ]:
+        name = "signalbox_webhooks_refused_total"
+        grew = (value(after, name, source=source, reason=reason) or 0) - (
+            value(before, name, source=source, reason=reason) or 0
+        )
+        assert grew == 1, (source, reason)
+
+
+def test_label_values_past_the_bound_become_other() -> None:
+    """Past its limit a label reports "other" and the overflow counter says how often."""
+    bound = BoundedLabel("test-project", limit=2)
+    before = LABEL_OVERFLOW.labels("test-project")._value.get()
+    assert [bound(p) for p in ("a", "b", "c", "a", "d")] == ["a", "b", OTHER, "a", OTHER]
+    assert LABEL_OVERFLOW.labels("test-project")._value.get() - before == 2
+
+
+def test_last_status_forgets_the_least_recently_updated_pipeline() -> None:
+    """The last-status gauge keeps one series per pipeline and at most `limit` pipelines."""
+    last = LastStatus(limit=2)
+    key = ("test", "p", "a", "main")
+    last.set(key, "running")
+    last.set(key, "failure")
+    last.set(("test", "p", "b", "main"), "success")
+    last.set(("test", "p", "c", "main"), "success")
+    series = {
+        tuple(s.labels.values())
+        for s in next(iter(PIPELINE_LAST_STATUS.collect())).samples
+        if s.labels["source"] == "test"
+    }
+    assert series == {("test", "p", "b", "main", "success"), ("test", "p", "c", "main", "success")}
