@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 from pathlib import Path
 
 import httpx
 
+from process import free_port, signalbox
 from providers.webhook import FakeReceiver
 from service import alert, alertmanager_body, serve, wait_until
 
@@ -104,3 +107,18 @@ routes:
     [message] = fake_receiver.requests
     names = sorted(e["labels"]["alertname"] for e in message.json()["events"])
     assert names == ["A1", "A2"]
+
+
+def test_sighup_reloads_the_real_server(tmp_path: Path) -> None:
+    """`kill -HUP` makes a running `signalbox serve` (file watching off) load the edit."""
+    (tmp_path / "routes.yaml").write_text(version(1), encoding="utf-8")
+    port = free_port()
+    with signalbox(tmp_path, port, env={"SIGNALBOX_WATCH_CONFIG": "false"}) as proc:
+        url = f"http://127.0.0.1:{port}/api/config"
+        before = httpx.get(url).json()["hash"]
+        (tmp_path / "routes.yaml").write_text(version(2), encoding="utf-8")
+        time.sleep(0.5)
+        assert httpx.get(url).json()["hash"] == before, "no watching: nothing reloads alone"
+        os.kill(proc.pid, signal.SIGHUP)
+        wait_until(lambda: httpx.get(url).json()["hash"] != before)
+        assert proc.poll() is None, "SIGHUP reloads, it does not stop the server"
