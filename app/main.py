@@ -65,6 +65,9 @@ def create_app(settings: Settings) -> FastAPI:
         await store.close()
         # What the grace period did not send stays in the store for the next start.
         log(logging.INFO, "signalbox stopped", left_for_next_start=bus.queue_depth())
+        # uvicorn re-raises SIGTERM after shutdown, so atexit hooks may never run.
+        for handler in logging.getLogger().handlers:
+            handler.flush()
 
     app = FastAPI(title="Signalbox", lifespan=lifespan)
     for module in (hooks, events, deliveries, admin):

@@ -28,6 +28,10 @@ class ChannelConfig(BaseModel):
 
     # The provider's own documented limit, used unless routes.yaml sets `rate_limit`.
     default_rate: ClassVar[tuple[int, float]] = (10, 1.0)
+    # Sends to this channel at once (for different subjects; one subject is in order).
+    # One for chat robots: their per-robot limits are tight, and a burst in parallel
+    # would only earn a rate-limit penalty before the first answer arrives.
+    default_concurrency: ClassVar[int] = 1
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -38,6 +42,7 @@ class ChannelConfig(BaseModel):
     # Seconds for one whole send (connect + request + answer).
     timeout: float = Field(default=10.0, gt=0)
     rate_limit: RateLimit | None = None
+    concurrency: int | None = Field(default=None, ge=1, le=256)
 
     @field_validator("template")
     @classmethod
@@ -54,6 +59,9 @@ class ChannelConfig(BaseModel):
     def enabled(self) -> bool:
         """False when a required URL or key resolved empty (e.g. its ${VAR} unset)."""
         return True
+
+    def max_in_flight(self) -> int:
+        return self.concurrency or self.default_concurrency
 
     def rate(self) -> tuple[int, float]:
         """(messages, per seconds) this channel may send."""

@@ -32,6 +32,9 @@ from channels.templating import named_template
 
 
 class EmailConfig(ChannelConfig):
+    # One SMTP session per message: a few at once is polite to mail servers.
+    default_concurrency: ClassVar[int] = 2
+
     type: Literal["email"] = "email"
     host: str
     # None: 465 with implicit TLS, 587 with STARTTLS, else 25.

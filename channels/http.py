@@ -29,6 +29,7 @@ from channels.base import (
 )
 from channels.redact import Redactor
 from channels.rendering import TemplatedChannel
+from channels.transport import AiohttpTransport
 
 # Enough of a provider's error body to diagnose, short enough for a log line.
 _MAX_DETAIL = 300
@@ -88,6 +89,7 @@ class HttpChannel(TemplatedChannel):
             timeout=config.timeout,
             follow_redirects=False,
             headers={"User-Agent": self.user_agent},
+            transport=AiohttpTransport(),
         )
 
     async def aclose(self) -> None:

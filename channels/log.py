@@ -10,6 +10,8 @@ from channels.rendering import TemplatedChannel
 
 
 class LogConfig(ChannelConfig):
+    default_concurrency: ClassVar[int] = 16
+
     type: Literal["log"] = "log"
 
 

@@ -20,6 +20,10 @@ from channels.http import HttpChannel, HttpConfig
 
 
 class WebhookConfig(HttpConfig):
+    # Receivers are our own services: several subjects at once, and a generous budget.
+    default_concurrency: ClassVar[int] = 16
+    default_rate: ClassVar[tuple[int, float]] = (100, 1.0)
+
     type: Literal["webhook"] = "webhook"
     secret: SecretStr | None = None
     # Extra request headers (e.g. Authorization); secret because they usually are.

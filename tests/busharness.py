@@ -84,3 +84,12 @@ async def _holds(condition: Callable[[], Any]) -> bool:
     if asyncio.iscoroutine(result):
         result = await result
     return bool(result)
+
+
+def max_in_any_window(times: list[float], window: float) -> int:
+    """The most of `times` that fall within any span of `window` seconds."""
+    ordered = sorted(times)
+    return max(
+        (sum(1 for t in ordered[i:] if t - start < window) for i, start in enumerate(ordered)),
+        default=0,
+    )

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 from app.bus.target import Target
-from busharness import accept, alerts, deliveries, running_bus, wait_for
+from busharness import accept, alerts, deliveries, max_in_any_window, running_bus, wait_for
 from providers.dingtalk import FakeDingTalk
 from providers.webhook import FakeReceiver
 
@@ -59,6 +60,7 @@ async def test_duplicate_within_dedup_window_is_dropped(
         resolved = alerts(1, status="resolved")
         await accept(bus, store, resolved, target)
         await wait_for(lambda: len(fake_receiver.requests) == 2)
+        await bus.recorded()
         sent = await deliveries(store, "sent")
     statuses = sorted(r.json()["events"][0]["labels"]["status"] for r in fake_receiver.requests)
     assert statuses == ["firing", "resolved"]
@@ -94,17 +96,41 @@ async def test_transient_errors_are_retried_until_sent(
 async def test_receiver_down_then_back_gets_everything_in_order(
     tmp_path: Path, fake_receiver: FakeReceiver
 ) -> None:
-    """While a receiver is down nothing is lost; after it recovers messages arrive in order."""
+    """While a receiver is down a group's flushes pile up; after it recovers every one
+    arrives, in the order they were made."""
     fake_receiver.force(*["http_503"] * 3)
+    target = Target("0", "hook", group_by=("alertname",), group_wait=0.05, group_interval=0.1)
     async with running_bus(tmp_path, {"hook": hook(fake_receiver)}) as (bus, store):
         for event in alerts(5):
-            await accept(bus, store, [event], Target("0", "hook"))
-        await wait_for(lambda: len(fake_receiver.requests) == 8)
-    delivered = [r for r in fake_receiver.requests[3:]]
-    assert [
-        listed_one["events"][0]["labels"]["instance"]
-        for listed_one in (r.json() for r in delivered)
-    ] == [f"host-{i}" for i in range(5)]
+            await accept(bus, store, [event], target)
+            await asyncio.sleep(0.15)
+        await wait_for(lambda: len(fake_receiver.requests) >= 8)
+        await wait_for(lambda: not bus.queue_depth())
+    answered = fake_receiver.requests[3:]
+    sizes = [len(r.json()["events"]) for r in answered]
+    assert sizes == sorted(sizes) and sizes[-1] == 5, sizes
+    assert sorted(listed(fake_receiver)[-1]) == [f"host-{i}" for i in range(5)]
+
+
+async def test_one_subject_stays_in_order_while_others_go_ahead(
+    tmp_path: Path, fake_receiver: FakeReceiver
+) -> None:
+    """Without batching, one alert's firing and resolved go out in that order even when the
+    firing one needs retries, while other alerts are not held up behind it."""
+    fake_receiver.force("http_503", "http_503")
+    async with running_bus(tmp_path, {"hook": hook(fake_receiver)}) as (bus, store):
+        await accept(bus, store, alerts(1), Target("0", "hook"))
+        await accept(bus, store, alerts(1, status="resolved"), Target("0", "hook"))
+        await accept(bus, store, alerts(3, team="other"), Target("0", "hook"))
+        await wait_for(lambda: len(fake_receiver.requests) == 7)
+    told = [
+        (e["labels"]["instance"], e["labels"].get("team"), e["labels"]["status"])
+        for r in fake_receiver.requests[2:]
+        for e in r.json()["events"]
+    ]
+    mine = [t for t in told if t[1] is None]
+    assert mine == [("host-0", None, "firing"), ("host-0", None, "resolved")]
+    assert told.index(("host-0", None, "firing")) > 0, "others went ahead during its retries"
 
 
 async def test_permanent_error_goes_dead_then_to_fallback(
@@ -165,10 +191,12 @@ async def test_storm_is_rate_limited_and_folded_into_digests(
         await accept(bus, store, alerts(1000), Target("0", "ding"))
         await wait_for(lambda: deliveries(store, "sent"), within=20)
         await wait_for(lambda: not bus.queue_depth(), within=20)
+        await bus.recorded()
         everything = await deliveries(store)
     sent = [d for d in everything if d.state == "sent"]
     folded = [d for d in everything if d.state == "folded"]
-    assert len(fake_dingtalk.requests) <= 21
+    arrivals = [r.at for r in fake_dingtalk.requests]
+    assert max_in_any_window(arrivals, 1.0) <= 20
     assert len(fake_dingtalk.requests) == sum(d.parts_sent for d in sent)
     told = [event_id for d in sent for event_id in d.event_ids]
     assert len(told) == len(set(told)) == 1000, "every alert told exactly once"
@@ -176,3 +204,15 @@ async def test_storm_is_rate_limited_and_folded_into_digests(
     assert digests and all(d.folded > 0 for d in digests)
     assert len(folded) + len(sent) - len(digests) == 1000
     assert any("more" in r.json()["markdown"]["text"] for r in fake_dingtalk.requests)
+
+
+async def test_one_at_a_time_receiver_drains_a_long_queue(
+    tmp_path: Path, fake_receiver: FakeReceiver
+) -> None:
+    """With concurrency 1 every queued delivery still goes out, one after another."""
+    budget = {"messages": 1000, "per": "1s"}
+    channels = {"hook": {**hook(fake_receiver), "concurrency": 1, "rate_limit": budget}}
+    async with running_bus(tmp_path, channels) as (bus, store):
+        await accept(bus, store, alerts(30), Target("0", "hook"))
+        await wait_for(lambda: len(fake_receiver.requests) == 30)
+        await wait_for(lambda: not bus.queue_depth())

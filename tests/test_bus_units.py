@@ -16,7 +16,7 @@ class Clock:
         return self.now
 
 
-def test_window_never_lets_more_than_limit_through_in_any_window() -> None:
+async def test_window_never_lets_more_than_limit_through_in_any_window() -> None:
     """Sending whenever allowed for 10 minutes never puts 21 sends in one 60 s window."""
     clock = Clock()
     window = SlidingWindow(20, 60.0, clock)
@@ -24,12 +24,29 @@ def test_window_never_lets_more_than_limit_through_in_any_window() -> None:
     while clock.now < 600:
         wait = window.delay()
         if wait == 0:
-            window.record()
+            await window.acquire()
             sends.append(clock.now)
+            window.release()
         clock.now += max(wait, 0.5)
     assert len(sends) >= 180
     for i, start in enumerate(sends):
         assert sum(1 for t in sends[i:] if t < start + 60) <= 20
+
+
+async def test_in_flight_sends_count_against_the_budget() -> None:
+    """Slots taken by sends still waiting for an answer are not handed out again."""
+    clock = Clock()
+    window = SlidingWindow(2, 60.0, clock)
+    await window.acquire()
+    await window.acquire()
+    assert window.delay() > 0
+    clock.now = 5
+    window.release()
+    assert window.delay() == 60, "the finished send is stamped when it ended, at 5 s"
+    clock.now = 65
+    assert window.delay() == 0, "at 65 s it has left the window; one send is still in flight"
+    await window.acquire()
+    assert window.delay() > 0
 
 
 def test_pause_holds_every_send_until_the_penalty_ends() -> None:

@@ -25,9 +25,10 @@ def test_sigterm_sends_for_the_grace_period_then_resumes_after_restart(
     tmp_path: Path, fake_receiver: FakeReceiver
 ) -> None:
     """Deliveries queued behind a slow receiver at SIGTERM are sent in grace or after restart."""
-    (tmp_path / "routes.yaml").write_text(
-        ROUTES.format(url=fake_receiver.base_url, group_wait="0s"), "utf-8"
-    )
+    # One send at a time, so 20 slow answers take longer than the grace period.
+    routes = ROUTES.format(url=fake_receiver.base_url, group_wait="0s")
+    routes = routes.replace('url: "', 'concurrency: 1, url: "')
+    (tmp_path / "routes.yaml").write_text(routes, "utf-8")
     fake_receiver.delay = 0.5
     port = free_port()
     env = {"SIGNALBOX_SHUTDOWN_GRACE": str(GRACE)}

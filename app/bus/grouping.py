@@ -25,6 +25,7 @@ class Group:
     key: str
     target: Target
     labels: dict[str, str]
+    order_key: str
     events: dict[str, Event] = field(default_factory=dict)
     dispatched: list[tuple[str, str, str]] = field(default_factory=list)
     changed: bool = False
@@ -55,8 +56,20 @@ class Group:
 
 
 FLUSH_RETRY_SECONDS = 1.0
+# Most one-shot groups turned into deliveries by one store write.
+IMMEDIATE_BATCH = 256
 
-Flush = Callable[[Group, list[Event], list[tuple[str, str, str]]], Awaitable[None]]
+
+@dataclass(frozen=True)
+class Flushing:
+    """What one flush of one group tells, and the dispatches it ends."""
+
+    group: Group
+    events: list[Event]
+    dispatched: list[tuple[str, str, str]]
+
+
+Flush = Callable[[list[Flushing]], Awaitable[None]]
 
 
 class Grouper:
@@ -64,19 +77,45 @@ class Grouper:
         self._flush = flush
         self._groups: dict[str, Group] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # Groups with no group_wait: flushed together by one task, not a task each,
+        # since under a storm that is one store write for hundreds of deliveries.
+        self._immediate: list[Group] = []
+        self._immediate_task: asyncio.Task[None] | None = None
 
     def add(self, dispatch: Dispatch) -> None:
-        key, labels = dispatch.target.group_key(dispatch.event)
+        target = dispatch.target
+        key, labels = target.group_key(dispatch.event)
+        if target.group_wait <= 0:
+            one_shot = Group(key, target, labels, target.order_key(dispatch.event, key))
+            one_shot.add(dispatch)
+            self._immediate.append(one_shot)
+            if self._immediate_task is None or self._immediate_task.done():
+                self._immediate_task = asyncio.create_task(self._flush_immediate())
+            return
         group = self._groups.get(key)
         if group is None:
-            group = self._groups[key] = Group(key, dispatch.target, labels)
+            group = self._groups[key] = Group(key, target, labels, key)
             task = asyncio.create_task(self._run(group), name=f"group {key}")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         group.add(dispatch)
 
     def __len__(self) -> int:
-        return len(self._groups)
+        return len(self._groups) + len(self._immediate)
+
+    async def _flush_immediate(self) -> None:
+        while self._immediate:
+            batch = self._immediate[:IMMEDIATE_BATCH]
+            del self._immediate[:IMMEDIATE_BATCH]
+            flushing = [Flushing(g, *g.take()) for g in batch]
+            try:
+                await self._flush(flushing)
+            except Exception as exc:
+                log(logging.ERROR, "flush failed, will retry", groups=len(batch), error=str(exc))
+                for item in flushing:
+                    item.group.restore(item.events, item.dispatched)
+                self._immediate[:0] = batch
+                await asyncio.sleep(FLUSH_RETRY_SECONDS)
 
     async def _run(self, group: Group) -> None:
         target = group.target
@@ -85,7 +124,7 @@ class Grouper:
                 await asyncio.sleep(target.group_wait)
             while True:
                 await self._flush_safely(group)
-                if target.group_wait <= 0 or (not group.events and not group.dispatched):
+                if not group.events and not group.dispatched:
                     return
                 await asyncio.sleep(target.group_interval)
                 repeat_due = time.monotonic() - group.last_sent >= target.repeat_interval
@@ -101,7 +140,7 @@ class Grouper:
     async def _flush_safely(self, group: Group) -> None:
         events, dispatched = group.take()
         try:
-            await self._flush(group, events, dispatched)
+            await self._flush([Flushing(group, events, dispatched)])
         except Exception as exc:
             # Typically the store refusing a write: the dispatches are still stored, so
             # keep them in the group and try again shortly rather than lose the flush.
@@ -111,8 +150,10 @@ class Grouper:
 
     async def flush_all(self) -> None:
         """Send every waiting group now (shutdown): nothing accepted stays untold."""
-        for group in list(self._groups.values()):
-            if group.dispatched:
-                await self._flush(group, *group.take())
-        for task in list(self._tasks):
-            task.cancel()
+        waiting = [g for g in [*self._immediate, *self._groups.values()] if g.dispatched]
+        self._immediate.clear()
+        if waiting:
+            await self._flush([Flushing(g, *g.take()) for g in waiting])
+        for task in [*self._tasks, self._immediate_task]:
+            if task is not None:
+                task.cancel()

@@ -7,12 +7,20 @@ minute with a ten-minute ban. The log guarantees at most `limit` sends in any `w
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import deque
 from collections.abc import Callable
 
+# How often a sender re-checks when every slot is taken by a send still in flight.
+IN_FLIGHT_POLL = 0.005
+
 
 class SlidingWindow:
+    """Sends in flight count against the budget; a finished one is stamped when it ends,
+    which is no earlier than the provider counted it, so our window never closes before
+    the provider's."""
+
     def __init__(
         self, limit: int, window: float, clock: Callable[[], float] = time.monotonic
     ) -> None:
@@ -20,6 +28,7 @@ class SlidingWindow:
         self.window = window
         self._clock = clock
         self._sent: deque[float] = deque()
+        self._in_flight = 0
         self._paused_until = 0.0
 
     def delay(self) -> float:
@@ -28,16 +37,29 @@ class SlidingWindow:
         while self._sent and now - self._sent[0] >= self.window:
             self._sent.popleft()
         wait = max(0.0, self._paused_until - now)
-        if len(self._sent) >= self.limit:
-            wait = max(wait, self._sent[0] + self.window - now)
+        excess = len(self._sent) + self._in_flight - self.limit
+        if excess >= 0:
+            # Room comes when the (excess+1)-th oldest send leaves the window, or, when
+            # in-flight sends alone fill the budget, when one of them ends.
+            until = (
+                self._sent[excess] + self.window - now
+                if excess < len(self._sent)
+                else IN_FLIGHT_POLL
+            )
+            wait = max(wait, until)
         return wait
 
-    def record(self) -> None:
+    async def acquire(self) -> None:
+        """Wait for room in the budget and take one slot."""
+        while (wait := self.delay()) > 0:  # noqa: ASYNC110 - a budget, not an event
+            await asyncio.sleep(wait)
+        self._in_flight += 1
+
+    def release(self) -> None:
+        """The send holding a slot got its answer (or failed)."""
+        self._in_flight -= 1
         self._sent.append(self._clock())
 
     def pause(self, seconds: float) -> None:
         """The provider said "too fast": send nothing until its penalty has passed."""
         self._paused_until = max(self._paused_until, self._clock() + seconds)
-
-    def capacity_per(self, seconds: float) -> float:
-        return self.limit * seconds / self.window

@@ -1,14 +1,20 @@
-"""One sender per receiver: sends its deliveries in order, within the receiver's budget.
+"""One sender per receiver: several sends at once, in order per subject, within budget.
 
-Order matters within a receiver (a fix must not arrive before its failure), so a
-delivery waiting for its retry holds back the ones behind it. When more are waiting than
-the budget lets out in one window, the waiting ones are folded into one digest that
-counts them: a storm costs one message, and nothing is silently dropped.
+Order matters per subject — a pipeline's fix must not arrive before its failure, a
+group's flushes go out in turn — so deliveries sharing an order key are sent one after
+another, and one waiting for its retry holds back only its own subject. Different
+subjects go out concurrently, up to the channel's `concurrency`.
+
+When more deliveries are waiting than the budget lets out in one window, the waiting
+ones are folded into one digest that counts them: a storm costs one message, and
+nothing is silently dropped.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import heapq
 import logging
 import time
 from collections import deque
@@ -19,75 +25,175 @@ from app.logs import log
 from app.store import DeliveryRecord
 
 ERROR_PAUSE_SECONDS = 1.0
+DIGEST_KEY = "digest"
 
 # attempt(delivery) -> True when the delivery is finished (sent, dead or skipped)
 Attempt = Callable[[DeliveryRecord, SlidingWindow], Awaitable[bool]]
 Fold = Callable[[list[DeliveryRecord]], Awaitable[DeliveryRecord]]
 
 
+def _fresh(delivery: DeliveryRecord) -> bool:
+    """Never tried and not itself a digest: what a backlog may fold."""
+    return not delivery.attempts and delivery.order_key != DIGEST_KEY
+
+
 class Sender:
-    def __init__(self, receiver: str, limiter: SlidingWindow, attempt: Attempt, fold: Fold) -> None:
+    def __init__(
+        self,
+        receiver: str,
+        limiter: SlidingWindow,
+        attempt: Attempt,
+        fold: Fold,
+        concurrency: int = 1,
+    ) -> None:
         self.receiver = receiver
         self.limiter = limiter
+        self.concurrency = concurrency
         self._attempt = attempt
         self._fold = fold
-        self._queue: deque[DeliveryRecord] = deque()
+        # Waiting deliveries per order key; the head of each is the next to go.
+        self._by_key: dict[str, deque[DeliveryRecord]] = {}
+        # Keys whose head may start now, and (due time, key) of heads waiting to retry.
+        self._ready: deque[str] = deque()
+        self._sleeping: list[tuple[float, str]] = []
+        self._busy: set[str] = set()
+        self._waiting = 0
+        # Waiting deliveries never tried; and that count when folding last found nothing
+        # to fold (all behind one subject's send), so it is not rescanned until it grows.
+        self._fresh = 0
+        self._unfoldable = 0
         self._wake = asyncio.Event()
+        self._running: set[asyncio.Task[None]] = set()
+        # Counted in _send itself: a task leaves `_running` only after its done
+        # callbacks run, later than the wake-up it sends.
+        self._in_flight = 0
         self.task: asyncio.Task[None] | None = None
 
     def __len__(self) -> int:
-        return len(self._queue)
+        return self._waiting
 
     def enqueue(self, delivery: DeliveryRecord) -> None:
-        self._queue.append(delivery)
+        key = delivery.order_key or delivery.group_key
+        queue = self._by_key.get(key)
+        if queue is None:
+            queue = self._by_key[key] = deque()
+        queue.append(delivery)
+        self._waiting += 1
+        self._fresh += _fresh(delivery)
+        if len(queue) == 1 and key not in self._busy:
+            self._schedule(key, delivery)
         self._wake.set()
 
     def oldest_created_at(self) -> float | None:
-        return min((d.created_at for d in self._queue), default=None)
+        return min(
+            (q[0].created_at for q in self._by_key.values() if q),
+            default=None,
+        )
+
+    def _schedule(self, key: str, head: DeliveryRecord) -> None:
+        due = head.next_attempt_at or 0.0
+        if due > time.time():
+            heapq.heappush(self._sleeping, (due, key))
+        else:
+            self._ready.append(key)
 
     async def run(self) -> None:
         while True:
-            if not self._queue:
-                self._wake.clear()
-                await self._wake.wait()
-                continue
-            head = self._queue[0]
-            wait = max(
-                (head.next_attempt_at or 0.0) - time.time(),
-                self.limiter.delay(),
-            )
-            if wait > 0:
-                await asyncio.sleep(min(wait, 1.0))
-                continue
-            try:
+            now = time.time()
+            while self._sleeping and self._sleeping[0][0] <= now:
+                self._ready.append(heapq.heappop(self._sleeping)[1])
+            if self._fresh > max(1, self.limiter.limit, self._unfoldable):
                 await self._fold_backlog()
-                head = self._queue[0]
-                finished = await self._attempt(head, self.limiter)
-            except Exception as exc:
-                # The store refused a write, or a bug: the delivery row is still open, so
-                # keep it queued and try again rather than let this receiver go silent.
-                log(
-                    logging.ERROR,
-                    "send loop error, will retry",
-                    receiver=self.receiver,
-                    error=str(exc),
-                )
-                await asyncio.sleep(ERROR_PAUSE_SECONDS)
+            started = self._start_ready()
+            if started:
                 continue
-            if finished:
-                self._queue.popleft()
+            timeout = self._sleeping[0][0] - now if self._sleeping else None
+            if self._ready and self._in_flight < self.concurrency:
+                # Only the budget holds the ready ones back.
+                timeout = min(timeout or 1.0, max(self.limiter.delay(), 0.001))
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+
+    def _start_ready(self) -> bool:
+        started = False
+        while self._ready and self._in_flight < self.concurrency and self.limiter.delay() == 0:
+            key = self._ready.popleft()
+            queue = self._by_key.get(key)
+            if not queue or key in self._busy:
+                continue  # folded away, or already started from a stale entry
+            head = queue[0]
+            self._busy.add(key)
+            self._fresh -= _fresh(head)
+            self._in_flight += 1
+            task = asyncio.create_task(self._send(key, head))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+            started = True
+        return started
+
+    async def _send(self, key: str, delivery: DeliveryRecord) -> None:
+        try:
+            finished = await self._attempt(delivery, self.limiter)
+        except Exception as exc:
+            # The store refused a write, or a bug: the delivery row is still open, so
+            # keep it queued and try again rather than let this receiver go silent.
+            log(logging.ERROR, "send error, will retry", receiver=self.receiver, error=str(exc))
+            delivery.next_attempt_at = time.time() + ERROR_PAUSE_SECONDS
+            finished = False
+        finally:
+            self._in_flight -= 1
+        self._busy.discard(key)
+        queue = self._by_key[key]
+        if finished:
+            queue.popleft()
+            self._waiting -= 1
+        if queue:
+            self._schedule(key, queue[0])
+        else:
+            del self._by_key[key]
+        self._wake.set()
 
     async def _fold_backlog(self) -> None:
-        fresh = [d for d in self._queue if not d.attempts and d.folded == 0]
-        if len(fresh) <= max(1, self.limiter.limit):
+        backlog = [d for key, queue in self._by_key.items() if key not in self._busy for d in queue]
+        backlog = [d for d in backlog if _fresh(d)]
+        if len(backlog) <= 1:
+            self._unfoldable = self._fresh
             return
-        digest = await self._fold(fresh)
-        folded_ids = {d.id for d in fresh}
-        # The digest takes the place of the first delivery it folds, keeping order.
-        reordered: deque[DeliveryRecord] = deque()
-        for d in self._queue:
-            if d.id not in folded_ids:
-                reordered.append(d)
-            elif d.id == fresh[0].id:
-                reordered.append(digest)
-        self._queue = reordered
+        backlog.sort(key=lambda d: d.id)
+        digest = await self._fold(backlog)
+        folded = {d.id for d in backlog}
+        for key in list(self._by_key):
+            queue = self._by_key[key]
+            kept = deque(d for d in queue if d.id not in folded)
+            if kept:
+                self._by_key[key] = kept
+            else:
+                del self._by_key[key]
+        # Deliveries may have arrived while the digest was written: count only the folded.
+        self._waiting -= len(backlog)
+        self._fresh -= len(backlog)
+        self._unfoldable = 0
+        # Heads changed: rebuild who is ready from what is left.
+        self._ready, self._sleeping = deque(), []
+        for key, queue in self._by_key.items():
+            if key not in self._busy:
+                self._schedule(key, queue[0])
+        digest.order_key = DIGEST_KEY
+        self.enqueue(digest)
+
+    async def drain(self, deadline: float) -> None:
+        """Wait until nothing is waiting or in flight, or until `deadline` (monotonic)."""
+        while self._waiting or self._in_flight:
+            if time.monotonic() >= deadline:
+                return
+            await asyncio.sleep(0.05)
+
+    async def stop(self) -> None:
+        for task in [self.task, *self._running]:
+            if task is not None:
+                task.cancel()
+        for task in [self.task, *self._running]:
+            if task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from app.events import Event
+from app.pipeline_state import pipeline_key
 
 
 def _never(_: datetime) -> bool:
@@ -38,6 +39,18 @@ class Target:
             labels = {name: event.labels.get(name, "") for name in self.group_by}
         key = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
         return f"{self.route}|{self.receiver}|{{{key}}}", labels
+
+    def order_key(self, event: Event, group_key: str) -> str:
+        """What this event's deliveries must stay in order with.
+
+        A batching group is its own sequence. Without batching every event is its own
+        group, so order follows the subject instead: one pipeline on one branch (its
+        fix after its failure), or one alert.
+        """
+        if self.group_wait > 0:
+            return group_key
+        subject = event.fingerprint if event.kind == "alert" else pipeline_key(event.labels)
+        return f"{self.route}|{self.receiver}|{subject}"
 
 
 @dataclass(frozen=True)

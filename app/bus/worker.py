@@ -11,12 +11,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from app.bus.channelset import ChannelSet, LiveChannel
-from app.bus.grouping import Group, Grouper
+from app.bus.grouping import Flushing, Grouper
 from app.bus.ratelimit import SlidingWindow
 from app.bus.retry import RetryPolicy
 from app.bus.sender import Sender
@@ -25,7 +25,7 @@ from app.bus.target import Dispatch, Target
 from app.events import Event, new_event_id
 from app.logs import log
 from app.metrics import DELIVERIES, DELIVERY_ATTEMPTS, DISPATCHES_DROPPED, SEND_LATENCY
-from app.store import DeliveryRecord, Store, WriteTx
+from app.store import DeliveryRecord, Store, StoreUnavailable, WriteTx
 from channels.base import (
     ChannelConfig,
     Notification,
@@ -91,12 +91,30 @@ class Bus:
         if dropped:
             self._spawn(self.store.write(lambda tx: tx.drop_dispatches(dropped)))
 
-    async def _flush(
-        self, group: Group, events: list[Event], dispatched: list[tuple[str, str, str]]
-    ) -> None:
-        if not events:
-            return
-        target = group.target
+    async def _flush(self, batch: list[Flushing]) -> None:
+        """Turn group flushes into delivery rows (one write) and hand them to senders."""
+        made = [(self._delivery_for(f), f) for f in batch if f.events]
+
+        def write(tx: WriteTx) -> None:
+            for delivery, flushing in made:
+                tx.save_delivery(delivery, flushing.dispatched)
+
+        await self.store.write(write)
+        for delivery, flushing in made:
+            # The line that ties a delivery id to its events and route, whatever happens.
+            _log_delivery(
+                logging.INFO,
+                "delivery skipped" if delivery.state == "skipped" else "delivery queued",
+                delivery,
+                route=delivery.route,
+                group_key=delivery.group_key,
+            )
+            if delivery.state != "skipped":
+                self._events[delivery.id] = flushing.events
+                self._sender(delivery.receiver).enqueue(delivery)
+
+    def _delivery_for(self, flushing: Flushing) -> DeliveryRecord:
+        group, target = flushing.group, flushing.group.target
         live = self._live(target.receiver)
         delivery = DeliveryRecord(
             id=new_event_id(),
@@ -104,27 +122,16 @@ class Bus:
             channel_type=live.type_name if live else "unknown",
             route=target.route,
             group_key=group.key,
-            event_ids=[e.id for e in events],
+            event_ids=[e.id for e in flushing.events],
             state="pending",
             created_at=time.time(),
             group_labels=group.labels,
             template=target.template,
+            order_key=group.order_key,
         )
         if live is not None and not live.config.enabled():
             self._finish(delivery, "skipped", "channel disabled: its URL or key is not set")
-        await self.store.write(lambda tx: tx.save_delivery(delivery, dispatched))
-        # The line that ties a delivery id to its events and route, whatever happens next.
-        _log_delivery(
-            logging.INFO,
-            "delivery skipped" if delivery.state == "skipped" else "delivery queued",
-            delivery,
-            route=delivery.route,
-            group_key=delivery.group_key,
-        )
-        if delivery.state == "skipped":
-            return
-        self._events[delivery.id] = events
-        self._sender(target.receiver).enqueue(delivery)
+        return delivery
 
     # -- sending ----------------------------------------------------------------
 
@@ -133,7 +140,10 @@ class Bus:
         if sender is None:
             live = self._live(receiver)
             limit, window = live.rate if live else (1, 1.0)
-            sender = Sender(receiver, SlidingWindow(limit, window), self._attempt, self._fold)
+            concurrency = live.config.max_in_flight() if live else 1
+            sender = Sender(
+                receiver, SlidingWindow(limit, window), self._attempt, self._fold, concurrency
+            )
             sender.task = asyncio.create_task(sender.run(), name=f"sender {receiver}")
             self._senders[receiver] = sender
         return sender
@@ -162,17 +172,14 @@ class Bus:
             pending = live.channel.render(notification)[delivery.parts_sent :]
             while pending:
                 message = pending[0]
-                while (wait := limiter.delay()) > 0:  # noqa: ASYNC110 - a budget, not an event
-                    await asyncio.sleep(wait)
+                await limiter.acquire()
                 try:
                     result = await live.channel.send(message)
                 except TooLarge:
                     pending[:1] = live.channel.split_for_retry(message)
                     continue
                 finally:
-                    # Stamped when the answer is in, which is no earlier than the provider
-                    # counted the request: our window then never ends before the provider's.
-                    limiter.record()
+                    limiter.release()
                 pending.pop(0)
                 delivery.parts_sent += 1
         except TransientError as exc:
@@ -183,9 +190,17 @@ class Bus:
             await self._dead(delivery, exc.detail)
             return True
         self._finish(delivery, "sent", result.detail)
-        await self.store.write(lambda tx: tx.save_delivery(delivery, []))
+        # Not awaited: the slot and the subject move on while the row commits with others.
+        # A crash before that commit re-sends this one delivery after restart.
+        self._spawn(self._record_sent(delivery))
         self._delivered(delivery, events)
         return True
+
+    async def _record_sent(self, delivery: DeliveryRecord) -> None:
+        try:
+            await self.store.write(lambda tx: tx.save_delivery(delivery, []))
+        except StoreUnavailable as exc:
+            _log_delivery(logging.ERROR, "sent, but not recorded", delivery, error=str(exc))
 
     async def _failed(
         self, delivery: DeliveryRecord, detail: str, retry_after: float | None
@@ -242,6 +257,7 @@ class Bus:
             group_labels=delivery.group_labels,
             is_fallback=True,
             folded=delivery.folded,
+            order_key=delivery.order_key,
         )
 
     def _finish(self, delivery: DeliveryRecord, state: str, detail: str) -> None:
@@ -358,23 +374,24 @@ class Bus:
         """Flush waiting groups, give senders `grace` seconds, then stop; rows keep the rest."""
         await self.grouper.flush_all()
         deadline = time.monotonic() + grace
-        while self.queue_depth() and time.monotonic() < deadline:  # noqa: ASYNC110
-            await asyncio.sleep(0.05)
         for sender in self._senders.values():
-            if sender.task is not None:
-                sender.task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sender.task
-        for task in list(self._background):
-            with contextlib.suppress(Exception):
-                await task
+            await sender.drain(deadline)
+        for sender in self._senders.values():
+            await sender.stop()
+        await self.recorded()
         for closer, live in list(self._closers.items()):
             closer.cancel()
             await live.channel.aclose()
         await self.channels.aclose()
 
-    def _spawn(self, work: object) -> None:
-        task = asyncio.ensure_future(work)  # type: ignore[call-overload]
+    async def recorded(self) -> None:
+        """Wait for the store writes started so far (sent rows, dropped dispatches)."""
+        for task in list(self._background):
+            with contextlib.suppress(Exception):
+                await task
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 

@@ -49,6 +49,8 @@ class DeliveryRecord:
     template: str | None = None
     # Messages of a split delivery already accepted: a retry resumes after them.
     parts_sent: int = 0
+    # Deliveries of one receiver sharing this key go out one after another, in order.
+    order_key: str = ""
 
 
 # Deliveries in these states still have work to do after a restart.
