@@ -88,12 +88,13 @@ async def _cancelled(task: asyncio.Task[None]) -> None:
         await task
 
 
-def _inhibit_check(holder: ConfigHolder) -> InhibitCheck:
+def _inhibit_check(holder: ConfigHolder) -> InhibitCheck | None:
+    """The config in force's inhibit rules as a check, or None when it has none."""
     rules = holder.current.inhibit_rules
+    if not rules:
+        return None
 
     def check(target: Mapping[str, str], sources: Iterable[Mapping[str, str]]) -> str | None:
-        if not rules:
-            return None
         rule = inhibiting_rule(rules, target, sources)
         return None if rule is None else f"inhibit_rules[{rules.index(rule)}]"
 

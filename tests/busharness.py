@@ -50,7 +50,7 @@ async def running_bus(
 ) -> AsyncIterator[tuple[Bus, SqliteStore]]:
     store = SqliteStore(tmp_path / "bus.db")
     await store.start()
-    bus = Bus(store, lambda: lambda target, sources: None, policy)
+    bus = Bus(store, lambda: None, policy)
     bus.use_channels(channel_configs(channels))
     try:
         yield bus, store

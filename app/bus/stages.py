@@ -6,6 +6,7 @@ through. New behaviour is a new stage in `Bus.stages`, not an `if` inside the wo
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Protocol
@@ -68,29 +69,50 @@ InhibitCheck = Callable[[Mapping[str, str], Iterable[Mapping[str, str]]], str | 
 
 
 class Inhibit:
-    """Mutes targets while a matching source is active: a firing alert or a failed pipeline."""
+    """Mutes targets while a matching source is active: a firing alert or a failed pipeline.
+
+    Only tracked while inhibit rules exist. An alert nobody resolves is forgotten after
+    ACTIVE_TTL without news (Alertmanager re-sends firing alerts every repeat_interval,
+    4h by default), and at most MAX_ACTIVE sources are kept, oldest news dropped first:
+    memory stays bounded however many alerts fire and are never resolved.
+    """
 
     name = "inhibit"
+    ACTIVE_TTL = 24 * 3600.0
+    MAX_ACTIVE = 10_000
 
-    def __init__(self, check: Callable[[], InhibitCheck]) -> None:
+    def __init__(self, check: Callable[[], InhibitCheck | None]) -> None:
         self._check = check
-        self._active: dict[str, Mapping[str, str]] = {}
+        # key -> (labels, when last heard of), oldest first
+        self._active: OrderedDict[str, tuple[Mapping[str, str], float]] = OrderedDict()
 
-    def observe(self, event: Event) -> None:
+    def observe(self, event: Event, now: float) -> None:
         """Track what is firing or failing now; called for every event, routed or not."""
+        if self._check() is None:
+            self._active.clear()
+            return
         key = _activity_key(event)
         if (event.kind == "alert" and event.status == "firing") or (
             event.kind == "pipeline" and event.status in FAILED_STATUSES
         ):
-            self._active[key] = event.labels
+            self._active[key] = (event.labels, now)
+            self._active.move_to_end(key)
         elif event.status in {"resolved", "success"}:
             self._active.pop(key, None)
+        while self._active and (
+            len(self._active) > self.MAX_ACTIVE
+            or next(iter(self._active.values()))[1] < now - self.ACTIVE_TTL
+        ):
+            self._active.popitem(last=False)
 
     def __call__(self, dispatch: Dispatch, now: float) -> str | None:
+        check = self._check()
+        if check is None:
+            return None
         event = dispatch.event
         self_key = _activity_key(event)
-        sources = (labels for key, labels in self._active.items() if key != self_key)
-        rule = self._check()(event.labels, sources)
+        sources = (labels for key, (labels, _) in self._active.items() if key != self_key)
+        rule = check(event.labels, sources)
         return f"inhibited by {rule}" if rule else None
 
 

@@ -48,7 +48,7 @@ class Bus:
     def __init__(
         self,
         store: Store,
-        inhibit_check: Callable[[], InhibitCheck],
+        inhibit_check: Callable[[], InhibitCheck | None],
         policy: RetryPolicy | None = None,
     ) -> None:
         self.store = store
@@ -67,8 +67,8 @@ class Bus:
 
     def submit(self, event: Event, targets: Iterable[Target]) -> None:
         """Hand a stored event's (route, receiver) targets to the stages and groups."""
-        self.inhibit.observe(event)
         now = time.time()
+        self.inhibit.observe(event, now)
         dropped: list[tuple[str, str, str]] = []
         for target in targets:
             dispatch = Dispatch(event, target)
