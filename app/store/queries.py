@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sqlite3
 import time
@@ -157,7 +156,8 @@ class SqliteWriteTx:
                 delivery.state,
                 delivery.receiver,
                 delivery.created_at,
-                json.dumps(dataclasses.asdict(delivery), ensure_ascii=False),
+                # vars(), not asdict(): no deep copy, and every field is JSON already.
+                json.dumps(vars(delivery), ensure_ascii=False),
             ),
         )
         self.drop_dispatches(dispatched)
