@@ -249,3 +249,20 @@ def machine_note() -> str:
         f"{os.cpu_count()} cores, load average {load[0]:.2f} at start; server on core "
         f"{SERVER_CPU}, load generator and sink on core {CLIENT_CPU}"
     )
+
+
+def sink_routes(sink_port: int, matcher: str = 'source=~".+"') -> str:
+    """routes.yaml sending every matching event, ungrouped and unlimited, to the sink."""
+    return f"""\
+channels:
+  sink:
+    type: webhook
+    url: "http://127.0.0.1:{sink_port}/"
+    rate_limit: {{messages: 100000, per: 1s}}
+defaults:
+  dedup_window: 0s
+  group_wait: 0s
+routes:
+  - matchers: ['{matcher}']
+    to: [sink]
+"""

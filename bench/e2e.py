@@ -36,6 +36,7 @@ from common import (
     free_port,
     machine_note,
     need_tool,
+    sink_routes,
     start_alertmanager,
     start_signalbox,
     start_sink,
@@ -53,20 +54,6 @@ from loadgen import (
 )
 from profiling import Profiler
 
-ROUTES = """\
-channels:
-  sink:
-    type: webhook
-    url: "http://127.0.0.1:{sink_port}/"
-    rate_limit: {{messages: 100000, per: 1s}}
-defaults:
-  dedup_window: 0s
-  group_wait: 0s
-routes:
-  - matchers: ['source="alertmanager"']
-    to: [sink]
-"""
-
 CONCURRENCY = 64
 WARMUP = 200
 # scenario -> (alerts/s or None for a burst, seconds or alert count)
@@ -80,7 +67,7 @@ SCENARIOS: dict[str, tuple[float | None, int]] = {
 def start_target(target: str, work: Path, sink_port: int) -> tuple[Child, int]:
     port = free_port()
     if target == "signalbox":
-        return start_signalbox(work, ROUTES.format(sink_port=sink_port), port), port
+        return start_signalbox(work, sink_routes(sink_port, 'source="alertmanager"'), port), port
     return start_alertmanager(work, port, sink_port), port
 
 

@@ -41,6 +41,7 @@ from common import (
     machine_note,
     need_tool,
     pinned,
+    sink_routes,
     start_bare,
     start_signalbox,
     start_sink,
@@ -63,19 +64,6 @@ ENDPOINTS: dict[str, tuple[str, Path, dict[str, str]]] = {
 }
 
 NO_ROUTES = "routes: []\n"
-TO_SINK = """\
-channels:
-  sink:
-    type: webhook
-    url: "http://127.0.0.1:{sink_port}/"
-    rate_limit: {{messages: 100000, per: 1s}}
-defaults:
-  dedup_window: 0s
-  group_wait: 0s
-routes:
-  - matchers: ['source=~".+"']
-    to: [sink]
-"""
 
 LUA = """\
 wrk.method = "POST"
@@ -222,7 +210,7 @@ def main() -> None:
         if args.deliver:
             sink_port = free_port()
             sink = start_sink(work, sink_port)
-            routes = TO_SINK.format(sink_port=sink_port)
+            routes = sink_routes(sink_port)
         port = free_port()
         runs: dict[str, dict[str, tuple[WrkResult, float]]] = {}
         runs["bare FastAPI"] = bench_server("bare", start_bare(work, port), port, args, work)

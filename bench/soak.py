@@ -25,12 +25,12 @@ from common import (
     SRC,
     free_port,
     machine_note,
+    sink_routes,
     start_signalbox,
     start_sink,
     table,
     workdir,
 )
-from e2e import ROUTES
 from loadgen import analyse, drain, fixed_rate, signalbox_request
 
 
@@ -61,7 +61,7 @@ def main() -> None:
     sink_port = free_port()
     sink = start_sink(work, sink_port)
     port = free_port()
-    server = start_signalbox(work, ROUTES.format(sink_port=sink_port), port)
+    server = start_signalbox(work, sink_routes(sink_port, 'source="alertmanager"'), port)
     samples: list[tuple[float, float]] = []
     stop = threading.Event()
     t0 = time.monotonic()
