@@ -15,6 +15,7 @@ from collections.abc import Callable, Coroutine, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from app.bus import records
 from app.bus.channelset import ChannelSet, LiveChannel
 from app.bus.grouping import Flushing, Grouper
 from app.bus.ratelimit import SlidingWindow
@@ -22,9 +23,9 @@ from app.bus.retry import RetryPolicy
 from app.bus.sender import Sender
 from app.bus.stages import Dedup, Inhibit, InhibitCheck, SendResolved, Stage, TimeMute
 from app.bus.target import Dispatch, Target
-from app.events import Event, new_event_id
+from app.events import Event
 from app.logs import log
-from app.metrics import DELIVERIES, DELIVERY_ATTEMPTS, DISPATCHES_DROPPED, SEND_LATENCY
+from app.metrics import DISPATCHES_DROPPED, SEND_LATENCY
 from app.store import DeliveryRecord, Store, StoreUnavailable, WriteTx
 from channels.base import (
     ChannelConfig,
@@ -36,12 +37,6 @@ from channels.base import (
 
 # Seconds a channel replaced by a reload stays open for sends already under way.
 RETIRED_GRACE = 60.0
-# A digest lists this many events and counts the rest.
-DIGEST_LISTED = 10
-
-
-def _now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 class Bus:
@@ -102,7 +97,7 @@ class Bus:
         await self.store.write(write)
         for delivery, flushing in made:
             # The line that ties a delivery id to its events and route, whatever happens.
-            _log_delivery(
+            records.log_delivery(
                 logging.INFO,
                 "delivery skipped" if delivery.state == "skipped" else "delivery queued",
                 delivery,
@@ -114,23 +109,10 @@ class Bus:
                 self._sender(delivery.receiver).enqueue(delivery)
 
     def _delivery_for(self, flushing: Flushing) -> DeliveryRecord:
-        group, target = flushing.group, flushing.group.target
-        live = self._live(target.receiver)
-        delivery = DeliveryRecord(
-            id=new_event_id(),
-            receiver=target.receiver,
-            channel_type=live.type_name if live else "unknown",
-            route=target.route,
-            group_key=group.key,
-            event_ids=[e.id for e in flushing.events],
-            state="pending",
-            created_at=time.time(),
-            group_labels=group.labels,
-            template=target.template,
-            order_key=group.order_key,
-        )
+        live = self._live(flushing.group.target.receiver)
+        delivery = records.for_flush(flushing, live.type_name if live else "unknown")
         if live is not None and not live.config.enabled():
-            self._finish(delivery, "skipped", "channel disabled: its URL or key is not set")
+            records.finish(delivery, "skipped", "channel disabled: its URL or key is not set")
         return delivery
 
     # -- sending ----------------------------------------------------------------
@@ -157,7 +139,7 @@ class Bus:
         if events is None:
             events = await self.store.read(lambda tx: tx.events_by_ids(delivery.event_ids))
             self._events[delivery.id] = events
-        listed = events[:DIGEST_LISTED] if delivery.folded else events
+        listed = events[: records.DIGEST_LISTED] if delivery.folded else events
         notification = Notification(
             receiver=delivery.receiver,
             route=delivery.route,
@@ -189,7 +171,7 @@ class Bus:
         except PermanentError as exc:
             await self._dead(delivery, exc.detail)
             return True
-        self._finish(delivery, "sent", result.detail)
+        records.finish(delivery, "sent", result.detail)
         # Not awaited: the slot and the subject move on while the row commits with others.
         # A crash before that commit re-sends this one delivery after restart.
         self._spawn(self._record_sent(delivery))
@@ -200,7 +182,7 @@ class Bus:
         try:
             await self.store.write(lambda tx: tx.save_delivery(delivery, []))
         except StoreUnavailable as exc:
-            _log_delivery(logging.ERROR, "sent, but not recorded", delivery, error=str(exc))
+            records.log_delivery(logging.ERROR, "sent, but not recorded", delivery, error=str(exc))
 
     async def _failed(
         self, delivery: DeliveryRecord, detail: str, retry_after: float | None
@@ -210,10 +192,10 @@ class Bus:
         if self.policy.gives_up(attempts, time.time() - delivery.created_at, delay):
             await self._dead(delivery, detail)
             return True
-        self._finish(delivery, "failed", detail)
+        records.finish(delivery, "failed", detail)
         delivery.next_attempt_at = time.time() + delay
         await self.store.write(lambda tx: tx.save_delivery(delivery, []))
-        _log_delivery(
+        records.log_delivery(
             logging.WARNING,
             "delivery failed, will retry",
             delivery,
@@ -224,10 +206,10 @@ class Bus:
         return False
 
     async def _dead(self, delivery: DeliveryRecord, detail: str) -> None:
-        self._finish(delivery, "dead", detail)
+        records.finish(delivery, "dead", detail)
         fallback = self._fallback_for(delivery)
         await self.store.write(lambda tx: tx.save_delivery(delivery, []))
-        _log_delivery(
+        records.log_delivery(
             logging.ERROR,
             "delivery dead",
             delivery,
@@ -242,61 +224,23 @@ class Bus:
     def _fallback_for(self, delivery: DeliveryRecord) -> DeliveryRecord | None:
         live = self._live(delivery.receiver)
         name = live.config.fallback_channel if live else None
-        if name is None or delivery.is_fallback or self._live(name) is None:
+        fallback_live = self._live(name) if name is not None else None
+        if name is None or delivery.is_fallback or fallback_live is None:
             return None
-        fallback_live = self._live(name)
-        return DeliveryRecord(
-            id=new_event_id(),
-            receiver=name,
-            channel_type=fallback_live.type_name if fallback_live else "unknown",
-            route=delivery.route,
-            group_key=delivery.group_key,
-            event_ids=delivery.event_ids,
-            state="pending",
-            created_at=time.time(),
-            group_labels=delivery.group_labels,
-            is_fallback=True,
-            folded=delivery.folded,
-            order_key=delivery.order_key,
-        )
-
-    def _finish(self, delivery: DeliveryRecord, state: str, detail: str) -> None:
-        delivery.state = state
-        delivery.attempts.append({"at": _now_iso(), "outcome": state, "detail": detail})
-        delivery.last_error = None if state in {"sent", "skipped"} else detail
-        delivery.next_attempt_at = None
-        DELIVERIES.labels(delivery.channel_type, state).inc()
-        if state in {"sent", "failed", "dead"}:
-            DELIVERY_ATTEMPTS.labels(delivery.channel_type).inc()
+        return records.for_fallback(delivery, name, fallback_live.type_name)
 
     def _delivered(self, delivery: DeliveryRecord, events: list[Event]) -> None:
         now = datetime.now(UTC)
         for event in events:
             SEND_LATENCY.observe((now - event.received_at).total_seconds())
         self._events.pop(delivery.id, None)
-        _log_delivery(logging.INFO, "delivered", delivery, is_fallback=delivery.is_fallback)
+        records.log_delivery(logging.INFO, "delivered", delivery, is_fallback=delivery.is_fallback)
 
     async def _fold(self, backlog: list[DeliveryRecord]) -> DeliveryRecord:
-        event_ids = [i for d in backlog for i in d.event_ids]
-        digest = DeliveryRecord(
-            id=new_event_id(),
-            receiver=backlog[0].receiver,
-            channel_type=backlog[0].channel_type,
-            route="digest",
-            group_key=f"digest of {len(backlog)} deliveries",
-            event_ids=event_ids,
-            state="pending",
-            created_at=min(d.created_at for d in backlog),
-            folded=max(0, len(event_ids) - DIGEST_LISTED),
-        )
+        digest = records.fold(backlog)
         events = [e for d in backlog for e in self._events.pop(d.id, [])]
-        if len(events) == len(event_ids):
+        if len(events) == len(digest.event_ids):
             self._events[digest.id] = events
-        for d in backlog:
-            d.state = "folded"
-            d.attempts.append(
-                {"at": _now_iso(), "outcome": "folded", "detail": f"folded into {digest.id}"}
-            )
 
         def write(tx: WriteTx) -> None:
             for d in [*backlog, digest]:
@@ -309,7 +253,7 @@ class Bus:
             receiver=digest.receiver,
             delivery_id=digest.id,
             deliveries=len(backlog),
-            events=len(event_ids),
+            events=len(digest.event_ids),
         )
         return digest
 
@@ -354,7 +298,7 @@ class Bus:
         if delivery is None or delivery.state != "dead":
             return delivery
         delivery.state = "pending"
-        delivery.attempts.append({"at": _now_iso(), "outcome": "retry", "detail": "by hand"})
+        delivery.attempts.append({"at": records.now_iso(), "outcome": "retry", "detail": "by hand"})
         delivery.created_at = time.time()
         await self.store.write(lambda tx: tx.save_delivery(delivery, []))
         self._sender(delivery.receiver).enqueue(delivery)
@@ -394,14 +338,3 @@ class Bus:
         task = asyncio.create_task(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-
-
-def _log_delivery(level: int, msg: str, delivery: DeliveryRecord, **fields: Any) -> None:
-    log(
-        level,
-        msg,
-        delivery_id=delivery.id,
-        receiver=delivery.receiver,
-        event_ids=delivery.event_ids,
-        **fields,
-    )
