@@ -30,8 +30,11 @@ class WebhookConfig(HttpConfig):
     headers: dict[str, SecretStr] = Field(default_factory=dict)
 
 
-def signature(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def signature(secret: str, timestamp: str, body: bytes) -> str:
+    """HMAC-SHA256 over "<timestamp>." + body: the timestamp is signed too, so a receiver
+    that rejects old timestamps cannot be fed a captured request again."""
+    signed = timestamp.encode() + b"." + body
+    return "sha256=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
 
 
 class WebhookChannel(HttpChannel):
@@ -61,9 +64,10 @@ class WebhookChannel(HttpChannel):
         headers = {k: v.get_secret_value() for k, v in self.config.headers.items()}
         if secret_set(self.config.secret):
             assert self.config.secret is not None
-            headers["X-Signalbox-Timestamp"] = str(int(time.time()))
+            timestamp = str(int(time.time()))
+            headers["X-Signalbox-Timestamp"] = timestamp
             headers["X-Signalbox-Signature"] = signature(
-                self.config.secret.get_secret_value(), content
+                self.config.secret.get_secret_value(), timestamp, content
             )
         response = await self.post(self.config.url.get_secret_value(), content, headers)
         self.check_status(response)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 
 import pytest
 
@@ -36,15 +37,16 @@ async def test_payload_carries_events_and_group_fields(fake_receiver: FakeReceiv
     assert "x-signalbox-signature" not in request.headers
 
 
-async def test_signature_is_hmac_of_exact_body(fake_receiver: FakeReceiver) -> None:
-    """With a secret, X-Signalbox-Signature is sha256=HMAC(secret, body bytes)."""
+async def test_signature_covers_timestamp_and_exact_body(fake_receiver: FakeReceiver) -> None:
+    """With a secret, X-Signalbox-Signature is sha256=HMAC(secret, "<timestamp>." + body)."""
     fake_receiver.secret = "shh"
     channel = hook(fake_receiver, secret="shh")
     await channel.send(channel.render(notification(pipeline_event(1)))[0])
     request = fake_receiver.requests[0]
-    mac = hmac.new(b"shh", request.body, hashlib.sha256).hexdigest()
+    timestamp = request.headers["x-signalbox-timestamp"]
+    assert timestamp.isdigit() and abs(int(timestamp) - time.time()) < 60
+    mac = hmac.new(b"shh", timestamp.encode() + b"." + request.body, hashlib.sha256).hexdigest()
     assert request.headers["x-signalbox-signature"] == f"sha256={mac}"
-    assert request.headers["x-signalbox-timestamp"].isdigit()
     wrong = hook(fake_receiver, secret="nope")
     with pytest.raises(PermanentError, match="401"):
         await wrong.send(wrong.render(notification(pipeline_event(1)))[0])

@@ -28,7 +28,9 @@ class FakeReceiver(FakeProvider):
 
     def answer(self, request: Recorded) -> Reply:
         if self.secret is not None:
-            mac = hmac.new(self.secret.encode(), request.body, hashlib.sha256).hexdigest()
+            timestamp = request.headers.get("x-signalbox-timestamp", "")
+            signed = timestamp.encode() + b"." + request.body
+            mac = hmac.new(self.secret.encode(), signed, hashlib.sha256).hexdigest()
             given = request.headers.get("x-signalbox-signature", "")
             if not hmac.compare_digest(f"sha256={mac}", given):
                 return Reply(401, b"bad signature")
