@@ -113,7 +113,9 @@ async def _receive(source: str, request: Request, ctx: AppContext) -> JSONRespon
         event_accepted(event, event_plan.decision, event.id in accepted.finished_runs)
         _log_received(event, event_plan.decision)
         ctx.bus.submit(event, event_plan.targets)
-    ctx.live.publish(feed_items(accepted))
+    if ctx.live.subscribers():
+        # A feed row costs a JSON dump per event: build them only for an open console.
+        ctx.live.publish(feed_items(accepted))
     return JSONResponse(
         {"accepted": len(accepted.events), "event_ids": [e.id for e in accepted.events]},
         status_code=202,
