@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 from collections.abc import AsyncIterator, Iterable, Mapping
@@ -37,7 +38,7 @@ def create_app(settings: Settings) -> FastAPI:
         set_label_limit(settings.metrics_label_limit)
         store = SqliteStore(settings.db_path, settings.db_busy_timeout)
         await store.start()
-        bus = Bus(store, lambda: _inhibit_check(holder))
+        bus = Bus(store, lambda: _inhibit_check(holder.current))
         ctx = AppContext(settings=settings, store=store, config=holder, bus=bus)
         app.state.ctx = ctx
         config = ctx.config_in_force()
@@ -88,9 +89,11 @@ async def _cancelled(task: asyncio.Task[None]) -> None:
         await task
 
 
-def _inhibit_check(holder: ConfigHolder) -> InhibitCheck | None:
-    """The config in force's inhibit rules as a check, or None when it has none."""
-    rules = holder.current.inhibit_rules
+# Asked for every event and every dispatch: built once per config version, not each time.
+@functools.lru_cache(maxsize=2)
+def _inhibit_check(config: RoutingConfig) -> InhibitCheck | None:
+    """A config's inhibit rules as a check, or None when it has none."""
+    rules = config.inhibit_rules
     if not rules:
         return None
 

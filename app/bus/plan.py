@@ -30,7 +30,8 @@ def target_of(route: Route, receiver: str) -> Target:
         dedup_window=s.dedup_window.total_seconds(),
         send_resolved=s.send_resolved,
         template=s.template_source,
-        muted=route.muted_at,
+        # Most routes have no intervals: skip the clock check for them entirely.
+        muted=route.muted_at if s.mute_when or s.active_when else None,
     )
 
 

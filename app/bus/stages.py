@@ -35,7 +35,8 @@ class TimeMute:
     name = "mute"
 
     def __call__(self, dispatch: Dispatch, now: float) -> str | None:
-        if dispatch.target.muted(datetime.fromtimestamp(now, UTC)):
+        muted = dispatch.target.muted
+        if muted is not None and muted(datetime.fromtimestamp(now, UTC)):
             return f"route {dispatch.target.route} is muted now (mute_when/active_when)"
         return None
 

@@ -10,10 +10,6 @@ from app.events import Event
 from app.pipeline_state import pipeline_key
 
 
-def _never(_: datetime) -> bool:
-    return False
-
-
 @dataclass(frozen=True)
 class Target:
     route: str
@@ -25,8 +21,8 @@ class Target:
     dedup_window: float = 300.0
     send_resolved: bool = True
     template: str | None = None
-    # mute_when / active_when of the route, evaluated at send time.
-    muted: Callable[[datetime], bool] = field(default=_never, compare=False)
+    # mute_when / active_when of the route, evaluated at send time; None: never muted.
+    muted: Callable[[datetime], bool] | None = field(default=None, compare=False)
 
     def group_key(self, event: Event) -> tuple[str, dict[str, str]]:
         """Which group of this target the event joins, and that group's labels."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -31,38 +32,35 @@ def _fake_http_servers() -> Iterator[dict[str, FakeProvider]]:
         thread.stop()
 
 
-def _fresh(apps: dict[str, FakeProvider], name: str) -> FakeProvider:
+P = TypeVar("P", bound=FakeProvider)
+
+
+def _fresh(apps: dict[str, FakeProvider], name: str, kind: type[P]) -> P:
+    """The session's server for `name`, with what earlier tests recorded forgotten."""
     app = apps[name]
+    assert isinstance(app, kind)
     app.reset()
     return app
 
 
 @pytest.fixture
 def fake_slack(_fake_http_servers: dict[str, FakeProvider]) -> FakeSlack:
-    app = _fresh(_fake_http_servers, "slack")
-    assert isinstance(app, FakeSlack)
-    return app
+    return _fresh(_fake_http_servers, "slack", FakeSlack)
 
 
 @pytest.fixture
 def fake_dingtalk(_fake_http_servers: dict[str, FakeProvider]) -> FakeDingTalk:
-    app = _fresh(_fake_http_servers, "dingtalk")
-    assert isinstance(app, FakeDingTalk)
-    return app
+    return _fresh(_fake_http_servers, "dingtalk", FakeDingTalk)
 
 
 @pytest.fixture
 def fake_wecom(_fake_http_servers: dict[str, FakeProvider]) -> FakeWeCom:
-    app = _fresh(_fake_http_servers, "wecom")
-    assert isinstance(app, FakeWeCom)
-    return app
+    return _fresh(_fake_http_servers, "wecom", FakeWeCom)
 
 
 @pytest.fixture
 def fake_receiver(_fake_http_servers: dict[str, FakeProvider]) -> FakeReceiver:
-    app = _fresh(_fake_http_servers, "webhook")
-    assert isinstance(app, FakeReceiver)
-    return app
+    return _fresh(_fake_http_servers, "webhook", FakeReceiver)
 
 
 @pytest.fixture(scope="session")
