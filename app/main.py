@@ -77,6 +77,7 @@ def create_app(settings: Settings) -> FastAPI:
     # htmx, its SSE extension and the stylesheet: public files, vendored so the console
     # works without reaching any CDN.
     app.mount("/ui/static", StaticFiles(directory=ui.STATIC_DIR), name="ui-static")
+    app.add_middleware(hooks.HookFastPath)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     return app

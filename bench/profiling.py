@@ -45,6 +45,7 @@ class Profiler:
             "--threads",
             "--full-filenames",
             "--nonblocking",
+            "--gil",
             "-o",
             str(self.out),
         ]

@@ -236,6 +236,15 @@ def test_unknown_source_gets_404(client: httpx.Client) -> None:
     assert "github" in response.json()["detail"]
 
 
+def test_other_methods_and_deeper_paths_are_left_to_the_router(client: httpx.Client) -> None:
+    """Only POST /hooks/{source} takes the fast path: GET is 405, a deeper path 404."""
+    wrong_method = client.get("/hooks/alertmanager")
+    assert wrong_method.status_code == 405
+    assert wrong_method.headers["allow"] == "POST"
+    assert client.post("/hooks/alertmanager/extra", json={}).status_code == 404
+    assert client.post("/hooks/", json={}).status_code == 404
+
+
 def test_github_form_encoded_delivery_is_understood(client: httpx.Client) -> None:
     """GitHub's application/x-www-form-urlencoded content type (payload=<json>) works."""
     name = "github/workflow_run.completed.success.json"

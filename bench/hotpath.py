@@ -1,0 +1,182 @@
+"""The webhook hot path without HTTP: CPU time per request inside Signalbox itself.
+
+    bench/hotpath.py                  # this tree
+    bench/hotpath.py --base HEAD~3    # this tree against a commit, runs interleaved
+
+Each run is a fresh process pinned to the server core that builds the app from a source
+tree, starts its lifespan (real SQLite store, JSON logging to a file, no routes) and
+calls the ASGI app directly with the ingest benchmark's fixture bodies, 64 requests in
+flight at a time. It reports process CPU (user + system, every thread: event loop, store
+writer, log writer) per request, the least of several measured rounds. Without uvicorn,
+wrk and the kernel's loopback in the way, differences of a few percent between two trees
+show up reliably; bench/ingest.py gives the figures over real HTTP.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import MutableMapping
+from pathlib import Path
+from typing import Any
+
+from common import FIXTURES, PYTHON, SERVER_CPU, SRC, machine_note, pinned, table
+
+BODIES = {
+    "alertmanager": (FIXTURES / "alertmanager" / "firing.multi.v4_fingerprint.json", {}),
+    "github": (
+        FIXTURES / "github" / "workflow_run.completed.failure.json",
+        {"x-github-event": "workflow_run"},
+    ),
+}
+IN_FLIGHT = 64
+PER_CLIENT = 40
+Message = MutableMapping[str, Any]
+
+
+async def _post(app: Any, source: str, body: bytes, headers: list[tuple[bytes, bytes]]) -> int:
+    path = f"/hooks/{source}"
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": headers,
+        "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", 8080),
+        "state": {},
+    }
+    chunks = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def receive() -> Message:
+        if chunks:
+            return chunks.pop()
+        await asyncio.Event().wait()  # a client that never disconnects
+        raise AssertionError
+
+    status: list[int] = []
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            status.append(message["status"])
+
+    await app(scope, receive, send)
+    return status[0]
+
+
+async def _measure(app: Any, source: str, rounds: int) -> float:
+    path, extra = BODIES[source]
+    body = path.read_bytes()
+    serial = iter(range(10**9))
+
+    def headers() -> list[tuple[bytes, bytes]]:
+        # A new delivery id each time: a repeat would be answered "duplicate".
+        fixed = {"content-type": "application/json", "content-length": str(len(body)), **extra}
+        fixed["x-github-delivery"] = f"hotpath-{time.time_ns()}-{next(serial)}"
+        return [(k.encode(), v.encode()) for k, v in fixed.items()]
+
+    async def client(count: int) -> list[int]:
+        return [await _post(app, source, body, headers()) for _ in range(count)]
+
+    async def round_of(count: int) -> list[int]:
+        answers = await asyncio.gather(*(client(count) for _ in range(IN_FLIGHT)))
+        return [code for codes in answers for code in codes]
+
+    await round_of(10)  # warm-up: lazy imports, schema builds, first pages
+    best = float("inf")
+    for _ in range(rounds):
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        codes = await round_of(PER_CLIENT)
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        if set(codes) != {202}:
+            raise SystemExit(f"{source}: answers {sorted(set(codes))}, expected only 202")
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        best = min(best, cpu / len(codes) * 1e6)
+    return best
+
+
+def child(tree: Path, rounds: int) -> None:
+    sys.path.insert(0, str(tree))
+    import uvloop
+
+    from app.logs import setup_logging
+    from app.main import create_app
+    from app.settings import Settings
+
+    work = Path(tempfile.mkdtemp(prefix="signalbox-hotpath-"))
+    (work / "routes.yaml").write_text("routes: []\n")
+    # JSON lines go to a file, as the ingest benchmark's server writes them.
+    sys.stderr = open(work / "signalbox.log", "w")  # noqa: SIM115 - lives as long as the process
+    setup_logging()
+    app = create_app(Settings(config=work / "routes.yaml", data_dir=work / "data"))
+
+    async def run() -> dict[str, float]:
+        async with app.router.lifespan_context(app):
+            return {source: await _measure(app, source, rounds) for source in BODIES}
+
+    print(json.dumps(uvloop.run(run())), flush=True)
+
+
+def _export(rev: str) -> Path:
+    """The tree of git revision `rev` in a temporary folder."""
+    out = Path(tempfile.mkdtemp(prefix="signalbox-base-"))
+    archive = subprocess.run(
+        ["git", "-C", str(SRC), "archive", rev], check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(out)], input=archive, check=True)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--base", help="git revision to compare against, runs interleaved")
+    parser.add_argument("--runs", type=int, default=3, help="processes per tree (default 3)")
+    parser.add_argument("--rounds", type=int, default=5, help="measured rounds per process")
+    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child is not None:
+        child(args.child, args.rounds)
+        return
+
+    trees = {"this tree": SRC}
+    if args.base:
+        trees = {args.base: _export(args.base), **trees}
+    best: dict[str, dict[str, float]] = {name: {} for name in trees}
+    print(f"# hot path — {machine_note()}", file=sys.stderr)
+    for run in range(args.runs):
+        for name, tree in trees.items():
+            print(f"[bench] run {run + 1}/{args.runs}: {name}", file=sys.stderr, flush=True)
+            cmd = [PYTHON, __file__, "--child", str(tree), "--rounds", str(args.rounds)]
+            out = subprocess.run(pinned(cmd, SERVER_CPU), check=True, capture_output=True)
+            for source, cpu in json.loads(out.stdout).items():
+                best[name][source] = min(cpu, best[name].get(source, float("inf")))
+    names = list(trees)
+    headers = ["endpoint", *(f"{n} µs/req" for n in names)]
+    if args.base:
+        headers.append("÷ base")
+    rows: list[list[object]] = []
+    for source in BODIES:
+        row: list[object] = [source, *(f"{best[n][source]:.0f}" for n in names)]
+        if args.base:
+            row.append(f"{best[names[1]][source] / best[names[0]][source]:.2f}")
+        rows.append(row)
+    print(table(headers, rows))
+    print(
+        f"\nCPU (user + system, all threads) per POST, least of {args.runs} processes × "
+        f"{args.rounds} rounds of {IN_FLIGHT}×{PER_CLIENT} requests; no routes."
+    )
+
+
+if __name__ == "__main__":
+    main()
