@@ -192,6 +192,16 @@ def test_malformed_json_gets_400_with_the_reason(client: httpx.Client) -> None:
     assert "line 1 column" in response.json()["detail"]
 
 
+def test_broken_json_of_an_ignored_event_still_gets_400(client: httpx.Client) -> None:
+    """An event type we ignore is still refused when its body is not JSON."""
+    body = b'{"zen": "Keep it logically awesome.",'
+    headers = signed_headers("github/ping.json", body, "broken-ping")
+    response = client.post("/hooks/github", content=body, headers=headers)
+    assert response.status_code == 400
+    assert response.json()["error"] == "malformed JSON"
+    assert "line 1 column" in response.json()["detail"]
+
+
 def test_wrong_shape_gets_400_naming_it(client: httpx.Client) -> None:
     """Valid JSON of the wrong shape is refused with what was wrong."""
     response = client.post(

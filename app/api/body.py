@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
 from urllib.parse import parse_qs
 
 from starlette.requests import Request
 
 from app.api.errors import ApiError
+from app.sources.base import JsonDocument
 
 JSON_TYPES = ("application/json", "text/json")
 FORM_TYPE = "application/x-www-form-urlencoded"
@@ -33,15 +32,18 @@ def _too_large(limit: int) -> ApiError:
     return ApiError(413, "payload too large", f"body exceeds {limit} bytes")
 
 
-def decode_payload(content_type: str | None, body: bytes) -> Any:
-    """Decoded JSON from a JSON body or from GitHub's form encoding (`payload=<json>`)."""
+def json_document(content_type: str | None, body: bytes) -> JsonDocument:
+    """The JSON text of a JSON body or of GitHub's form encoding (`payload=<json>`).
+
+    Only the encoding is checked here; the source's payload model parses the text.
+    """
     media = (content_type or "").split(";", 1)[0].strip().lower()
     if media in JSON_TYPES or media.endswith("+json"):
-        return _loads(body)
+        return _text(body)
     if media == FORM_TYPE:
         fields = parse_qs(body.decode("utf-8", errors="replace"), max_num_fields=10)
         if "payload" in fields:
-            return _loads(fields["payload"][0].encode())
+            return _text(fields["payload"][0].encode())
     raise ApiError(
         415,
         "unsupported media type",
@@ -49,16 +51,8 @@ def decode_payload(content_type: str | None, body: bytes) -> Any:
     )
 
 
-def _loads(raw: bytes) -> Any:
+def _text(raw: bytes) -> JsonDocument:
     try:
-        text = raw.decode("utf-8-sig")
+        return JsonDocument(raw.decode("utf-8-sig"))
     except UnicodeDecodeError as exc:
         raise ApiError(400, "malformed body", f"body is not UTF-8: {exc.reason}") from exc
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ApiError(
-            400, "malformed JSON", f"{exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from exc
-    except RecursionError as exc:
-        raise ApiError(400, "malformed JSON", "nested too deeply") from exc

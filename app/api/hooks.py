@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.api.body import decode_payload, read_limited
+from app.api.body import json_document, read_limited
 from app.api.errors import ApiError
 from app.bus.plan import plan
 from app.context import AppContext
@@ -21,7 +21,15 @@ from app.logs import log
 from app.metrics import WEBHOOKS_REFUSED
 from app.observe import event_accepted
 from app.sources import SOURCE_MODULES
-from app.sources.base import Ignored, Malformed, SourceAuth, Unauthorized
+from app.sources.base import (
+    Ignored,
+    JsonDocument,
+    Malformed,
+    MalformedJson,
+    SourceAuth,
+    Unauthorized,
+    decoded,
+)
 from app.store import StoreUnavailable
 from app.ui.live import feed_items
 
@@ -120,11 +128,15 @@ async def _receive(source: str, request: Request, ctx: AppContext) -> JSONRespon
         module.verify(request.headers, body, config.sources.get(source, SourceAuth()))
     except Unauthorized as exc:
         raise ApiError(401, "unauthorized", str(exc)) from exc
-    payload = decode_payload(request.headers.get("content-type"), body)
+    payload = json_document(request.headers.get("content-type"), body)
     try:
         events = module.parse(request.headers, payload)
     except Ignored as exc:
+        # Ignored before the body was read, maybe: broken JSON is still refused.
+        _require_json(payload)
         return _ignored(source, str(exc))
+    except MalformedJson as exc:
+        raise _malformed_json(exc) from exc
     except Malformed as exc:
         raise ApiError(400, "unexpected payload", str(exc)) from exc
     if not events:
@@ -160,6 +172,17 @@ async def _receive(source: str, request: Request, ctx: AppContext) -> JSONRespon
         {"accepted": len(accepted.events), "event_ids": [e.id for e in accepted.events]},
         status_code=202,
     )
+
+
+def _require_json(payload: JsonDocument) -> None:
+    try:
+        decoded(payload)
+    except MalformedJson as exc:
+        raise _malformed_json(exc) from exc
+
+
+def _malformed_json(exc: MalformedJson) -> ApiError:
+    return ApiError(400, "malformed JSON", str(exc))
 
 
 def _dedup_key(source: str, delivery_id: str | None, body: bytes) -> str | None:

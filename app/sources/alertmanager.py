@@ -12,10 +12,12 @@ from app.sources.base import (
     STATUS_WORDS,
     Ignored,
     Malformed,
+    MalformedJson,
     Payload,
     SourceAuth,
     Timestamp,
     bearer_token,
+    decoded,
     load,
     map_status,
     require_token,
@@ -122,17 +124,29 @@ class AlertmanagerSource:
         return None
 
     def parse(self, headers: Mapping[str, str], payload: Any) -> list[Event]:
-        if isinstance(payload, dict) and payload.get("version") != SUPPORTED_VERSION:
-            received = payload.get("version")
-            said = "no version" if received is None else f"version {str(received)[:20]!r}"
-            raise Malformed(
-                f"Alertmanager webhook payload has {said}; "
-                f"only version {SUPPORTED_VERSION!r} is supported"
-            )
-        group = load(AlertmanagerPayload, payload, "Alertmanager webhook payload")
+        try:
+            group = load(AlertmanagerPayload, payload, "Alertmanager webhook payload")
+        except MalformedJson:
+            raise
+        except Malformed:
+            # Another version's payload fails for reasons of its own: name the version.
+            document = decoded(payload)
+            if isinstance(document, dict):
+                _require_version(document.get("version"))
+            raise
+        _require_version(group.version)
         if not group.alerts:
             raise Ignored("Alertmanager notification without alerts")
         return [_event(alert, index, group) for index, alert in enumerate(group.alerts)]
+
+
+def _require_version(received: object) -> None:
+    if received != SUPPORTED_VERSION:
+        said = "no version" if received is None else f"version {str(received)[:20]!r}"
+        raise Malformed(
+            f"Alertmanager webhook payload has {said}; "
+            f"only version {SUPPORTED_VERSION!r} is supported"
+        )
 
 
 SOURCE = AlertmanagerSource()

@@ -19,6 +19,7 @@ from app.sources.base import (
     bearer_token,
     branch_name,
     ci_event,
+    decoded,
     extend_labels,
     load,
     map_status,
@@ -202,6 +203,8 @@ class JenkinsSource:
         return None
 
     def parse(self, headers: Mapping[str, str], payload: Any) -> list[Event]:
+        # Which plugin sent it shows in the keys present: sniff the decoded object.
+        payload = decoded(payload)
         if not isinstance(payload, dict):
             raise Malformed(f"expected a JSON object. {SUPPORTED}")
         if payload.get("@type") == "MessageCard":
