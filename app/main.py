@@ -70,7 +70,13 @@ def create_app(settings: Settings) -> FastAPI:
         for handler in logging.getLogger().handlers:
             handler.flush()
 
-    app = FastAPI(title="Signalbox", lifespan=lifespan)
+    # FastAPI's OpenTelemetry hooks look their providers up on every request; Signalbox
+    # reports through /metrics and its JSON log, so they would only cost time.
+    app = FastAPI(
+        title="Signalbox",
+        lifespan=lifespan,
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
     for module in (hooks, events, deliveries, admin):
         app.include_router(module.router)
     app.include_router(ui.router)
