@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from app.logs import JsonFormatter
+from app.logs import JsonFormatter, log, setup_logging
 from providers.webhook import FakeReceiver
 from service import AUTH, serve
 
@@ -53,3 +55,36 @@ def test_one_event_can_be_followed_by_its_ids(
     assert story[0]["receivers"] == ["sink"]
     assert len({line["delivery_id"] for line in story[1:]}) == 1
     assert all(line["receiver"] == "sink" for line in story[1:])
+
+
+def test_lines_are_json_on_both_paths(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Our lines (direct path) and other libraries' records (logging path) are one JSON each."""
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        setup_logging()
+        log(logging.INFO, "event received", event_id="e-1", title="构建失败", routes=["a"])
+        log(logging.DEBUG, "below the level")
+        logging.getLogger("somelib").warning("from %s", "a library")
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            logging.getLogger("signalbox").exception("crashed")
+        for handler in root.handlers:
+            handler.flush()
+    finally:
+        for handler in root.handlers:
+            handler.close()
+        root.handlers[:], root.level = saved
+    lines = [json.loads(text) for text in stream.getvalue().splitlines()]
+    assert [(line["logger"], line["level"], line["msg"]) for line in lines] == [
+        ("signalbox", "info", "event received"),
+        ("somelib", "warning", "from a library"),
+        ("signalbox", "error", "crashed"),
+    ]
+    assert lines[0]["title"] == "构建失败" and lines[0]["routes"] == ["a"]
+    assert "构建失败" in stream.getvalue(), "non-ASCII is written as is"
+    assert "ValueError: boom" in lines[2]["exc"]
+    assert lines[0]["ts"].endswith("+00:00")
