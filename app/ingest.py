@@ -36,10 +36,8 @@ async def ingest(
     """Store the events of one delivery; raises Duplicate or StoreUnavailable."""
 
     def write(tx: WriteTx) -> Accepted:
-        if dedup_key is not None:
-            if tx.delivery_seen(dedup_key):
-                raise Duplicate(dedup_key)
-            tx.remember_delivery(dedup_key)
+        if dedup_key is not None and not tx.remember_delivery(dedup_key):
+            raise Duplicate(dedup_key)
         plans = []
         finished_runs = set()
         for event in events:
@@ -48,7 +46,8 @@ async def ingest(
             # Routed after the pipeline labels are set: rules match on `transition`.
             event_plan = plan(event)
             tx.insert_event(event, event_plan.decision)
-            tx.add_dispatches(event.id, [(t.route, t.receiver) for t in event_plan.targets])
+            if event_plan.targets:
+                tx.add_dispatches(event.id, [(t.route, t.receiver) for t in event_plan.targets])
             plans.append(event_plan)
         return Accepted(list(events), plans, finished_runs)
 

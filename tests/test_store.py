@@ -80,12 +80,10 @@ async def test_delivery_keys_are_remembered(store: SqliteStore) -> None:
     """A remembered delivery key is seen by later transactions."""
 
     def remember(tx: WriteTx) -> bool:
-        seen = tx.delivery_seen("github:abc")
-        tx.remember_delivery("github:abc")
-        return seen
+        return tx.remember_delivery("github:abc")
 
-    assert await store.write(remember) is False
     assert await store.write(remember) is True
+    assert await store.write(remember) is False
 
 
 async def test_closed_store_refuses_writes(tmp_path: Path) -> None:

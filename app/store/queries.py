@@ -70,15 +70,12 @@ class SqliteWriteTx:
     def _now_ns(self) -> int:
         return time.time_ns() if self._clock is None else int(self._clock() * 1e9)
 
-    def delivery_seen(self, key: str) -> bool:
-        row = self._conn.execute("SELECT 1 FROM seen_deliveries WHERE key = ?", (key,)).fetchone()
-        return row is not None
-
-    def remember_delivery(self, key: str) -> None:
-        self._conn.execute(
+    def remember_delivery(self, key: str) -> bool:
+        inserted = self._conn.execute(
             "INSERT OR IGNORE INTO seen_deliveries (key, seen_at) VALUES (?, ?)",
             (key, self._now()),
         )
+        return inserted.rowcount == 1
 
     def get_run(self, pipeline_key: str, run_id: str) -> RunRecord | None:
         row = self._conn.execute(
@@ -91,26 +88,32 @@ class SqliteWriteTx:
     def finished_runs_before(
         self, pipeline_key: str, run: RunRecord, limit: int
     ) -> list[RunRecord]:
-        arrived = self._arrival(pipeline_key, run.run_id)
-        # Runs without an order (a source that has none) fall back to arrival order.
+        # Runs without an order (a source that has none) fall back to arrival order; a
+        # run not stored (yet) arrives now.
         rows = self._conn.execute(
             f"""SELECT run_id, run_order, status FROM pipeline_runs
                 WHERE pipeline_key = ? AND run_id != ?
                   AND status IN ({",".join("?" * len(FINISHED))})
                   AND (CASE WHEN ? IS NOT NULL AND run_order IS NOT NULL
-                            THEN run_order < ? ELSE arrived < ? END)
+                            THEN run_order < ?
+                            ELSE arrived < coalesce(
+                                (SELECT arrived FROM pipeline_runs
+                                 WHERE pipeline_key = ? AND run_id = ?), ?) END)
                 ORDER BY run_order IS NULL, run_order DESC, arrived DESC
                 LIMIT ?""",  # noqa: S608 - only placeholders are interpolated
-            (pipeline_key, run.run_id, *FINISHED, run.run_order, run.run_order, arrived, limit),
+            (
+                pipeline_key,
+                run.run_id,
+                *FINISHED,
+                run.run_order,
+                run.run_order,
+                pipeline_key,
+                run.run_id,
+                self._now_ns(),
+                limit,
+            ),
         ).fetchall()
         return [RunRecord(*r) for r in rows]
-
-    def _arrival(self, pipeline_key: str, run_id: str) -> int:
-        row = self._conn.execute(
-            "SELECT arrived FROM pipeline_runs WHERE pipeline_key = ? AND run_id = ?",
-            (pipeline_key, run_id),
-        ).fetchone()
-        return int(row[0]) if row else self._now_ns()
 
     def save_run(self, pipeline_key: str, run: RunRecord) -> None:
         self._conn.execute(

@@ -165,31 +165,44 @@ class SqliteStore:
 
     def _commit(self, conn: sqlite3.Connection, tx: SqliteWriteTx, batch: list[_Job]) -> None:
         results: list[tuple[bool, Any]] = []
+        # A lone job needs no savepoint: if it fails, the whole transaction is its own.
+        alone = len(batch) == 1
         try:
             conn.execute("BEGIN IMMEDIATE")
             for job in batch:
-                conn.execute("SAVEPOINT job")
+                if not alone:
+                    conn.execute("SAVEPOINT job")
                 try:
                     results.append((True, job.fn(tx)))
-                    conn.execute("RELEASE job")
+                    if not alone:
+                        conn.execute("RELEASE job")
                 except Exception as exc:
-                    conn.execute("ROLLBACK TO job")
-                    conn.execute("RELEASE job")
+                    if not alone:
+                        conn.execute("ROLLBACK TO job")
+                        conn.execute("RELEASE job")
                     results.append((False, exc))
-            conn.execute("COMMIT")
+            if alone and not results[0][0]:
+                conn.execute("ROLLBACK")
+            else:
+                conn.execute("COMMIT")
         except sqlite3.Error as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             failure = StoreUnavailable(f"could not commit to {self.path.name}: {exc}")
             results = [(False, failure)] * len(batch)
+        # One wake-up per event loop for the whole batch, not one per job.
+        settled: dict[asyncio.AbstractEventLoop, list[tuple[_Job, bool, Any]]] = {}
         for job, (ok, value) in zip(batch, results, strict=True):
-            job.loop.call_soon_threadsafe(_settle, job.future, ok, value)
+            settled.setdefault(job.loop, []).append((job, ok, value))
+        for loop, outcomes in settled.items():
+            loop.call_soon_threadsafe(_settle, outcomes)
 
 
-def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
-    if future.done():
-        return
-    if ok:
-        future.set_result(value)
-    else:
-        future.set_exception(value)
+def _settle(outcomes: list[tuple[_Job, bool, Any]]) -> None:
+    for job, ok, value in outcomes:
+        if job.future.done():
+            continue
+        if ok:
+            job.future.set_result(value)
+        else:
+            job.future.set_exception(value)
