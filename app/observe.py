@@ -67,7 +67,10 @@ class LastStatus:
 
     def set(self, key: tuple[str, str, str, str], status: str) -> None:
         old = self._last.pop(key, None)
-        if old is not None and old != status:
+        if old == status:
+            self._last[key] = status  # most recently updated now; the series stands
+            return
+        if old is not None:
             PIPELINE_LAST_STATUS.remove(*key, old)
         self._last[key] = status
         PIPELINE_LAST_STATUS.labels(*key, status).set(1)
@@ -77,6 +80,29 @@ class LastStatus:
             LABEL_OVERFLOW.labels("pipeline").inc()
 
 
+class Children:
+    """A counter's children by label values, each looked up in the metric once.
+
+    `metric.labels(...)` converts, checks and locks on every call; per event that added
+    up. Only for metrics never cleared or removed from (a removed child would be kept
+    here, counting for nobody), with label values bounded.
+    """
+
+    def __init__(self, metric: Any) -> None:
+        self._metric = metric
+        self._children: dict[tuple[str, ...], Any] = {}
+
+    def __call__(self, *values: str) -> Any:
+        child = self._children.get(values)
+        if child is None:
+            child = self._children[values] = self._metric.labels(*values)
+        return child
+
+
+RECEIVED = Children(EVENTS_RECEIVED)
+DROPPED = Children(EVENTS_DROPPED)
+MATCHES = Children(ROUTE_MATCHES)
+RUNS = Children(PIPELINE_RUNS)
 PROJECTS = BoundedLabel("project")
 ROUTES = BoundedLabel("route")
 LAST_STATUS = LastStatus()
@@ -92,12 +118,12 @@ def set_label_limit(limit: int) -> None:
 
 def event_accepted(event: Event, decision: dict[str, Any], finished_run: bool) -> None:
     """Count one stored event: intake, routing, and the CI pipeline it reports."""
-    EVENTS_RECEIVED.labels(event.source, event.kind).inc()
+    RECEIVED(event.source, event.kind).inc()
     if decision.get("dropped"):
-        EVENTS_DROPPED.labels(event.source).inc()
+        DROPPED(event.source).inc()
     routes = ["fallback"] if decision.get("fallback") else decision.get("routes", [])
     for path in routes:
-        ROUTE_MATCHES.labels(ROUTES(str(path))).inc()
+        MATCHES(ROUTES(str(path))).inc()
     if event.kind != "pipeline":
         return
     labels = event.labels
@@ -107,7 +133,7 @@ def event_accepted(event: Event, decision: dict[str, Any], finished_run: bool) -
     )
     if finished_run and event.status in TERMINAL_STATUSES:
         project = PROJECTS(labels["project"])
-        PIPELINE_RUNS.labels(event.source, project, event.status).inc()
+        RUNS(event.source, project, event.status).inc()
         if event.duration_s is not None and event.duration_s >= 0:
             PIPELINE_DURATION.labels(event.source, project).observe(event.duration_s)
 
