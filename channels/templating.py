@@ -23,6 +23,9 @@ ENV = ImmutableSandboxedEnvironment(
     trim_blocks=True,
     lstrip_blocks=True,
     keep_trailing_newline=False,
+    # The shipped templates change only with a new release (a restart); checking each
+    # file's mtime on every render was a system call per message.
+    auto_reload=False,
 )
 
 

@@ -32,6 +32,7 @@ PROJECT_LABELS = ("project", "job", "service")
 _FNV_OFFSET = 14695981039346656037
 _FNV_PRIME = 1099511628211
 _SEPARATOR = 0xFF
+_MASK = 0xFFFFFFFFFFFFFFFF
 
 
 class _Alert(Payload):
@@ -63,8 +64,9 @@ def label_fingerprint(labels: Mapping[str, str]) -> str:
     digest = _FNV_OFFSET
     for name in sorted(labels):
         for part in (name, labels[name]):
-            for byte in (*part.encode("utf-8", "surrogatepass"), _SEPARATOR):
-                digest = ((digest ^ byte) * _FNV_PRIME) & 0xFFFFFFFFFFFFFFFF
+            for byte in part.encode("utf-8", "surrogatepass"):
+                digest = ((digest ^ byte) * _FNV_PRIME) & _MASK
+            digest = ((digest ^ _SEPARATOR) * _FNV_PRIME) & _MASK
     return f"{digest:016x}"
 
 
