@@ -128,7 +128,11 @@ async def test_wal_stays_bounded_under_steady_writes(
         while loop.time() < until:
             n += 1
             key = f"steady:{n}:" + "x" * 200
-            assert await store.write(lambda tx, key=key: tx.remember_delivery(key))
+
+            def remember(tx: WriteTx, key: str = key) -> bool:
+                return tx.remember_delivery(key)
+
+            assert await store.write(remember)
             if n % 50 == 0 and wal.exists():
                 largest = max(largest, wal.stat().st_size)
     finally:
