@@ -2,6 +2,7 @@
 
     bench/hotpath.py                  # this tree
     bench/hotpath.py --base HEAD~3    # this tree against a commit, runs interleaved
+    bench/hotpath.py --deliver        # alerts routed to a sink: CPU per delivered alert
 
 Each run is a fresh process pinned to the server core that builds the app from a source
 tree, starts its lifespan (real SQLite store, JSON logging to a file, no routes) and
@@ -10,6 +11,11 @@ flight at a time. It reports process CPU (user + system, every thread: event loo
 writer, log writer) per request, the least of several measured rounds. Without uvicorn,
 wrk and the kernel's loopback in the way, differences of a few percent between two trees
 show up reliably; bench/ingest.py gives the figures over real HTTP.
+
+With --deliver, each request carries one alert with a unique label, as bench/e2e.py
+posts them, routed ungrouped to the e2e sink (sink.py, on the other core); a round ends
+when the sink has every alert, and the figure is Signalbox's CPU per delivered alert:
+ingest, routing, the delivery's records, render and the HTTP request to the sink.
 """
 
 from __future__ import annotations
@@ -22,11 +28,25 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import MutableMapping
+import urllib.request
+from collections.abc import Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
-from common import FIXTURES, PYTHON, SERVER_CPU, SRC, machine_note, pinned, table
+from common import (
+    FIXTURES,
+    HOST,
+    PYTHON,
+    SERVER_CPU,
+    SRC,
+    free_port,
+    machine_note,
+    pinned,
+    sink_routes,
+    start_sink,
+    table,
+)
+from loadgen import alert
 
 BODIES = {
     "alertmanager": (FIXTURES / "alertmanager" / "firing.multi.v4_fingerprint.json", {}),
@@ -75,23 +95,56 @@ async def _post(app: Any, source: str, body: bytes, headers: list[tuple[bytes, b
     return status[0]
 
 
-async def _measure(app: Any, source: str, rounds: int) -> float:
+Request = tuple[bytes, list[tuple[bytes, bytes]]]
+
+
+def _fixture_requests(source: str) -> Callable[[], Request]:
     path, extra = BODIES[source]
     body = path.read_bytes()
     serial = iter(range(10**9))
 
-    def headers() -> list[tuple[bytes, bytes]]:
+    def make() -> Request:
         # A new delivery id each time: a repeat would be answered "duplicate".
         fixed = {"content-type": "application/json", "content-length": str(len(body)), **extra}
         fixed["x-github-delivery"] = f"hotpath-{time.time_ns()}-{next(serial)}"
-        return [(k.encode(), v.encode()) for k, v in fixed.items()]
+        return body, [(k.encode(), v.encode()) for k, v in fixed.items()]
+
+    return make
+
+
+def _alert_requests() -> Callable[[], Request]:
+    serial = iter(range(10**9))
+
+    def make() -> Request:
+        body = json.dumps(
+            {"version": "4", "receiver": "hotpath", "alerts": [alert(str(next(serial)), "hp")]}
+        ).encode()
+        return body, [(b"content-type", b"application/json")]
+
+    return make
+
+
+async def _measure(
+    app: Any,
+    source: str,
+    make: Callable[[], Request],
+    rounds: int,
+    delivered: Callable[[], int] | None,
+) -> float:
+    """Least CPU µs per request over `rounds`; a round ends when every request is answered
+    and, with a sink, `delivered()` has counted all of them."""
 
     async def client(count: int) -> list[int]:
-        return [await _post(app, source, body, headers()) for _ in range(count)]
+        return [await _post(app, source, *make()) for _ in range(count)]
 
     async def round_of(count: int) -> list[int]:
+        start = delivered() if delivered else 0
         answers = await asyncio.gather(*(client(count) for _ in range(IN_FLIGHT)))
-        return [code for codes in answers for code in codes]
+        codes = [code for codes in answers for code in codes]
+        # The sink is another process: asking it is the only way to know.
+        while delivered and delivered() - start < len(codes):  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        return codes
 
     await round_of(10)  # warm-up: lazy imports, schema builds, first pages
     best = float("inf")
@@ -106,7 +159,7 @@ async def _measure(app: Any, source: str, rounds: int) -> float:
     return best
 
 
-def child(tree: Path, rounds: int) -> None:
+def child(tree: Path, rounds: int, deliver: bool) -> None:
     sys.path.insert(0, str(tree))
     import uvloop
 
@@ -115,7 +168,19 @@ def child(tree: Path, rounds: int) -> None:
     from app.settings import Settings
 
     work = Path(tempfile.mkdtemp(prefix="signalbox-hotpath-"))
-    (work / "routes.yaml").write_text("routes: []\n")
+    sink = None
+    if deliver:
+        port = free_port()
+        sink = start_sink(work, port)
+        (work / "routes.yaml").write_text(sink_routes(port))
+    else:
+        (work / "routes.yaml").write_text("routes: []\n")
+
+    def arrivals() -> int:
+        with urllib.request.urlopen(f"http://{HOST}:{port}/count", timeout=5) as answer:
+            count: int = json.load(answer)["arrivals"]
+            return count
+
     # JSON lines go to a file, as the ingest benchmark's server writes them.
     sys.stderr = open(work / "signalbox.log", "w")  # noqa: SIM115 - lives as long as the process
     setup_logging()
@@ -123,9 +188,22 @@ def child(tree: Path, rounds: int) -> None:
 
     async def run() -> dict[str, float]:
         async with app.router.lifespan_context(app):
-            return {source: await _measure(app, source, rounds) for source in BODIES}
+            if deliver:
+                return {
+                    "alert delivered": await _measure(
+                        app, "alertmanager", _alert_requests(), rounds, arrivals
+                    )
+                }
+            return {
+                source: await _measure(app, source, _fixture_requests(source), rounds, None)
+                for source in BODIES
+            }
 
-    print(json.dumps(uvloop.run(run())), flush=True)
+    try:
+        print(json.dumps(uvloop.run(run())), flush=True)
+    finally:
+        if sink is not None:
+            sink.stop()
 
 
 def _export(rev: str) -> Path:
@@ -143,10 +221,11 @@ def main() -> None:
     parser.add_argument("--base", help="git revision to compare against, runs interleaved")
     parser.add_argument("--runs", type=int, default=3, help="processes per tree (default 3)")
     parser.add_argument("--rounds", type=int, default=5, help="measured rounds per process")
+    parser.add_argument("--deliver", action="store_true", help="route alerts to a sink")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
-        child(args.child, args.rounds)
+        child(args.child, args.rounds, args.deliver)
         return
 
     trees = {"this tree": SRC}
@@ -158,6 +237,8 @@ def main() -> None:
         for name, tree in trees.items():
             print(f"[bench] run {run + 1}/{args.runs}: {name}", file=sys.stderr, flush=True)
             cmd = [PYTHON, __file__, "--child", str(tree), "--rounds", str(args.rounds)]
+            if args.deliver:
+                cmd.append("--deliver")
             out = subprocess.run(pinned(cmd, SERVER_CPU), check=True, capture_output=True)
             for source, cpu in json.loads(out.stdout).items():
                 best[name][source] = min(cpu, best[name].get(source, float("inf")))
@@ -166,7 +247,7 @@ def main() -> None:
     if args.base:
         headers.append("÷ base")
     rows: list[list[object]] = []
-    for source in BODIES:
+    for source in best[names[-1]]:
         row: list[object] = [source, *(f"{best[n][source]:.0f}" for n in names)]
         if args.base:
             row.append(f"{best[names[1]][source] / best[names[0]][source]:.2f}")
@@ -174,7 +255,8 @@ def main() -> None:
     print(table(headers, rows))
     print(
         f"\nCPU (user + system, all threads) per POST, least of {args.runs} processes × "
-        f"{args.rounds} rounds of {IN_FLIGHT}×{PER_CLIENT} requests; no routes."
+        f"{args.rounds} rounds of {IN_FLIGHT}×{PER_CLIENT} requests; "
+        + ("each alert routed to the sink." if args.deliver else "no routes.")
     )
 
 
