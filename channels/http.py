@@ -9,13 +9,15 @@ body (`errcode != 0`, Slack's literal "ok").
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import ClassVar
+from functools import lru_cache
+from http.cookiejar import CookieJar
+from typing import Any, ClassVar
 
 import httpx
+import orjson
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from channels.base import (
@@ -67,6 +69,24 @@ def classify_http(
     return PermanentError(text)
 
 
+def json_body(body: Mapping[str, object]) -> bytes:
+    """A request body as UTF-8 JSON (orjson: a fraction of json.dumps's time per message)."""
+    return orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS)
+
+
+@lru_cache(maxsize=64)
+def _parsed(url: str) -> httpx.URL:
+    # httpx parses a str URL on every request; a channel posts to the same few.
+    return httpx.URL(url)
+
+
+class _NoCookies(CookieJar):
+    """Providers' answers set no state we should send back: nothing is kept."""
+
+    def extract_cookies(self, response: Any, request: Any) -> None:
+        return None
+
+
 class HttpConfig(ChannelConfig):
     """A channel that POSTs to one URL that is itself a credential."""
 
@@ -90,6 +110,7 @@ class HttpChannel(TemplatedChannel):
             follow_redirects=False,
             headers={"User-Agent": self.user_agent},
             transport=AiohttpTransport(),
+            cookies=_NoCookies(),
         )
 
     async def aclose(self) -> None:
@@ -103,7 +124,7 @@ class HttpChannel(TemplatedChannel):
         try:
             # httpx's timeout is per phase; this bounds the whole exchange too.
             async with asyncio.timeout(self.config.timeout):
-                return await self._client.post(url, content=content, headers=all_headers)
+                return await self._client.post(_parsed(url), content=content, headers=all_headers)
         except (TimeoutError, httpx.TimeoutException) as exc:
             raise TransientError(f"timed out after {self.config.timeout:g}s") from exc
         except httpx.HTTPError as exc:
@@ -111,6 +132,8 @@ class HttpChannel(TemplatedChannel):
 
     def check_status(self, response: httpx.Response) -> None:
         """Raise the shared status classification's error, if any, with a redacted body."""
+        if 200 <= response.status_code < 300:
+            return  # sent: no body excerpt to decode and redact
         error = classify_http(
             response.status_code, response.headers.get("Retry-After"), self.body_excerpt(response)
         )
@@ -123,7 +146,7 @@ class HttpChannel(TemplatedChannel):
     async def post_json(
         self, url: str, body: Mapping[str, object], headers: dict[str, str] | None = None
     ) -> httpx.Response:
-        return await self.post(url, json.dumps(body, ensure_ascii=False).encode(), headers)
+        return await self.post(url, json_body(body), headers)
 
 
 class ErrcodeAnswer(BaseModel):

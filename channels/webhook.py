@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import time
 from typing import ClassVar, Literal
 
 from pydantic import Field, SecretStr
 
 from channels.base import ChannelConfig, DeliveryResult, Message, Notification, secret_set
-from channels.http import HttpChannel, HttpConfig
+from channels.http import HttpChannel, HttpConfig, json_body
 
 
 class WebhookConfig(HttpConfig):
@@ -60,7 +59,7 @@ class WebhookChannel(HttpChannel):
         }
 
     async def send(self, message: Message) -> DeliveryResult:
-        content = json.dumps(self.body_of(message), ensure_ascii=False).encode()
+        content = json_body(self.body_of(message))
         headers = {k: v.get_secret_value() for k, v in self.config.headers.items()}
         if secret_set(self.config.secret):
             assert self.config.secret is not None

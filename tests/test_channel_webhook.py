@@ -11,6 +11,7 @@ import pytest
 from channels.base import PermanentError
 from channels.webhook import WebhookChannel, WebhookConfig
 from providers.sample import alert_event, notification, pipeline_event
+from providers.server import Reply
 from providers.webhook import FakeReceiver
 
 
@@ -52,3 +53,18 @@ async def test_signature_covers_timestamp_and_exact_body(fake_receiver: FakeRece
         await wrong.send(wrong.render(notification(pipeline_event(1)))[0])
     await channel.aclose()
     await wrong.aclose()
+
+
+async def test_cookies_a_receiver_sets_are_not_sent_back(
+    fake_receiver: FakeReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Set-Cookie in an answer does not make later requests carry a Cookie."""
+    monkeypatch.setattr(
+        fake_receiver, "answer", lambda request: Reply(200, b"", {"set-cookie": "s=abc; Path=/"})
+    )
+    channel = hook(fake_receiver)
+    for n in (1, 2):
+        await channel.send(channel.render(notification(pipeline_event(n)))[0])
+    await channel.aclose()
+    assert len(fake_receiver.requests) == 2
+    assert "cookie" not in fake_receiver.requests[1].headers
