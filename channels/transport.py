@@ -19,7 +19,13 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(auto_decompress=True)
+            self._session = aiohttp.ClientSession(
+                auto_decompress=True,
+                # No cookies kept (as the httpx client keeps none), and no timer per
+                # request: HttpChannel.post bounds every exchange with its own timeout.
+                cookie_jar=aiohttp.DummyCookieJar(),
+                timeout=aiohttp.ClientTimeout(total=None),
+            )
         try:
             async with self._session.request(
                 request.method,
