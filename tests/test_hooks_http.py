@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
+import socket
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -253,6 +256,25 @@ def test_other_methods_and_deeper_paths_are_left_to_the_router(client: httpx.Cli
     assert wrong_method.headers["allow"] == "POST"
     assert client.post("/hooks/alertmanager/extra", json={}).status_code == 404
     assert client.post("/hooks/", json={}).status_code == 404
+
+
+def test_sender_hanging_up_mid_body_is_logged_not_a_crash(
+    client: httpx.Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A sender that closes before its declared body ends gets a warning line, no traceback."""
+    caplog.set_level(logging.INFO)
+    url = httpx.URL(str(client.base_url))
+    with socket.create_connection((url.host, url.port)) as raw:
+        raw.sendall(
+            b"POST /hooks/alertmanager HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer am-token\r\n"
+            b'Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"vers'
+        )
+    deadline = time.monotonic() + 5
+    while "webhook sender hung up before its body ended" not in caplog.messages:
+        assert time.monotonic() < deadline, caplog.messages
+        time.sleep(0.05)
+    assert not [r for r in caplog.records if r.exc_info], "no traceback logged"
+    assert client.get("/healthz").status_code == 200
 
 
 def test_github_form_encoded_delivery_is_understood(client: httpx.Client) -> None:

@@ -7,8 +7,10 @@ import logging
 from functools import partial
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api.body import json_document, read_limited
@@ -89,16 +91,20 @@ def _hook_source(scope: Scope) -> str | None:
     return source if source and "/" not in source else None
 
 
-async def receive_hook(request: Request) -> JSONResponse:
+async def receive_hook(request: Request) -> Response:
     """POST /hooks/{source} when reached through the router (HookFastPath not installed)."""
     return await handle_hook(request, request.path_params["source"])
 
 
-async def handle_hook(request: Request, source: str) -> JSONResponse:
+async def handle_hook(request: Request, source: str) -> Response:
     """Verify, parse, store and answer one webhook; refusals are answered and logged here."""
     ctx: AppContext = request.app.state.ctx
     try:
         return await _receive(source, request, ctx)
+    except ClientDisconnect:
+        # Nothing was accepted, and there is nobody left to answer.
+        log(logging.WARNING, "webhook sender hung up before its body ended", source=source)
+        return Response(status_code=400)
     except ApiError as refusal:
         WEBHOOKS_REFUSED.labels(
             source if source in SOURCE_MODULES else "unknown",
@@ -115,7 +121,7 @@ async def handle_hook(request: Request, source: str) -> JSONResponse:
         return refusal.response()
 
 
-async def _receive(source: str, request: Request, ctx: AppContext) -> JSONResponse:
+async def _receive(source: str, request: Request, ctx: AppContext) -> Response:
     module = SOURCE_MODULES.get(source)
     if module is None:
         raise ApiError(
@@ -168,10 +174,9 @@ async def _receive(source: str, request: Request, ctx: AppContext) -> JSONRespon
     if ctx.live.subscribers():
         # A feed row costs a JSON dump per event: build them only for an open console.
         ctx.live.publish(feed_items(accepted))
-    return JSONResponse(
-        {"accepted": len(accepted.events), "event_ids": [e.id for e in accepted.events]},
-        status_code=202,
-    )
+    # orjson rather than JSONResponse's json.dumps: this answer goes out for every webhook.
+    answer = {"accepted": len(accepted.events), "event_ids": [e.id for e in accepted.events]}
+    return Response(orjson.dumps(answer), status_code=202, media_type="application/json")
 
 
 def _require_json(payload: JsonDocument) -> None:

@@ -8,6 +8,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+
 from app.events import Event
 from app.store import retention
 from app.store.base import OPEN_DELIVERY_STATES, DeliveryRecord, Retention, RunRecord
@@ -137,7 +139,7 @@ class SqliteWriteTx:
                 event.fingerprint,
                 event.received_at.timestamp(),
                 event.model_dump_json(),
-                json.dumps(routing, ensure_ascii=False),
+                _json(routing),
             ),
         )
 
@@ -160,7 +162,7 @@ class SqliteWriteTx:
                 delivery.receiver,
                 delivery.created_at,
                 # vars(), not asdict(): no deep copy, and every field is JSON already.
-                json.dumps(vars(delivery), ensure_ascii=False),
+                _json(vars(delivery)),
             ),
         )
         self.drop_dispatches(dispatched)
@@ -176,6 +178,11 @@ class SqliteWriteTx:
 
     def reclaim_space(self, pages: int) -> int:
         return retention.reclaim_space(self._conn, pages)
+
+
+def _json(value: dict[str, Any]) -> str:
+    # orjson: rows are written for every event and delivery, json.dumps was a tenth of that.
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def _delivery(record_json: str) -> DeliveryRecord:
