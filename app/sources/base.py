@@ -150,11 +150,17 @@ def _timestamp(value: object) -> datetime | None:
         return None
     if not isinstance(value, str):
         raise ValueError("expected a timestamp string")
-    text = _SPACED_OFFSET.sub(lambda m: "+00:00" if m[1] in ("UTC", "Z") else m[1], value.strip())
     try:
-        parsed = datetime.fromisoformat(text)
+        # Most senders write what fromisoformat reads as is; the rewrite is for the rest.
+        parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise ValueError(f"not an ISO 8601 timestamp: {value[:40]!r}") from None
+        text = _SPACED_OFFSET.sub(
+            lambda m: "+00:00" if m[1] in ("UTC", "Z") else m[1], value.strip()
+        )
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"not an ISO 8601 timestamp: {value[:40]!r}") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     # Go's zero time (0001-01-01T00:00:00Z) is how Alertmanager says "not set".
