@@ -195,6 +195,19 @@ def test_malformed_json_gets_400_with_the_reason(client: httpx.Client) -> None:
     assert "line 1 column" in response.json()["detail"]
 
 
+def test_byte_order_mark_is_accepted_and_bad_utf8_refused(client: httpx.Client) -> None:
+    """A UTF-8 BOM before the JSON is fine; a byte that is not UTF-8 is a 400 saying where."""
+    headers = {"content-type": "application/json", "authorization": "Bearer am-token"}
+    body = load("alertmanager/resolved.single.v4_truncatedAlerts.json").body
+    with_bom = client.post("/hooks/alertmanager", content=b"\xef\xbb\xbf" + body, headers=headers)
+    assert with_bom.status_code == 202, with_bom.text
+    bad = body.replace(b'"resolved"', b'"resolv\xffed"', 1)
+    refused = client.post("/hooks/alertmanager", content=bad, headers=headers)
+    assert refused.status_code == 400
+    assert refused.json()["error"] == "malformed body"
+    assert "not UTF-8" in refused.json()["detail"]
+
+
 def test_broken_json_of_an_ignored_event_still_gets_400(client: httpx.Client) -> None:
     """An event type we ignore is still refused when its body is not JSON."""
     body = b'{"zen": "Keep it logically awesome.",'
