@@ -1,6 +1,6 @@
 """Ingest: requests/s and latency of POST /hooks/* beside a bare FastAPI endpoint.
 
-    .venv/bin/python bench/ingest.py [--duration 10] [--connections 64]
+    .venv/bin/python bench/ingest.py [--rounds 3] [--duration 5] [--connections 64]
                                      [--deliver] [--with-access-log] [--profile DIR]
 
 wrk (-t1 -c64 --latency, Lua script) posts real fixture bodies from
@@ -16,7 +16,8 @@ routed (to nothing). --deliver routes every event to a `webhook` channel pointin
 local sink instead, so delivery shares the core with ingest.
 The baseline is a FastAPI app whose endpoint only json.loads the body, served the same
 way (bench/serve.py: uvicorn, loop/http auto = uvloop + httptools, one process, access
-log off). Each run is preceded by a 2 s warm-up.
+log off). Both servers run side by side (one loaded at a time) and take turns, round
+after round; each run is preceded by a warm-up (2 s in the first round, 1 s after).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import median
 
 from common import (
     CLIENT_CPU,
@@ -167,29 +169,33 @@ def run_wrk(port: int, endpoint: str, seconds: float, connections: int, work: Pa
     )
 
 
-def bench_server(
-    name: str, start: Child, port: int, args: argparse.Namespace, work: Path
-) -> dict[str, tuple[WrkResult, float]]:
-    results: dict[str, tuple[WrkResult, float]] = {}
-    try:
-        for endpoint in ENDPOINTS:
+def bench_round(
+    servers: dict[str, tuple[Child, int]],
+    results: dict[str, dict[str, list[WrkResult]]],
+    first: bool,
+    args: argparse.Namespace,
+    work: Path,
+) -> None:
+    """One wrk run per server and endpoint, the servers taking turns."""
+    for endpoint in ENDPOINTS:
+        for name, (server, port) in servers.items():
             print(f"[bench] {name} {endpoint} ...", file=sys.stderr, flush=True)
-            run_wrk(port, endpoint, 2, args.connections, work)  # warm-up
+            run_wrk(port, endpoint, 2 if first else 1, args.connections, work)  # warm-up
             profiler = None
-            if args.profile is not None and name.startswith("signalbox"):
-                profiler = Profiler(start.pid, args.profile / f"ingest-{endpoint}")
+            if first and args.profile is not None and name.startswith("signalbox"):
+                profiler = Profiler(server.pid, args.profile / f"ingest-{endpoint}")
             result = run_wrk(port, endpoint, args.duration, args.connections, work)
             if profiler is not None:
                 profiler.stop()
-            results[endpoint] = (result, start.peak_rss_mb())
-    finally:
-        start.stop()
-    return results
+            results[name][endpoint].append(result)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="runs per server and endpoint, taking turns"
+    )
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--deliver", action="store_true", help="route events to a local sink")
     parser.add_argument(
@@ -204,6 +210,9 @@ def main() -> None:
     print(f"# ingest — {machine_note()}; Signalbox from {SRC}")
     work = workdir("ingest")
     sink: Child | None = None
+    servers: dict[str, tuple[Child, int]] = {}
+    results: dict[str, dict[str, list[WrkResult]]] = {}
+    peak: dict[str, float] = {}
     began = time.monotonic()
     try:
         routes = NO_ROUTES
@@ -212,8 +221,7 @@ def main() -> None:
             sink = start_sink(work, sink_port)
             routes = sink_routes(sink_port)
         port = free_port()
-        runs: dict[str, dict[str, tuple[WrkResult, float]]] = {}
-        runs["bare FastAPI"] = bench_server("bare", start_bare(work, port), port, args, work)
+        servers["bare FastAPI"] = (start_bare(work, port), port)
         variants = [("signalbox", False)]
         if args.with_access_log:
             variants.append(("signalbox +access log", True))
@@ -221,29 +229,42 @@ def main() -> None:
             port = free_port()
             data = work / name.replace(" ", "_").replace("+", "")
             data.mkdir()
-            server = start_signalbox(data, routes, port, access_log=access_log)
-            runs[name] = bench_server(name, server, port, args, work)
+            servers[name] = (start_signalbox(data, routes, port, access_log=access_log), port)
+        results = {name: {endpoint: [] for endpoint in ENDPOINTS} for name in servers}
+        for n in range(args.rounds):
+            bench_round(servers, results, n == 0, args, work)
+        peak = {name: server.peak_rss_mb() for name, (server, _) in servers.items()}
     finally:
+        for server, _ in servers.values():
+            server.stop()
         if sink is not None:
             sink.stop()
         if os.environ.get("BENCH_KEEP") is None:
             shutil.rmtree(work, ignore_errors=True)
     rows = []
-    for name, by_endpoint in runs.items():
-        for endpoint, (r, rss) in by_endpoint.items():
-            bare = runs["bare FastAPI"][endpoint][0].rps
-            statuses = ", ".join(f"{s}×{n}" for s, n in sorted(r.statuses.items()))
+    for name, by_endpoint in results.items():
+        for endpoint, runs in by_endpoint.items():
+            bare = results["bare FastAPI"][endpoint]
+            # Each run against the bare run of its own round: the machine drifts.
+            ratios = sorted(r.rps / b.rps for r, b in zip(runs, bare, strict=True))
+            statuses: dict[int, int] = {}
+            for r in runs:
+                for status, count in r.statuses.items():
+                    statuses[status] = statuses.get(status, 0) + count
+            errors = sum(r.errors for r in runs)
+            answers = ", ".join(f"{s}×{n}" for s, n in sorted(statuses.items()))
             rows.append(
                 [
                     name,
                     endpoint,
-                    r.rps,
-                    f"{r.rps / bare:.2f}",
-                    r.p50_ms,
-                    r.p99_ms,
-                    r.max_ms,
-                    statuses + (f", {r.errors} socket errors" if r.errors else ""),
-                    rss,
+                    median([r.rps for r in runs]),
+                    f"{median(ratios):.2f}"
+                    + (f" ({ratios[0]:.2f}–{ratios[-1]:.2f})" if len(ratios) > 1 else ""),
+                    median([r.p50_ms for r in runs]),
+                    median([r.p99_ms for r in runs]),
+                    max(r.max_ms for r in runs),
+                    answers + (f", {errors} socket errors" if errors else ""),
+                    peak.get(name, 0.0),
                 ]
             )
     print(
@@ -252,7 +273,7 @@ def main() -> None:
                 "server",
                 "endpoint",
                 "req/s",
-                "÷ bare",
+                "÷ bare (range)",
                 "p50 ms",
                 "p99 ms",
                 "max ms",
@@ -268,8 +289,9 @@ def main() -> None:
         else "none (events stored, routed to nothing)"
     )
     print(
-        f"\nwrk -t1 -c{args.connections} -d{args.duration:g}s, routes: {routed}. "
-        f"Took {time.monotonic() - began:.0f} s."
+        f"\nMedians of {args.rounds} rounds, servers taking turns; wrk -t1 "
+        f"-c{args.connections} -d{args.duration:g}s per run; ÷ bare compares each run with "
+        f"the bare run of its round; routes: {routed}. Took {time.monotonic() - began:.0f} s."
     )
 
 
