@@ -77,7 +77,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    for module in (hooks, events, deliveries, admin):
+    for module in (events, deliveries, admin):
         app.include_router(module.router)
     app.include_router(ui.router)
     # htmx, its SSE extension and the stylesheet: public files, vendored so the console

@@ -8,7 +8,7 @@ from functools import partial
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -35,8 +35,6 @@ from app.sources.base import (
 from app.store import StoreUnavailable
 from app.ui.live import feed_items
 
-router = APIRouter()
-
 # signalbox_webhooks_refused_total{reason}: one short word per HTTP refusal.
 REFUSAL_REASONS = {
     400: "malformed",
@@ -62,7 +60,7 @@ class HookFastPath:
     and its route matching over every console and API route cost about a third as much as
     handling the hook itself, and a hook needs none of them: it answers its own errors.
     Installed as the innermost user middleware, so ServerErrorMiddleware still turns a bug
-    into a logged 500. Anything else, including other methods on /hooks/, goes on to the
+    into a logged 500. Other methods on a hook get 405; every other path goes on to the
     router.
     """
 
@@ -70,13 +68,18 @@ class HookFastPath:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
-            source = _hook_source(scope)
-            if source is not None:
-                response = await handle_hook(Request(scope, receive), source)
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+        source = _hook_source(scope) if scope["type"] == "http" else None
+        if source is None:
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] == "POST":
+            response = await handle_hook(Request(scope, receive), source)
+        else:
+            refusal = ApiError(
+                405, "method not allowed", "webhooks are sent with POST", {"Allow": "POST"}
+            )
+            response = refusal.response()
+        await response(scope, receive, send)
 
 
 def _hook_source(scope: Scope) -> str | None:
@@ -89,11 +92,6 @@ def _hook_source(scope: Scope) -> str | None:
         return None
     source = path[len(HOOKS_PREFIX) :]
     return source if source and "/" not in source else None
-
-
-async def receive_hook(request: Request) -> Response:
-    """POST /hooks/{source} when reached through the router (HookFastPath not installed)."""
-    return await handle_hook(request, request.path_params["source"])
 
 
 async def handle_hook(request: Request, source: str) -> Response:
@@ -221,6 +219,3 @@ def _log_received(event: Event, decision: dict[str, Any]) -> None:
         routes=decision.get("routes"),
         receivers=decision.get("receivers"),
     )
-
-
-router.add_route("/hooks/{source}", receive_hook, methods=["POST"])
