@@ -30,15 +30,17 @@ def serve(
     import uvicorn
 
     from app.logs import setup_logging
-    from app.main import create_app
+    from app.main import create_app, freeze_startup_heap
     from app.settings import Settings
 
     # Refuse to start on an invalid file, with every error, rather than a traceback.
     _load_or_exit(config)
     setup_logging()
     settings = Settings(config=config, host=host, port=port, data_dir=data_dir)
+    app = create_app(settings)
+    freeze_startup_heap()
     uvicorn.run(
-        create_app(settings),
+        app,
         host=host,
         port=port,
         log_config=None,

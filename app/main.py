@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import logging
 import signal
 from collections.abc import AsyncIterator, Iterable, Mapping
@@ -87,6 +88,18 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     return app
+
+
+def freeze_startup_heap() -> None:
+    """Take what startup built out of the cyclic collector's sight, before serving.
+
+    Modules, classes, models and schemas live as long as the process, yet every full
+    collection walked them all: 50 ms pauses that every webhook in flight waited out,
+    8 ms once frozen (a GC callback timing collections under bench/hotpath.py --deliver).
+    Cost: a startup object that later becomes cyclic garbage is never freed.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 async def _cancelled(task: asyncio.Task[None]) -> None:

@@ -163,8 +163,8 @@ def child(tree: Path, rounds: int, deliver: bool) -> None:
     sys.path.insert(0, str(tree))
     import uvloop
 
+    import app.main
     from app.logs import setup_logging
-    from app.main import create_app
     from app.settings import Settings
 
     work = Path(tempfile.mkdtemp(prefix="signalbox-hotpath-"))
@@ -184,18 +184,22 @@ def child(tree: Path, rounds: int, deliver: bool) -> None:
     # JSON lines go to a file, as the ingest benchmark's server writes them.
     sys.stderr = open(work / "signalbox.log", "w")  # noqa: SIM115 - lives as long as the process
     setup_logging()
-    app = create_app(Settings(config=work / "routes.yaml", data_dir=work / "data"))
+    server = app.main.create_app(Settings(config=work / "routes.yaml", data_dir=work / "data"))
+    # As `signalbox serve` does; older trees (--base) have no such step.
+    freeze = getattr(app.main, "freeze_startup_heap", None)
+    if freeze is not None:
+        freeze()
 
     async def run() -> dict[str, float]:
-        async with app.router.lifespan_context(app):
+        async with server.router.lifespan_context(server):
             if deliver:
                 return {
                     "alert delivered": await _measure(
-                        app, "alertmanager", _alert_requests(), rounds, arrivals
+                        server, "alertmanager", _alert_requests(), rounds, arrivals
                     )
                 }
             return {
-                source: await _measure(app, source, _fixture_requests(source), rounds, None)
+                source: await _measure(server, source, _fixture_requests(source), rounds, None)
                 for source in BODIES
             }
 

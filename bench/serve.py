@@ -44,15 +44,20 @@ def bare_app() -> FastAPI:
 def signalbox_app(config: Path, data_dir: Path) -> FastAPI:
     sys.path.insert(0, str(SRC))
     import app
+    import app.main
     from app.logs import setup_logging
-    from app.main import create_app
     from app.settings import Settings
 
     if os.environ.get("BENCH_COMMIT_STATS"):
         _count_commits()
     setup_logging()
     print(f"serving {Path(app.__file__).parent}", file=sys.stderr, flush=True)
-    return create_app(Settings(config=config, data_dir=data_dir))
+    server = app.main.create_app(Settings(config=config, data_dir=data_dir))
+    # As `signalbox serve` does; older trees (BENCH_SRC) have no such step.
+    freeze = getattr(app.main, "freeze_startup_heap", None)
+    if freeze is not None:
+        freeze()
+    return server
 
 
 def _count_commits() -> None:
