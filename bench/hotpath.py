@@ -5,7 +5,8 @@
     bench/hotpath.py --deliver        # alerts routed to a sink: CPU per delivered alert
 
 Each run is a fresh process pinned to the server core that builds the app from a source
-tree, starts its lifespan (real SQLite store, JSON logging to a file, no routes) and
+tree (freezing the startup heap when the tree does so in `signalbox serve`), starts its
+lifespan (real SQLite store, JSON logging to a file, no routes) and
 calls the ASGI app directly with the ingest benchmark's fixture bodies, 64 requests in
 flight at a time. It reports process CPU (user + system, every thread: event loop, store
 writer, log writer) per request, the least of several measured rounds. Without uvicorn,
