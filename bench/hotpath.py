@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import resource
 import subprocess
@@ -204,8 +205,22 @@ def child(tree: Path, rounds: int, deliver: bool) -> None:
                 for source in BODIES
             }
 
+    # Full collections pause everything in flight; time them (the profile cannot: their
+    # time is charged to whatever allocated).
+    full_gc_ms: list[float] = []
+    began = [0.0]
+
+    def timed(phase: str, info: dict[str, int]) -> None:
+        if info["generation"] == 2:
+            if phase == "start":
+                began[0] = time.perf_counter()
+            else:
+                full_gc_ms.append((time.perf_counter() - began[0]) * 1000)
+
+    gc.callbacks.append(timed)
     try:
-        print(json.dumps(uvloop.run(run())), flush=True)
+        cpu = uvloop.run(run())
+        print(json.dumps({"cpu": cpu, "full_gc_ms": full_gc_ms}), flush=True)
     finally:
         if sink is not None:
             sink.stop()
@@ -237,6 +252,7 @@ def main() -> None:
     if args.base:
         trees = {args.base: _export(args.base), **trees}
     best: dict[str, dict[str, float]] = {name: {} for name in trees}
+    full_gc: dict[str, list[float]] = {name: [] for name in trees}
     print(f"# hot path — {machine_note()}", file=sys.stderr)
     for run in range(args.runs):
         for name, tree in trees.items():
@@ -245,8 +261,10 @@ def main() -> None:
             if args.deliver:
                 cmd.append("--deliver")
             out = subprocess.run(pinned(cmd, SERVER_CPU), check=True, capture_output=True)
-            for source, cpu in json.loads(out.stdout).items():
+            answer = json.loads(out.stdout)
+            for source, cpu in answer["cpu"].items():
                 best[name][source] = min(cpu, best[name].get(source, float("inf")))
+            full_gc[name] += answer["full_gc_ms"]
     names = list(trees)
     headers = ["endpoint", *(f"{n} µs/req" for n in names)]
     if args.base:
@@ -263,6 +281,13 @@ def main() -> None:
         f"{args.rounds} rounds of {IN_FLIGHT}×{PER_CLIENT} requests; "
         + ("each alert routed to the sink." if args.deliver else "no routes.")
     )
+    for name, pauses in full_gc.items():
+        if pauses:
+            pauses.sort()
+            print(
+                f"{name}: {len(pauses)} full GC collections, median "
+                f"{pauses[len(pauses) // 2]:.1f} ms, longest {pauses[-1]:.1f} ms"
+            )
 
 
 if __name__ == "__main__":
