@@ -41,6 +41,9 @@ WAL_SIZE_LIMIT = 64 * 1024 * 1024
 # so under steady load the file grew ~45 MB a minute at 200 events/s. The restart is
 # short: the PASSIVE rounds have already copied all but the newest frames.
 WAL_RESTART_BYTES = 16 * 1024 * 1024
+# How long that restart waits for open reads (a console query) before trying again a
+# second later: webhooks queue behind it meanwhile.
+WAL_RESTART_WAIT_MS = 100
 
 
 def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
@@ -176,11 +179,25 @@ class SqliteStore:
 
     def _restart_wal_if_large(self, conn: sqlite3.Connection, wal: Path) -> None:
         try:
-            if wal.stat().st_size > WAL_RESTART_BYTES:
-                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            size = wal.stat().st_size if wal.exists() else 0
+            if size <= WAL_RESTART_BYTES:
+                return
+            conn.execute(f"PRAGMA busy_timeout = {WAL_RESTART_WAIT_MS}")
+            try:
+                busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            finally:
+                conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
         except (OSError, sqlite3.Error) as exc:
-            # Busy readers or a full disk: the WAL stays as it is until the next look.
+            # A full disk, say: the WAL stays as it is until the next look.
             log(logging.WARNING, "WAL restart failed", db=str(self.path), error=str(exc))
+            return
+        if busy:
+            log(
+                logging.WARNING,
+                "WAL restart postponed: a read was still open",
+                db=str(self.path),
+                wal_bytes=size,
+            )
 
     def _commit(self, conn: sqlite3.Connection, tx: SqliteWriteTx, batch: list[_Job]) -> None:
         results: list[tuple[bool, Any]] = []
