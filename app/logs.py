@@ -35,9 +35,9 @@ def json_line(created: float, level: int, name: str, msg: str, fields: dict[str,
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         fields = getattr(record, "fields", None)
-        extra = dict(fields) if isinstance(fields, dict) else {}
+        extra = fields if isinstance(fields, dict) else {}
         if record.exc_info:
-            extra["exc"] = self.formatException(record.exc_info)
+            extra = {**extra, "exc": self.formatException(record.exc_info)}
         return json_line(record.created, record.levelno, record.name, record.getMessage(), extra)
 
 

@@ -5,9 +5,9 @@
     bench/hotpath.py --deliver        # alerts routed to a sink: CPU per delivered alert
 
 Each run is a fresh process pinned to the server core that builds the app from a source
-tree (freezing the startup heap when the tree does so in `signalbox serve`), starts its
-lifespan (real SQLite store, JSON logging to a file, no routes) and
-calls the ASGI app directly with the ingest benchmark's fixture bodies, 64 requests in
+tree as bench/serve.py builds it (the startup heap frozen when the tree's `signalbox
+serve` does that), starts its lifespan (real SQLite store, JSON logging to a file, no
+routes) and calls the ASGI app directly with the ingest benchmark's fixture bodies, 64 requests in
 flight at a time. It reports process CPU (user + system, every thread: event loop, store
 writer, log writer) per request, the least of several measured rounds. Without uvicorn,
 wrk and the kernel's loopback in the way, differences of a few percent between two trees
@@ -49,6 +49,7 @@ from common import (
     table,
 )
 from loadgen import alert
+from serve import signalbox_app
 
 BODIES = {
     "alertmanager": (FIXTURES / "alertmanager" / "firing.multi.v4_fingerprint.json", {}),
@@ -162,12 +163,7 @@ async def _measure(
 
 
 def child(tree: Path, rounds: int, deliver: bool) -> None:
-    sys.path.insert(0, str(tree))
     import uvloop
-
-    import app.main
-    from app.logs import setup_logging
-    from app.settings import Settings
 
     work = Path(tempfile.mkdtemp(prefix="signalbox-hotpath-"))
     sink = None
@@ -185,12 +181,7 @@ def child(tree: Path, rounds: int, deliver: bool) -> None:
 
     # JSON lines go to a file, as the ingest benchmark's server writes them.
     sys.stderr = open(work / "signalbox.log", "w")  # noqa: SIM115 - lives as long as the process
-    setup_logging()
-    server = app.main.create_app(Settings(config=work / "routes.yaml", data_dir=work / "data"))
-    # As `signalbox serve` does; older trees (--base) have no such step.
-    freeze = getattr(app.main, "freeze_startup_heap", None)
-    if freeze is not None:
-        freeze()
+    server = signalbox_app(work / "routes.yaml", work / "data", src=tree)
 
     async def run() -> dict[str, float]:
         async with server.router.lifespan_context(server):

@@ -41,8 +41,9 @@ def bare_app() -> FastAPI:
     return app
 
 
-def signalbox_app(config: Path, data_dir: Path) -> FastAPI:
-    sys.path.insert(0, str(SRC))
+def signalbox_app(config: Path, data_dir: Path, src: Path = SRC) -> FastAPI:
+    """Signalbox from source tree `src`, logging and heap as `signalbox serve` has them."""
+    sys.path.insert(0, str(src))
     import app
     import app.main
     from app.logs import setup_logging
