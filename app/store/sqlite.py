@@ -201,26 +201,18 @@ class SqliteStore:
 
     def _commit(self, conn: sqlite3.Connection, tx: SqliteWriteTx, batch: list[_Job]) -> None:
         results: list[tuple[bool, Any]] = []
-        # A lone job needs no savepoint: if it fails, the whole transaction is its own.
-        alone = len(batch) == 1
         try:
             conn.execute("BEGIN IMMEDIATE")
             for job in batch:
-                if not alone:
-                    conn.execute("SAVEPOINT job")
+                conn.execute("SAVEPOINT job")
                 try:
                     results.append((True, job.fn(tx)))
-                    if not alone:
-                        conn.execute("RELEASE job")
+                    conn.execute("RELEASE job")
                 except Exception as exc:
-                    if not alone:
-                        conn.execute("ROLLBACK TO job")
-                        conn.execute("RELEASE job")
+                    conn.execute("ROLLBACK TO job")
+                    conn.execute("RELEASE job")
                     results.append((False, exc))
-            if alone and not results[0][0]:
-                conn.execute("ROLLBACK")
-            else:
-                conn.execute("COMMIT")
+            conn.execute("COMMIT")
         except sqlite3.Error as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
