@@ -24,7 +24,7 @@ REPO = BENCH.parent
 # The Signalbox source tree the servers run: this checkout unless BENCH_SRC names another
 # (e.g. `git archive HEAD | tar -x -C /tmp/sb` to measure a commit while others edit).
 SRC = Path(os.environ.get("BENCH_SRC", REPO)).resolve()
-FIXTURES = Path(os.environ.get("SIGNALBOX_FIXTURES", REPO.parent / "shared" / "fixtures"))
+FIXTURES = Path(os.environ.get("SIGNALBOX_FIXTURES", REPO / "tests" / "payloads"))
 PYTHON = sys.executable
 SERVER_CPU = os.environ.get("BENCH_SERVER_CPU", "0")
 CLIENT_CPU = os.environ.get("BENCH_CLIENT_CPU", "1")

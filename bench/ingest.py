@@ -4,7 +4,7 @@
                                      [--deliver] [--with-access-log] [--profile DIR]
 
 wrk (-t1 -c64 --latency, Lua script) posts real fixture bodies from
-../shared/fixtures: Alertmanager `firing.multi.v4_fingerprint.json` (2 alerts, so 2
+tests/payloads: Alertmanager `firing.multi.v4_fingerprint.json` (2 alerts, so 2
 events per request) and GitHub `workflow_run.completed.failure.json` with
 X-GitHub-Event: workflow_run and an X-GitHub-Delivery that changes on every request
 (a repeated one would be answered 200 "duplicate"). No source secret or token is

@@ -141,7 +141,8 @@ def summarise(raw: Path, top: int = 25) -> str:
 
 
 def _short(path: str) -> str:
-    for marker in ("site-packages/", "/work/main/", "/lib/python3.11/"):
+    repo = f"{Path(__file__).resolve().parents[1]}/"
+    for marker in ("site-packages/", repo, "/lib/python3.11/"):
         if marker in path:
             return path.split(marker, 1)[1]
     return path

@@ -2,7 +2,7 @@
 
 Contract: https://open.dingtalk.com/document/robots/custom-robot-access and
 https://open.dingtalk.com/document/robots/customize-robot-security-settings —
-HTTP 200 with `errcode` 0 on success; see /work/shared/fixtures/CHANNELS.md §2.
+HTTP 200 with `errcode` 0 on success, any other errcode is a failure.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ def dingtalk_sign(secret: str, timestamp_ms: int) -> str:
 
 
 class DingTalkConfig(HttpConfig):
-    # 20 messages per minute per robot, else 10 minutes' throttling (CHANNELS.md §2).
+    # 20 messages per minute per robot, else 10 minutes' throttling (custom-robot-access,
+    # "消息发送频率限制").
     default_rate: ClassVar[tuple[int, float]] = (20, 60.0)
 
     type: Literal["dingtalk"] = "dingtalk"
@@ -51,12 +52,14 @@ class DingTalkChannel(ErrcodeChannel):
     config_model: ClassVar[type[ChannelConfig]] = DingTalkConfig
     config: DingTalkConfig
     template_name: ClassVar[str] = "markdown.md.j2"
-    # Request body ≤ 20,000 bytes: the limit in the team's brief; DingTalk's docs as read
-    # for CHANNELS.md §2 state none [U], Feishu's sibling bot documents 20 KB.
+    # Request body ≤ 20,000 bytes. DingTalk's pages state no limit; Feishu's sibling bot
+    # documents 20 KB
+    # (https://open.feishu.cn/document/client-docs/bot-v3/add-custom-bot).
     body_bytes: ClassVar[int] = 20_000
-    # 20 messages/minute per robot, then throttled for 10 minutes (CHANNELS.md §2).
+    # 130101 "send too fast, exceed 20 times per minute": throttled for 10 minutes (seen
+    # verbatim in ccfos/nightingale#369); 410100 is its Chinese-worded sibling.
     transient_codes: ClassVar[Mapping[int, float | None]] = {130101: 600.0, 410100: 600.0}
-    # 460101 "message too long" [U: code from the brief, not in CHANNELS.md].
+    # 460101 "message too long" (not in DingTalk's published error list).
     too_large_codes: ClassVar[frozenset[int]] = frozenset({460101})
 
     def mentions(self) -> str:

@@ -1,7 +1,7 @@
 """E-mail over SMTP (aiosmtplib): multipart text + HTML, threaded per pipeline or alert group.
 
-Reply codes decide retries (RFC 5321 §4.2; CHANNELS.md §5): 4xx transient, 5xx
-permanent; connection failures and timeouts transient.
+Reply codes decide retries (RFC 5321 §4.2): 4xx transient, 5xx permanent; connection
+failures and timeouts transient. https://www.rfc-editor.org/rfc/rfc5321#section-4.2
 """
 
 from __future__ import annotations

@@ -157,7 +157,7 @@ class ErrcodeAnswer(BaseModel):
 
 
 class ErrcodeChannel(HttpChannel):
-    """A provider that answers `{"errcode": 0, "errmsg": "ok"}` on success (see CHANNELS.md)."""
+    """A provider that answers `{"errcode": 0, "errmsg": "ok"}` on success."""
 
     # errcode -> seconds to wait: the provider throttles and says so only by code.
     transient_codes: ClassVar[Mapping[int, float | None]] = {}

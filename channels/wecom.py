@@ -1,7 +1,7 @@
 """WeCom (企业微信) group robot: markdown by default, text when mobiles must be @-ed.
 
 Contract: https://developer.work.weixin.qq.com/document/path/91770 — HTTP 200 with
-`errcode` 0 on success; see /work/shared/fixtures/CHANNELS.md §3.
+`errcode` 0 on success, any other errcode is a failure.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from channels.limits import Budget, utf8_len
 
 
 class WeComConfig(HttpConfig):
-    # 20 messages per minute per robot (doc 91770, CHANNELS.md §3).
+    # 20 messages per minute per robot (doc 91770, "消息发送频率限制").
     default_rate: ClassVar[tuple[int, float]] = (20, 60.0)
 
     type: Literal["wecom"] = "wecom"
@@ -41,7 +41,8 @@ class WeComChannel(ErrcodeChannel):
     template_name: ClassVar[str] = "wecom.md.j2"
     # markdown.content ≤ 4,096 bytes, text.content ≤ 2,048 bytes, UTF-8 (doc 91770).
     content_bytes: ClassVar[Mapping[str, int]] = {"markdown": 4_096, "text": 2_048}
-    # 45009 "api freq out of limit" (20 messages/minute per robot); -1 "system busy" [U].
+    # 45009 "api freq out of limit" (20 messages/minute per robot); -1 "system busy"
+    # (https://developer.work.weixin.qq.com/document/path/90313, the global error codes).
     transient_codes: ClassVar[Mapping[int, float | None]] = {45009: 60.0, -1: None}
     # 40058 "markdown.content exceed max length 4096".
     too_large_codes: ClassVar[frozenset[int]] = frozenset({40058})

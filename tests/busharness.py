@@ -1,4 +1,4 @@
-"""A real bus over a real SQLite store, fed with events parsed from the shared fixtures."""
+"""A real bus over a real SQLite store, fed with events parsed from the payload fixtures."""
 
 from __future__ import annotations
 

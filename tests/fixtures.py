@@ -1,6 +1,7 @@
-"""Locate and load the shared webhook fixtures, plus the fuzzing strategies the source tests share.
+"""Locate and load the webhook payload fixtures, plus the fuzzing strategies the source tests share.
 
-The fixtures live in `<repo>/../shared/fixtures`; set SIGNALBOX_FIXTURES to use another copy.
+The payloads live in `tests/payloads/` (public samples and real captures; where each came
+from is in tests/payloads/SOURCES.md); set SIGNALBOX_FIXTURES to use another copy.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def fixtures_dir() -> Path:
     override = os.environ.get("SIGNALBOX_FIXTURES")
-    return Path(override) if override else REPO.parent / "shared" / "fixtures"
+    return Path(override) if override else REPO / "tests" / "payloads"
 
 
 def fixture_files(source: str) -> set[str]:

@@ -22,7 +22,7 @@ def ding(fake: FakeDingTalk, robot: str = "tok", **extra: object) -> DingTalkCha
 
 
 def test_sign_matches_the_documented_vector() -> None:
-    """The sign for CHANNELS.md's secret and timestamp equals the locally computed vector."""
+    """The sign for a known secret and timestamp equals DingTalk's algorithm done by hand."""
     sign = dingtalk_sign(SECRET, 1700000000000)
     assert sign == "HymifK0r91GEU51JbVt5kZDG/8mElqvhp80ZKEeAAno="
     assert quote_plus(sign) == "HymifK0r91GEU51JbVt5kZDG%2F8mElqvhp80ZKEeAAno%3D"

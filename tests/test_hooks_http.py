@@ -1,4 +1,4 @@
-"""POST /hooks/* over real HTTP: every shared fixture, and every way a post can be refused."""
+"""POST /hooks/* over real HTTP: every payload fixture, and every way a post can be refused."""
 
 from __future__ import annotations
 

@@ -9,8 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from app.cli import cli
+from fixtures import fixtures_dir
 
-FIXTURES = Path("/work/shared/fixtures")
+FIXTURES = fixtures_dir()
 RUN_FAILED = FIXTURES / "github" / "workflow_run.completed.failure.json"
 
 CONFIG = """channels:

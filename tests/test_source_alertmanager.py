@@ -1,4 +1,4 @@
-"""Alertmanager source: bearer token, version check, and every shared Alertmanager fixture."""
+"""Alertmanager source: bearer token, version check, and every Alertmanager fixture."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""GitHub source: X-Hub-Signature-256, delivery ids, and every shared GitHub fixture parsed."""
+"""GitHub source: X-Hub-Signature-256, delivery ids, and every GitHub fixture parsed."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""GitLab source: X-Gitlab-Token, delivery ids, and every shared GitLab fixture parsed."""
+"""GitLab source: X-Gitlab-Token, delivery ids, and every GitLab fixture parsed."""
 
 from __future__ import annotations
 

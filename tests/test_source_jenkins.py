@@ -1,4 +1,4 @@
-"""Jenkins source: bearer token, shape detection, and every shared Jenkins fixture parsed."""
+"""Jenkins source: bearer token, shape detection, and every Jenkins fixture parsed."""
 
 from __future__ import annotations
 

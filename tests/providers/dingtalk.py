@@ -1,4 +1,4 @@
-"""Fake DingTalk custom robot: errcode answers, sign verified as DingTalk does (CHANNELS.md §2)."""
+"""Fake DingTalk custom robot: errcode answers, sign verified as DingTalk documents it."""
 
 from __future__ import annotations
 

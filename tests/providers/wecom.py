@@ -1,4 +1,4 @@
-"""Fake WeCom group robot (doc 91770): errcode answers, byte limits per msgtype (CHANNELS.md §3)."""
+"""Fake WeCom group robot (doc 91770): errcode answers, byte limits per msgtype."""
 
 from __future__ import annotations
 
