@@ -74,6 +74,10 @@ class Event(BaseModel):
     # `transition` / `failure_streak`; None for alerts and deployments.
     run_id: str | None = None
     run_order: int | None = None
+    # Why this event tells nothing new (its run had already reported this status, or had
+    # finished before this progress update arrived); None when it is news. Stored and
+    # shown, but nobody is notified of old news.
+    old_news: str | None = None
 
     @property
     def source(self) -> str:

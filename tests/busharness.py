@@ -10,12 +10,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from app.accept import Intake
+from app.accept import accept as accept_events
 from app.bus.plan import Plan
 from app.bus.retry import RetryPolicy
 from app.bus.target import Target
 from app.bus.worker import Bus
 from app.events import Event
-from app.ingest import ingest
 from app.sources import SOURCE_MODULES
 from app.store import DeliveryRecord, SqliteStore
 from channels import CHANNEL_TYPES
@@ -60,11 +61,9 @@ async def running_bus(
 
 
 async def accept(bus: Bus, store: SqliteStore, events: list[Event], *targets: Target) -> None:
-    """What the hooks endpoint does: store with dispatches, then submit."""
+    """What the hooks endpoint does (the same function), with every event routed to `targets`."""
     plan = Plan({"routes": [t.route for t in targets]}, list(targets))
-    accepted = await ingest(store, events, None, lambda e: plan)
-    for event in accepted.events:
-        bus.submit(event, plan.targets)
+    await accept_events(Intake(store, bus), events, None, lambda e: plan)
 
 
 async def deliveries(store: SqliteStore, state: str | None = None) -> list[DeliveryRecord]:

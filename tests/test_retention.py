@@ -15,8 +15,8 @@ from app.events import Event
 from app.ingest import ingest
 from app.retention import prune_forever, prune_once
 from app.store import DeliveryRecord, Retention, SqliteStore, WriteTx
+from providers.sample import run_event
 from service import AUTH, serve
-from test_pipeline_state import pipeline_event as run_event
 
 DAY = 86400.0
 POLICY = Retention(events=7 * DAY, deliveries=7 * DAY, dedup_keys=3 * DAY, pipeline_runs=30 * DAY)

@@ -22,6 +22,15 @@ class Stage(Protocol):
     def __call__(self, dispatch: Dispatch, now: float) -> str | None: ...
 
 
+class OldNews:
+    """Drops events that tell nothing new about their CI run (see Event.old_news)."""
+
+    name = "old_news"
+
+    def __call__(self, dispatch: Dispatch, now: float) -> str | None:
+        return dispatch.event.old_news
+
+
 class SendResolved:
     name = "send_resolved"
 

@@ -21,7 +21,15 @@ from app.bus.grouping import Flushing, Grouper
 from app.bus.ratelimit import SlidingWindow
 from app.bus.retry import RetryPolicy
 from app.bus.sender import Sender
-from app.bus.stages import Dedup, Inhibit, InhibitCheck, SendResolved, Stage, TimeMute
+from app.bus.stages import (
+    Dedup,
+    Inhibit,
+    InhibitCheck,
+    OldNews,
+    SendResolved,
+    Stage,
+    TimeMute,
+)
 from app.bus.target import Dispatch, Target
 from app.events import Event
 from app.logs import log
@@ -50,7 +58,7 @@ class Bus:
         self.policy = policy or RetryPolicy()
         self.channels = ChannelSet()
         self.inhibit = Inhibit(inhibit_check)
-        self.stages: list[Stage] = [SendResolved(), TimeMute(), self.inhibit, Dedup()]
+        self.stages: list[Stage] = [OldNews(), SendResolved(), TimeMute(), self.inhibit, Dedup()]
         self.grouper = Grouper(self._flush)
         self._senders: dict[str, Sender] = {}
         self._events: dict[str, list[Event]] = {}

@@ -69,10 +69,8 @@ class Retention:
     keep_runs: int = 1001
 
 
-class WriteTx(Protocol):
-    def remember_delivery(self, key: str) -> bool:
-        """Remember a sender's delivery key; False when it was already remembered."""
-        ...
+class RunHistory(Protocol):
+    """The stored runs of CI pipelines, as both kinds of transaction read them."""
 
     def get_run(self, pipeline_key: str, run_id: str) -> RunRecord | None: ...
 
@@ -80,6 +78,12 @@ class WriteTx(Protocol):
         self, pipeline_key: str, run: RunRecord, limit: int
     ) -> list[RunRecord]:
         """Finished runs older than `run` (by run_order, then arrival), newest first."""
+        ...
+
+
+class WriteTx(RunHistory, Protocol):
+    def remember_delivery(self, key: str) -> bool:
+        """Remember a sender's delivery key; False when it was already remembered."""
         ...
 
     def save_run(self, pipeline_key: str, run: RunRecord) -> None: ...
@@ -110,7 +114,7 @@ class WriteTx(Protocol):
         ...
 
 
-class ReadTx(Protocol):
+class ReadTx(RunHistory, Protocol):
     def list_events(
         self, *, limit: int, source: str | None = None, status: str | None = None
     ) -> list[dict[str, Any]]: ...

@@ -60,7 +60,9 @@ CREATE INDEX IF NOT EXISTS deliveries_by_state ON deliveries (state, id);
 FINISHED = ("success", "failure", "unstable", "cancelled", "skipped")
 
 
-class SqliteWriteTx:
+class _SqliteTx:
+    """What both kinds of transaction share: the connection, the clock, run history."""
+
     def __init__(self, conn: sqlite3.Connection, clock: Callable[[], float] | None = None) -> None:
         self._conn = conn
         # Tests of retention compress weeks into seconds by injecting the clock.
@@ -71,13 +73,6 @@ class SqliteWriteTx:
 
     def _now_ns(self) -> int:
         return time.time_ns() if self._clock is None else int(self._clock() * 1e9)
-
-    def remember_delivery(self, key: str) -> bool:
-        inserted = self._conn.execute(
-            "INSERT OR IGNORE INTO seen_deliveries (key, seen_at) VALUES (?, ?)",
-            (key, self._now()),
-        )
-        return inserted.rowcount == 1
 
     def get_run(self, pipeline_key: str, run_id: str) -> RunRecord | None:
         row = self._conn.execute(
@@ -116,6 +111,15 @@ class SqliteWriteTx:
             ),
         ).fetchall()
         return [RunRecord(*r) for r in rows]
+
+
+class SqliteWriteTx(_SqliteTx):
+    def remember_delivery(self, key: str) -> bool:
+        inserted = self._conn.execute(
+            "INSERT OR IGNORE INTO seen_deliveries (key, seen_at) VALUES (?, ?)",
+            (key, self._now()),
+        )
+        return inserted.rowcount == 1
 
     def save_run(self, pipeline_key: str, run: RunRecord) -> None:
         self._conn.execute(
@@ -189,10 +193,7 @@ def _delivery(record_json: str) -> DeliveryRecord:
     return DeliveryRecord(**json.loads(record_json))
 
 
-class SqliteReadTx:
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-
+class SqliteReadTx(_SqliteTx):
     def list_events(
         self, *, limit: int, source: str | None = None, status: str | None = None
     ) -> list[dict[str, Any]]:

@@ -130,7 +130,7 @@ class SqliteStore:
         if conn is None:
             raise StoreUnavailable("store is not running")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._reader, lambda: fn(SqliteReadTx(conn)))
+        return await loop.run_in_executor(self._reader, lambda: fn(SqliteReadTx(conn, self._clock)))
 
     async def writable(self) -> bool:
         try:
