@@ -7,7 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from app.bus.target import Target
+from app.events import Event
+from app.sources import SOURCE_MODULES
 from busharness import accept, alerts, deliveries, max_in_any_window, running_bus, wait_for
+from fixtures import payload
 from providers.dingtalk import FakeDingTalk
 from providers.webhook import FakeReceiver
 
@@ -65,6 +68,49 @@ async def test_duplicate_within_dedup_window_is_dropped(
     statuses = sorted(r.json()["events"][0]["labels"]["status"] for r in fake_receiver.requests)
     assert statuses == ["firing", "resolved"]
     assert len(sent) == 2
+
+
+def alertmanager_notifications() -> list[list[Event]]:
+    """A flapping alert as Alertmanager posts it, built from the real firing fixture:
+    A and B fire; A resolves (B still firing, sent again with it); A fires again with a
+    new startsAt; then Alertmanager's repeat of the whole group."""
+    doc = payload("alertmanager/firing.multi.v4_fingerprint.json")
+    first, second = doc["alerts"]
+    refired = {**first, "startsAt": "2020-02-06T00:31:12.5Z"}
+    resolved = {**first, "status": "resolved", "endsAt": "2020-02-06T00:25:03.1Z"}
+    bodies = [
+        {**doc, "alerts": [first, second]},
+        {**doc, "alerts": [resolved, second]},
+        {**doc, "alerts": [refired, second]},
+        {**doc, "alerts": [refired, second]},
+    ]
+    return [SOURCE_MODULES["alertmanager"].parse({}, body) for body in bodies]
+
+
+async def test_a_refired_alert_is_news_within_the_dedup_window(
+    tmp_path: Path, fake_receiver: FakeReceiver
+) -> None:
+    """firing → resolved → firing again (new startsAt) is told three times; the repeats of
+    the same news (B every time, the group's repeat) are told once."""
+    target = Target("0", "hook", dedup_window=300)
+    async with running_bus(tmp_path, {"hook": hook(fake_receiver)}) as (bus, store):
+        for events in alertmanager_notifications():
+            await accept(bus, store, events, target)
+        await wait_for(lambda: len(fake_receiver.requests) >= 4)
+        await asyncio.sleep(0.3)
+    told = [
+        (e["fingerprint"], e["labels"]["status"], e["started_at"])
+        for r in fake_receiver.requests
+        for e in r.json()["events"]
+    ]
+    assert sorted(told) == sorted(
+        [
+            ("a1bc48475b20e73d", "firing", "2020-02-06T00:17:58.432911Z"),
+            ("c2ea85182f28cbd9", "firing", "2020-02-06T00:17:58.432911Z"),
+            ("a1bc48475b20e73d", "resolved", "2020-02-06T00:17:58.432911Z"),
+            ("a1bc48475b20e73d", "firing", "2020-02-06T00:31:12.500000Z"),
+        ]
+    )
 
 
 async def test_send_resolved_false_drops_resolved(

@@ -51,27 +51,53 @@ class TimeMute:
 
 
 class Dedup:
-    """Drops the same route + receiver + fingerprint + status seen within dedup_window."""
+    """Drops the same news told twice to one route + receiver within dedup_window.
+
+    News is what a subject (an alert, a CI run, a deployment) says now: its status, and
+    for an alert also when it started. A firing alert repeated by Alertmanager is the same
+    news; a firing → resolved → firing flap, an alert firing again with a new startsAt, or
+    a new CI run are news each time, whatever the window: only the last news told per
+    subject is remembered.
+    """
 
     name = "dedup"
-    # Sweep expired keys every this many calls, so memory follows the live window only.
+    # Sweep expired entries every this many calls, so memory follows the live window only.
     SWEEP_EVERY = 1024
 
     def __init__(self) -> None:
-        self._expiry: dict[tuple[str, str, str, str], float] = {}
+        # (route, receiver, subject) -> (news, expiry, id of the event that told it)
+        self._told: dict[tuple[str, str, str], tuple[str, float, str]] = {}
         self._calls = 0
 
     def __call__(self, dispatch: Dispatch, now: float) -> str | None:
         self._calls += 1
         if self._calls % self.SWEEP_EVERY == 0:
-            self._expiry = {k: t for k, t in self._expiry.items() if t > now}
+            self._told = {k: v for k, v in self._told.items() if v[1] > now}
         event, target = dispatch.event, dispatch.target
-        key = (target.route, target.receiver, event.fingerprint, event.status)
-        if self._expiry.get(key, 0.0) > now:
-            return f"duplicate of {event.fingerprint} ({event.status}) within dedup_window"
+        key = (target.route, target.receiver, subject_of(event))
+        news = news_of(event)
+        told = self._told.get(key)
+        if told is not None and told[0] == news and told[1] > now:
+            return f"duplicate of event {told[2]} ({news}) within dedup_window"
         if target.dedup_window > 0:
-            self._expiry[key] = now + target.dedup_window
+            self._told[key] = (news, now + target.dedup_window, event.id)
+        else:
+            self._told.pop(key, None)
         return None
+
+
+def subject_of(event: Event) -> str:
+    """What the event is about: one alert, one CI run, or what its fingerprint names."""
+    if event.run_id is not None:
+        return f"run:{pipeline_key(event.labels)}\x1f{event.run_id}"
+    return f"{event.kind}:{event.fingerprint}"
+
+
+def news_of(event: Event) -> str:
+    """What the event says of its subject; equal news told twice is a duplicate."""
+    if event.kind == "alert" and event.started_at is not None:
+        return f"{event.status} since {event.started_at.isoformat()}"
+    return event.status
 
 
 # inhibits(target_labels, active_source_label_sets) -> name of the rule that mutes it
