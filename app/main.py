@@ -18,6 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from app.api import admin, deliveries, events, hooks
 from app.api.errors import ApiError
 from app.bus.plan import resumer
+from app.bus.retry import RetryPolicy
 from app.bus.stages import InhibitCheck
 from app.bus.worker import Bus
 from app.context import AppContext
@@ -39,7 +40,8 @@ def create_app(settings: Settings) -> FastAPI:
         set_label_limit(settings.metrics_label_limit)
         store = SqliteStore(settings.db_path, settings.db_busy_timeout)
         await store.start()
-        bus = Bus(store, lambda: _inhibit_check(holder.current))
+        policy = RetryPolicy(max_age=settings.retry_for, max_interval=settings.retry_max_interval)
+        bus = Bus(store, lambda: _inhibit_check(holder.current), policy)
         ctx = AppContext(settings=settings, store=store, config=holder, bus=bus)
         app.state.ctx = ctx
         config = ctx.config_in_force()

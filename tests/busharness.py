@@ -22,7 +22,7 @@ from app.store import DeliveryRecord, SqliteStore
 from channels import CHANNEL_TYPES
 from fixtures import payload
 
-FAST_RETRIES = RetryPolicy(max_attempts=4, max_age=30.0, base=0.02, cap=0.1)
+FAST_RETRIES = RetryPolicy(max_attempts=4, max_age=30.0, base=0.02, max_interval=0.1)
 
 
 def alerts(count: int, status: str = "firing", **labels: str) -> list[Event]:

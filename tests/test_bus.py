@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from app.bus.retry import RetryPolicy
 from app.bus.target import Target
 from app.events import Event
 from app.sources import SOURCE_MODULES
@@ -158,6 +159,27 @@ async def test_receiver_down_then_back_gets_everything_in_order(
     assert sorted(listed(fake_receiver)[-1]) == [f"host-{i}" for i in range(5)]
 
 
+async def test_an_outage_longer_than_eight_attempts_loses_nothing(
+    tmp_path: Path, fake_receiver: FakeReceiver
+) -> None:
+    """Thirty messages to a receiver that is down for a while all arrive once it is back:
+    retries are bounded by the time budget, not by a count of attempts."""
+    policy = RetryPolicy(max_age=60.0, base=0.05, max_interval=0.4)
+    fake_receiver.down_for(4.0)
+    target = Target("0", "hook")
+    async with running_bus(tmp_path, {"hook": hook(fake_receiver)}, policy) as (bus, store):
+        await accept(bus, store, alerts(30), target)
+
+        async def all_sent() -> bool:
+            await bus.recorded()
+            return len(await deliveries(store, "sent")) == 30
+
+        await wait_for(all_sent, within=30)
+        assert await deliveries(store, "dead") == []
+        sent = await deliveries(store, "sent")
+    assert max(len(d.attempts) for d in sent) > 8
+
+
 async def test_one_subject_stays_in_order_while_others_go_ahead(
     tmp_path: Path, fake_receiver: FakeReceiver
 ) -> None:
@@ -201,6 +223,43 @@ async def test_permanent_error_goes_dead_then_to_fallback(
     assert "revoked" not in (dead.last_error or ""), "tokens never appear in errors"
     assert fallback.is_fallback and fallback.receiver == "hook"
     assert fake_receiver.requests[0].json()["is_fallback"] is True
+
+
+async def test_a_delivery_that_cannot_be_sent_dies_once_and_lets_its_subject_go_on(
+    tmp_path: Path, fake_receiver: FakeReceiver
+) -> None:
+    """A template that fails while rendering makes that delivery dead at its first attempt,
+    with the error recorded; the fallback takes it and the subject's next message goes out."""
+    template = "{% if events[0].labels.status == 'firing' %}{{ 1 // 0 }}{% else %}ok{% endif %}"
+    target = Target("0", "hook", template=template)
+    channels = {"hook": hook(fake_receiver, fallback_channel="spare"), "spare": hook(fake_receiver)}
+    async with running_bus(tmp_path, channels) as (bus, store):
+        await accept(bus, store, alerts(1), target)
+        await accept(bus, store, alerts(1, status="resolved"), target)
+        await wait_for(lambda: len(fake_receiver.requests) == 2)
+        await bus.recorded()
+        [dead] = await deliveries(store, "dead")
+        sent = await deliveries(store, "sent")
+    assert [a["outcome"] for a in dead.attempts] == ["dead"]
+    assert "ZeroDivisionError" in (dead.last_error or "")
+    assert sorted((d.receiver, d.is_fallback) for d in sent) == [("hook", False), ("spare", True)]
+    texts = [r.json()["text"] for r in fake_receiver.requests]
+    assert "ok" in texts
+
+
+async def test_a_setting_the_http_client_refuses_is_a_dead_delivery(
+    tmp_path: Path, fake_receiver: FakeReceiver
+) -> None:
+    """A webhook URL with user:password@ (refused by the HTTP client) ends the delivery at once,
+    without the password in its error, instead of retrying it for ever."""
+    url = fake_receiver.base_url.replace("http://", "http://user:s3cr3t-pw@") + "/in"
+    async with running_bus(tmp_path, {"hook": {"type": "webhook", "url": url}}) as (bus, store):
+        await accept(bus, store, alerts(1), Target("0", "hook"))
+        await wait_for(lambda: deliveries(store, "dead"))
+        [dead] = await deliveries(store, "dead")
+    assert len(dead.attempts) == 1
+    assert "s3cr3t-pw" not in (dead.last_error or "")
+    assert fake_receiver.requests == []
 
 
 async def test_dead_delivery_can_be_retried_by_hand(

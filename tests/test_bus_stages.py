@@ -56,7 +56,7 @@ async def test_send_too_fast_pauses_the_robot(tmp_path: Path, fake_dingtalk: Fak
     """After DingTalk's 130101 nothing more is sent to that robot during its penalty."""
     robot = f"{fake_dingtalk.base_url}{fake_dingtalk.robot('busy')}"
     fake_dingtalk.force("rate_limit")
-    patient = RetryPolicy(max_attempts=4, max_age=3600, base=0.02, cap=0.1)
+    patient = RetryPolicy(max_attempts=4, max_age=3600, base=0.02, max_interval=0.1)
     async with running_bus(tmp_path, {"ding": {"type": "dingtalk", "url": robot}}, patient) as (
         bus,
         store,

@@ -37,11 +37,14 @@ from app.metrics import DISPATCHES_DROPPED, SEND_LATENCY
 from app.store import DeliveryRecord, Store, StoreUnavailable, WriteTx
 from channels.base import (
     ChannelConfig,
+    DeliveryError,
+    DeliveryResult,
     Notification,
     PermanentError,
     TooLarge,
     TransientError,
 )
+from channels.redact import Redactor
 
 # Seconds a channel replaced by a reload stays open for sends already under way.
 RETIRED_GRACE = 60.0
@@ -159,19 +162,7 @@ class Bus:
             template=delivery.template,
         )
         try:
-            pending = live.channel.render(notification)[delivery.parts_sent :]
-            while pending:
-                message = pending[0]
-                await limiter.acquire()
-                try:
-                    result = await live.channel.send(message)
-                except TooLarge:
-                    pending[:1] = live.channel.split_for_retry(message)
-                    continue
-                finally:
-                    limiter.release()
-                pending.pop(0)
-                delivery.parts_sent += 1
+            result = await self._tell(live, delivery, notification, limiter)
         except TransientError as exc:
             if exc.retry_after:
                 limiter.pause(exc.retry_after)
@@ -185,6 +176,40 @@ class Bus:
         self._spawn(self._record_sent(delivery))
         self._delivered(delivery, events)
         return True
+
+    async def _tell(
+        self,
+        live: LiveChannel,
+        delivery: DeliveryRecord,
+        notification: Notification,
+        limiter: SlidingWindow,
+    ) -> DeliveryResult:
+        """Render and send what is left of the delivery; raises TransientError or
+        PermanentError, whatever went wrong in the channel."""
+        try:
+            pending = live.channel.render(notification)[delivery.parts_sent :]
+            result = DeliveryResult("nothing left to send")
+            while pending:
+                message = pending[0]
+                await limiter.acquire()
+                try:
+                    result = await live.channel.send(message)
+                except TooLarge:
+                    pending[:1] = live.channel.split_for_retry(message)
+                    continue
+                finally:
+                    limiter.release()
+                pending.pop(0)
+                delivery.parts_sent += 1
+        except DeliveryError:
+            raise
+        except Exception as exc:
+            # A template that fails to render, a value the channel cannot encode, a setting
+            # its HTTP client refuses: the next attempt would fail the same way.
+            redact = Redactor.for_config(live.config)
+            detail = redact(f"{type(exc).__name__}: {exc}"[:500])
+            raise PermanentError(f"cannot be sent: {detail}") from exc
+        return result
 
     async def _record_sent(self, delivery: DeliveryRecord) -> None:
         try:
