@@ -22,7 +22,6 @@ class AppContext:
     bus: Bus
     # Open console feeds; the hooks endpoint publishes to it after each stored event.
     live: Broadcaster = field(default_factory=Broadcaster)
-    _channels_for: str | None = field(default=None, init=False)
 
     @property
     def intake(self) -> Intake:
@@ -34,9 +33,5 @@ class AppContext:
             self.live.publish(feed_items(accepted))
 
     def config_in_force(self) -> RoutingConfig:
-        """The config to handle one request with; the bus's channels follow it."""
-        config = self.config.current
-        if self._channels_for != config.hash:
-            self._channels_for = config.hash
-            self.bus.use_channels(config.channels)
-        return config
+        """The config to handle one request with (the bus gets each one pushed on load)."""
+        return self.config.current

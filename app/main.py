@@ -17,7 +17,7 @@ from fastapi.staticfiles import StaticFiles
 
 from app.api import admin, deliveries, events, hooks
 from app.api.errors import ApiError
-from app.bus.plan import resumer
+from app.bus.plan import resumer, route_templates
 from app.bus.retry import RetryPolicy
 from app.bus.stages import InhibitCheck
 from app.bus.worker import Bus
@@ -45,6 +45,7 @@ def create_app(settings: Settings) -> FastAPI:
         ctx = AppContext(settings=settings, store=store, config=holder, bus=bus)
         app.state.ctx = ctx
         config = ctx.config_in_force()
+        _push_to_bus(holder, bus)
         _warn_about_open_doors(config)
         resumed = await bus.resume(resumer(config))
         async with contextlib.AsyncExitStack() as stack:
@@ -137,6 +138,21 @@ async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
         f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
     )
     return JSONResponse({"error": "invalid request", "detail": where}, status_code=400)
+
+
+def _push_to_bus(holder: ConfigHolder, bus: Bus) -> None:
+    """Hand the bus the config in force now and every one loaded later (from any thread),
+    so waiting and retrying deliveries follow a reload without any other traffic."""
+    loop = asyncio.get_running_loop()
+
+    def apply(config: RoutingConfig) -> None:
+        bus.configure(config.channels, route_templates(config))
+
+    def pushed(config: RoutingConfig) -> None:
+        loop.call_soon_threadsafe(apply, config)
+
+    apply(holder.current)
+    holder.on_change(pushed)
 
 
 def _reload_on_sighup(holder: ConfigHolder, stack: contextlib.AsyncExitStack) -> None:

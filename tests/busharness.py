@@ -52,7 +52,7 @@ async def running_bus(
     store = SqliteStore(tmp_path / "bus.db")
     await store.start()
     bus = Bus(store, lambda: None, policy)
-    bus.use_channels(channel_configs(channels))
+    bus.configure(channel_configs(channels), {})
     try:
         yield bus, store
     finally:

@@ -10,7 +10,15 @@ from app.bus.retry import RetryPolicy
 from app.bus.target import Target
 from app.events import Event
 from app.sources import SOURCE_MODULES
-from busharness import accept, alerts, deliveries, max_in_any_window, running_bus, wait_for
+from busharness import (
+    accept,
+    alerts,
+    channel_configs,
+    deliveries,
+    max_in_any_window,
+    running_bus,
+    wait_for,
+)
 from fixtures import payload
 from providers.dingtalk import FakeDingTalk
 from providers.webhook import FakeReceiver
@@ -260,6 +268,34 @@ async def test_a_setting_the_http_client_refuses_is_a_dead_delivery(
     assert len(dead.attempts) == 1
     assert "s3cr3t-pw" not in (dead.last_error or "")
     assert fake_receiver.requests == []
+
+
+async def test_a_reloaded_rate_limit_applies_to_deliveries_already_waiting(
+    tmp_path: Path, fake_receiver: FakeReceiver
+) -> None:
+    """A delivery held back by a 1-per-10s budget goes out as soon as a new config raises
+    the budget, not when the old window ends."""
+    slow = hook(fake_receiver, rate_limit={"messages": 1, "per": "10s"})
+    async with running_bus(tmp_path, {"hook": slow}) as (bus, store):
+        await accept(bus, store, alerts(1), Target("0", "hook"))
+        await wait_for(lambda: len(fake_receiver.requests) == 1)
+        await accept(bus, store, alerts(1, team="other"), Target("0", "hook"))
+        await asyncio.sleep(0.3)
+        assert len(fake_receiver.requests) == 1, "held back by the budget"
+        bus.configure(channel_configs({"hook": hook(fake_receiver)}), {})
+        await wait_for(lambda: len(fake_receiver.requests) == 2, within=3)
+
+
+async def test_a_reloaded_route_template_applies_to_a_retrying_delivery(
+    tmp_path: Path, fake_receiver: FakeReceiver
+) -> None:
+    """A delivery made under a route's old template is sent with its new one after a reload."""
+    fake_receiver.down_for(0.5)
+    async with running_bus(tmp_path, {"hook": hook(fake_receiver)}) as (bus, store):
+        await accept(bus, store, alerts(1), Target("0", "hook", template="old"))
+        bus.configure(channel_configs({"hook": hook(fake_receiver)}), {"0": "new"})
+        await wait_for(lambda: deliveries(store, "sent"))
+    assert fake_receiver.requests[-1].json()["text"] == "new"
 
 
 async def test_dead_delivery_can_be_retried_by_hand(

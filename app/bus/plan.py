@@ -46,6 +46,11 @@ def plan(config: RoutingConfig, event: Event) -> Plan:
     return Plan({**decision.as_dict(), "config": config.hash}, list(targets.values()))
 
 
+def route_templates(config: RoutingConfig) -> dict[str, str | None]:
+    """Each route's template source, by path, for the bus."""
+    return {route.path: route.settings.template_source for route in config.tree.walk()}
+
+
 def resumer(config: RoutingConfig) -> Callable[[Event, str, str], Target]:
     """Targets for dispatches stored by an earlier process, under today's config."""
     by_path = {route.path: route for route in config.tree.walk()}

@@ -84,6 +84,12 @@ class Sender:
             self._schedule(key, delivery)
         self._wake.set()
 
+    def reconfigure(self, limit: int, window: float, concurrency: int) -> None:
+        """New budget and concurrency from a reload; the sends already counted still count."""
+        self.limiter.limit, self.limiter.window = limit, window
+        self.concurrency = concurrency
+        self._wake.set()
+
     def oldest_created_at(self) -> float | None:
         return min(
             (q[0].created_at for q in self._by_key.values() if q),

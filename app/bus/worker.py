@@ -67,6 +67,8 @@ class Bus:
         self._events: dict[str, list[Event]] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._retired: dict[str, LiveChannel] = {}
+        # Route path -> its template source in the config in force (see configure).
+        self._route_templates: dict[str, str | None] = {}
         self._closers: dict[asyncio.Task[None], LiveChannel] = {}
 
     # -- intake -----------------------------------------------------------------
@@ -159,7 +161,7 @@ class Bus:
             group_labels=delivery.group_labels,
             is_fallback=delivery.is_fallback,
             folded=len(events) - len(listed),
-            template=delivery.template,
+            template=self._template_for(delivery),
         )
         try:
             result = await self._tell(live, delivery, notification, limiter)
@@ -176,6 +178,13 @@ class Bus:
         self._spawn(self._record_sent(delivery))
         self._delivered(delivery, events)
         return True
+
+    def _template_for(self, delivery: DeliveryRecord) -> str | None:
+        """The route's template as the config in force has it (a fallback uses its own
+        channel's); a route removed since keeps the one it had."""
+        if delivery.is_fallback:
+            return None
+        return self._route_templates.get(delivery.route, delivery.template)
 
     async def _tell(
         self,
@@ -292,8 +301,20 @@ class Bus:
 
     # -- lifecycle --------------------------------------------------------------
 
-    def use_channels(self, configs: Mapping[str, ChannelConfig]) -> None:
-        """Swap in a reloaded config's channels; unchanged ones keep their instance."""
+    def configure(
+        self, channels: Mapping[str, ChannelConfig], route_templates: Mapping[str, str | None]
+    ) -> None:
+        """Apply a loaded config: its channels, their budgets and concurrency, and each
+        route's template. Waiting and retrying deliveries use them from their next attempt."""
+        self._use_channels(channels)
+        self._route_templates = dict(route_templates)
+        for receiver, sender in self._senders.items():
+            live = self._live(receiver)
+            if live is not None:
+                sender.reconfigure(*live.rate, live.config.max_in_flight())
+
+    def _use_channels(self, configs: Mapping[str, ChannelConfig]) -> None:
+        """Swap in a config's channels; unchanged ones keep their instance."""
         self.channels, retired = self.channels.rebuilt(configs)
         for live in retired:
             # Deliveries routed before the reload still go out the way they were routed.
