@@ -291,7 +291,8 @@ async def test_a_reloaded_route_template_applies_to_a_retrying_delivery(
 ) -> None:
     """A delivery made under a route's old template is sent with its new one after a reload."""
     fake_receiver.down_for(0.5)
-    async with running_bus(tmp_path, {"hook": hook(fake_receiver)}) as (bus, store):
+    policy = RetryPolicy(max_age=30.0, base=0.05, max_interval=0.2)
+    async with running_bus(tmp_path, {"hook": hook(fake_receiver)}, policy) as (bus, store):
         await accept(bus, store, alerts(1), Target("0", "hook", template="old"))
         bus.configure(channel_configs({"hook": hook(fake_receiver)}), {"0": "new"})
         await wait_for(lambda: deliveries(store, "sent"))
