@@ -26,7 +26,7 @@ from app.logs import log
 from app.observe import set_label_limit
 from app.retention import prune_forever
 from app.routing.config import RoutingConfig
-from app.routing.inhibit import inhibiting_rule
+from app.routing.inhibit import inhibition
 from app.routing.reload import ConfigHolder
 from app.settings import Settings
 from app.store import SqliteStore
@@ -120,9 +120,14 @@ def _inhibit_check(config: RoutingConfig) -> InhibitCheck | None:
     if not rules:
         return None
 
-    def check(target: Mapping[str, str], sources: Iterable[Mapping[str, str]]) -> str | None:
-        rule = inhibiting_rule(rules, target, sources)
-        return None if rule is None else f"inhibit_rules[{rules.index(rule)}]"
+    def check(
+        target: Mapping[str, str], sources: Iterable[tuple[str, Mapping[str, str]]]
+    ) -> str | None:
+        found = inhibition(rules, target, sources)
+        if found is None:
+            return None
+        index, source = found
+        return f"inhibited by event {source} under inhibit_rules[{index}]"
 
     return check
 

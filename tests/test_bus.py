@@ -335,6 +335,7 @@ async def test_storm_is_rate_limited_and_folded_into_digests(
         await wait_for(lambda: not bus.queue_depth(), within=20)
         await bus.recorded()
         everything = await deliveries(store)
+        stories = await store.read(lambda tx: tx.list_events(limit=1000))
     sent = [d for d in everything if d.state == "sent"]
     folded = [d for d in everything if d.state == "folded"]
     arrivals = [r.at for r in fake_dingtalk.requests]
@@ -346,6 +347,16 @@ async def test_storm_is_rate_limited_and_folded_into_digests(
     assert digests and all(d.folded > 0 for d in digests)
     assert len(folded) + len(sent) - len(digests) == 1000
     assert any("more" in r.json()["markdown"]["text"] for r in fake_dingtalk.requests)
+    # Every event's story names the digest that told it, and that the digest was sent.
+    digest_ids = {d.id for d in digests}
+    for story in stories:
+        outcomes = {o["outcome"]: o for o in story["outcomes"]}
+        if "folded" in outcomes:
+            digest = outcomes["folded"]["detail"].removeprefix("folded into digest ")
+            assert digest in digest_ids
+            assert outcomes["sent"]["delivery_id"] == digest
+        else:
+            assert outcomes["sent"]["delivery_id"] in {d.id for d in sent}
 
 
 async def test_one_at_a_time_receiver_drains_a_long_queue(

@@ -118,15 +118,18 @@ def test_inhibit_sources_are_bounded_and_expire() -> None:
     """Firing alerts nobody resolves are forgotten after the TTL and never exceed the cap;
     without inhibit rules nothing is tracked at all."""
 
-    def rule(target: Mapping[str, str], sources: Iterable[Mapping[str, str]]) -> str | None:
-        return "rule" if any(s.get("alertname") == "ClusterDown" for s in sources) else None
+    def rule(
+        target: Mapping[str, str], sources: Iterable[tuple[str, Mapping[str, str]]]
+    ) -> str | None:
+        down = [key for key, s in sources if s.get("alertname") == "ClusterDown"]
+        return f"inhibited by {down[0]}" if down else None
 
     rules: list[InhibitCheck | None] = [rule]
     stage = Inhibit(lambda: rules[0])
     stage.MAX_ACTIVE = 50
     down, pod = alerts(1, alertname="ClusterDown")[0], alerts(1, team="pods")[0]
     stage.observe(down, now=0)
-    assert stage(Dispatch(pod, Target("0", "r")), now=1) == "inhibited by rule"
+    assert stage(Dispatch(pod, Target("0", "r")), now=1) == f"inhibited by {down.id}"
     for event in alerts(60, team="noise"):
         stage.observe(event, now=2)
     assert len(stage._active) == 50, "the cap drops the oldest news first"

@@ -61,7 +61,7 @@ async def hour_of_traffic(store: SqliteStore, clock: Clock, run: int) -> Event:
     event = pipeline_event(clock, run, status, branch=f"b{run % 40}")
     await ingest(store, [event], f"gitlab:uuid-{run}", routed)
     sent = delivery(clock, event, "sent")
-    await store.write(lambda tx: tx.save_delivery(sent, [(event.id, "0", "sink")]))
+    await store.write(lambda tx: tx.insert_delivery(sent, [(event.id, "0", "sink")]))
     return event
 
 
@@ -122,7 +122,7 @@ async def test_events_still_owed_a_delivery_are_kept(tmp_path: Path) -> None:
 
         def deliver(tx: WriteTx) -> None:
             for event, state in ((failing, "failed"), (dead, "dead"), (done, "sent")):
-                tx.save_delivery(delivery(clock, event, state), [(event.id, "0", "sink")])
+                tx.insert_delivery(delivery(clock, event, state), [(event.id, "0", "sink")])
 
         await store.write(deliver)
         clock.now += 30 * DAY

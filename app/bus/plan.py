@@ -31,7 +31,7 @@ def target_of(route: Route, receiver: str) -> Target:
         send_resolved=s.send_resolved,
         template=s.template_source,
         # Most routes have no intervals: skip the clock check for them entirely.
-        muted=route.muted_at if s.mute_when or s.active_when else None,
+        muted=route.muting if s.mute_when or s.active_when else None,
     )
 
 

@@ -45,9 +45,8 @@ class TimeMute:
 
     def __call__(self, dispatch: Dispatch, now: float) -> str | None:
         muted = dispatch.target.muted
-        if muted is not None and muted(datetime.fromtimestamp(now, UTC)):
-            return f"route {dispatch.target.route} is muted now (mute_when/active_when)"
-        return None
+        why = muted(datetime.fromtimestamp(now, UTC)) if muted is not None else None
+        return f"route {dispatch.target.route} muted: {why}" if why else None
 
 
 class Dedup:
@@ -100,8 +99,8 @@ def news_of(event: Event) -> str:
     return event.status
 
 
-# inhibits(target_labels, active_source_label_sets) -> name of the rule that mutes it
-InhibitCheck = Callable[[Mapping[str, str], Iterable[Mapping[str, str]]], str | None]
+# inhibits(target labels, (event id, labels) of the active sources) -> why it is muted
+InhibitCheck = Callable[[Mapping[str, str], Iterable[tuple[str, Mapping[str, str]]]], str | None]
 
 
 class Inhibit:
@@ -119,8 +118,8 @@ class Inhibit:
 
     def __init__(self, check: Callable[[], InhibitCheck | None]) -> None:
         self._check = check
-        # key -> (labels, when last heard of), oldest first
-        self._active: OrderedDict[str, tuple[Mapping[str, str], float]] = OrderedDict()
+        # key -> (labels, when last heard of, id of the event heard), oldest first
+        self._active: OrderedDict[str, tuple[Mapping[str, str], float, str]] = OrderedDict()
 
     def observe(self, event: Event, now: float) -> None:
         """Track what is firing or failing now; called for every event, routed or not."""
@@ -131,7 +130,7 @@ class Inhibit:
         if (event.kind == "alert" and event.status == "firing") or (
             event.kind == "pipeline" and event.status in FAILED_STATUSES
         ):
-            self._active[key] = (event.labels, now)
+            self._active[key] = (event.labels, now, event.id)
             self._active.move_to_end(key)
         elif event.status in {"resolved", "success"}:
             self._active.pop(key, None)
@@ -147,9 +146,12 @@ class Inhibit:
             return None
         event = dispatch.event
         self_key = _activity_key(event)
-        sources = (labels for key, (labels, _) in self._active.items() if key != self_key)
-        rule = check(event.labels, sources)
-        return f"inhibited by {rule}" if rule else None
+        sources = (
+            (event_id, labels)
+            for key, (labels, _, event_id) in self._active.items()
+            if key != self_key
+        )
+        return check(event.labels, sources)
 
 
 def _activity_key(event: Event) -> str:

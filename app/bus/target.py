@@ -21,8 +21,9 @@ class Target:
     dedup_window: float = 300.0
     send_resolved: bool = True
     template: str | None = None
-    # mute_when / active_when of the route, evaluated at send time; None: never muted.
-    muted: Callable[[datetime], bool] | None = field(default=None, compare=False)
+    # mute_when / active_when of the route at a time: why it is muted then, or None. None
+    # instead of a function: the route is never muted.
+    muted: Callable[[datetime], str | None] | None = field(default=None, compare=False)
 
     def group_key(self, event: Event) -> tuple[str, dict[str, str]]:
         """Which group of this target the event joins, and that group's labels."""

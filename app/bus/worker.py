@@ -34,7 +34,7 @@ from app.bus.target import Dispatch, Target
 from app.events import Event
 from app.logs import log
 from app.metrics import DISPATCHES_DROPPED, SEND_LATENCY
-from app.store import DeliveryRecord, Store, StoreUnavailable, WriteTx
+from app.store import DeliveryRecord, Store, StoreUnavailable, Suppression, WriteTx
 from channels.base import (
     ChannelConfig,
     DeliveryError,
@@ -77,7 +77,7 @@ class Bus:
         """Hand a stored event's (route, receiver) targets to the stages and groups."""
         now = time.time()
         self.inhibit.observe(event, now)
-        dropped: list[tuple[str, str, str]] = []
+        dropped: list[Suppression] = []
         for target in targets:
             dispatch = Dispatch(event, target)
             stage, reason = next(
@@ -86,7 +86,7 @@ class Bus:
             if reason is None:
                 self.grouper.add(dispatch)
                 continue
-            dropped.append(dispatch.key)
+            dropped.append(Suppression(event.id, target.route, target.receiver, stage, reason))
             DISPATCHES_DROPPED.labels(target.receiver, stage).inc()
             log(
                 logging.INFO,
@@ -97,7 +97,7 @@ class Bus:
                 reason=reason,
             )
         if dropped:
-            self._spawn(self.store.write(lambda tx: tx.drop_dispatches(dropped)))
+            self._spawn(self.store.write(lambda tx: tx.suppress(dropped)))
 
     async def _flush(self, batch: list[Flushing]) -> None:
         """Turn group flushes into delivery rows (one write) and hand them to senders."""
@@ -105,7 +105,7 @@ class Bus:
 
         def write(tx: WriteTx) -> None:
             for delivery, flushing in made:
-                tx.save_delivery(delivery, flushing.dispatched)
+                tx.insert_delivery(delivery, flushing.dispatched)
 
         await self.store.write(write)
         for delivery, flushing in made:
@@ -222,7 +222,7 @@ class Bus:
 
     async def _record_sent(self, delivery: DeliveryRecord) -> None:
         try:
-            await self.store.write(lambda tx: tx.save_delivery(delivery, []))
+            await self.store.write(lambda tx: tx.save_delivery(delivery))
         except StoreUnavailable as exc:
             records.log_delivery(logging.ERROR, "sent, but not recorded", delivery, error=str(exc))
 
@@ -236,7 +236,7 @@ class Bus:
             return True
         records.finish(delivery, "failed", detail)
         delivery.next_attempt_at = time.time() + delay
-        await self.store.write(lambda tx: tx.save_delivery(delivery, []))
+        await self.store.write(lambda tx: tx.save_delivery(delivery))
         records.log_delivery(
             logging.WARNING,
             "delivery failed, will retry",
@@ -250,7 +250,7 @@ class Bus:
     async def _dead(self, delivery: DeliveryRecord, detail: str) -> None:
         records.finish(delivery, "dead", detail)
         fallback = self._fallback_for(delivery)
-        await self.store.write(lambda tx: tx.save_delivery(delivery, []))
+        await self.store.write(lambda tx: tx.save_delivery(delivery))
         records.log_delivery(
             logging.ERROR,
             "delivery dead",
@@ -259,7 +259,7 @@ class Bus:
             fallback=fallback.receiver if fallback else None,
         )
         if fallback is not None:
-            await self.store.write(lambda tx: tx.save_delivery(fallback, []))
+            await self.store.write(lambda tx: tx.insert_delivery(fallback, []))
             self._events[fallback.id] = self._events.get(delivery.id, [])
             self._sender(fallback.receiver).enqueue(fallback)
 
@@ -285,8 +285,9 @@ class Bus:
             self._events[digest.id] = events
 
         def write(tx: WriteTx) -> None:
-            for d in [*backlog, digest]:
-                tx.save_delivery(d, [])
+            tx.insert_delivery(digest, [])
+            for d in backlog:
+                tx.save_delivery(d)
 
         await self.store.write(write)
         log(
@@ -354,7 +355,7 @@ class Bus:
         delivery.state = "pending"
         delivery.attempts.append({"at": records.now_iso(), "outcome": "retry", "detail": "by hand"})
         delivery.created_at = time.time()
-        await self.store.write(lambda tx: tx.save_delivery(delivery, []))
+        await self.store.write(lambda tx: tx.save_delivery(delivery))
         self._sender(delivery.receiver).enqueue(delivery)
         return delivery
 

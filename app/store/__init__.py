@@ -9,6 +9,7 @@ from app.store.base import (
     RunRecord,
     Store,
     StoreUnavailable,
+    Suppression,
     WriteTx,
 )
 from app.store.sqlite import SqliteStore
@@ -23,5 +24,6 @@ __all__ = [
     "SqliteStore",
     "Store",
     "StoreUnavailable",
+    "Suppression",
     "WriteTx",
 ]

@@ -12,50 +12,14 @@ import orjson
 
 from app.events import Event
 from app.store import retention
-from app.store.base import OPEN_DELIVERY_STATES, DeliveryRecord, Retention, RunRecord
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
-    id TEXT PRIMARY KEY,
-    source TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    status TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    received_at REAL NOT NULL,
-    event TEXT NOT NULL,
-    routing TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS events_by_source ON events (source, id);
-CREATE INDEX IF NOT EXISTS events_by_status ON events (status, id);
-CREATE TABLE IF NOT EXISTS seen_deliveries (
-    key TEXT PRIMARY KEY,
-    seen_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS pipeline_runs (
-    pipeline_key TEXT NOT NULL,
-    run_id TEXT NOT NULL,
-    run_order INTEGER,
-    status TEXT NOT NULL,
-    arrived INTEGER NOT NULL,
-    PRIMARY KEY (pipeline_key, run_id)
-);
-CREATE INDEX IF NOT EXISTS runs_by_order ON pipeline_runs (pipeline_key, run_order, arrived);
-CREATE TABLE IF NOT EXISTS dispatches (
-    event_id TEXT NOT NULL,
-    route TEXT NOT NULL,
-    receiver TEXT NOT NULL,
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    UNIQUE (event_id, route, receiver)
-);
-CREATE TABLE IF NOT EXISTS deliveries (
-    id TEXT PRIMARY KEY,
-    state TEXT NOT NULL,
-    receiver TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    record TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS deliveries_by_state ON deliveries (state, id);
-"""
+from app.store.base import (
+    OPEN_DELIVERY_STATES,
+    DeliveryRecord,
+    Retention,
+    RunRecord,
+    Suppression,
+)
+from app.store.outcomes import outcomes_of
 
 FINISHED = ("success", "failure", "unstable", "cancelled", "skipped")
 
@@ -153,9 +117,19 @@ class SqliteWriteTx(_SqliteTx):
             [(event_id, route, receiver) for route, receiver in targets],
         )
 
-    def save_delivery(
+    def insert_delivery(
         self, delivery: DeliveryRecord, dispatched: list[tuple[str, str, str]]
     ) -> None:
+        self.save_delivery(delivery)
+        # Only events still stored: a delivery retried by hand may outlive some of its own.
+        self._conn.executemany(
+            """INSERT OR IGNORE INTO delivery_events (event_id, delivery_id)
+               SELECT id, ? FROM events WHERE id = ?""",
+            [(delivery.id, event_id) for event_id in dict.fromkeys(delivery.event_ids)],
+        )
+        self._end_dispatches(dispatched)
+
+    def save_delivery(self, delivery: DeliveryRecord) -> None:
         self._conn.execute(
             """INSERT INTO deliveries (id, state, receiver, created_at, record)
                VALUES (?, ?, ?, ?, ?)
@@ -169,9 +143,17 @@ class SqliteWriteTx(_SqliteTx):
                 _json(vars(delivery)),
             ),
         )
-        self.drop_dispatches(dispatched)
 
-    def drop_dispatches(self, dispatched: list[tuple[str, str, str]]) -> None:
+    def suppress(self, suppressed: list[Suppression]) -> None:
+        at = self._now()
+        self._conn.executemany(
+            """INSERT INTO suppressed (event_id, route, receiver, stage, reason, at)
+               SELECT id, ?, ?, ?, ?, ? FROM events WHERE id = ?""",
+            [(s.route, s.receiver, s.stage, s.reason, at, s.event_id) for s in suppressed],
+        )
+        self._end_dispatches([(s.event_id, s.route, s.receiver) for s in suppressed])
+
+    def _end_dispatches(self, dispatched: list[tuple[str, str, str]]) -> None:
         self._conn.executemany(
             "DELETE FROM dispatches WHERE event_id = ? AND route = ? AND receiver = ?",
             dispatched,
@@ -214,6 +196,9 @@ class SqliteReadTx(_SqliteTx):
             item: dict[str, Any] = json.loads(event_json)
             item["routing"] = json.loads(routing_json)
             out.append(item)
+        outcomes = outcomes_of(self._conn, [item["id"] for item in out])
+        for item in out:
+            item["outcomes"] = outcomes.get(item["id"], [])
         return out
 
     def count_events(self) -> int:

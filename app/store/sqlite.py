@@ -22,8 +22,8 @@ from typing import Any, TypeVar
 
 from app.logs import log
 from app.store.base import ReadTx, StoreUnavailable, WriteTx
-from app.store.queries import SCHEMA, SqliteReadTx, SqliteWriteTx
-from app.store.retention import RETENTION_SCHEMA
+from app.store.queries import SqliteReadTx, SqliteWriteTx
+from app.store.sqlite_schema import migrate
 
 T = TypeVar("T")
 
@@ -86,7 +86,7 @@ class SqliteStore:
     async def start(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = _connect(self.path, self.busy_timeout)
-        conn.executescript(SCHEMA + RETENTION_SCHEMA)
+        migrate(conn, self.path)
         conn.execute("PRAGMA wal_autocheckpoint=0")
         conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         self._writer = threading.Thread(
