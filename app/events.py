@@ -67,6 +67,9 @@ class Event(BaseModel):
     annotations: dict[str, str] = Field(default_factory=dict)
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    # A firing alert's own endsAt: when its sender will take it as resolved unless it
+    # hears again. Repeats stop after it (see resolve_timeout).
+    expires_at: datetime | None = None
     duration_s: float | None = None
     received_at: datetime = Field(default_factory=utcnow)
     delivery_id: str | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -369,3 +370,66 @@ async def test_one_at_a_time_receiver_drains_a_long_queue(
         await accept(bus, store, alerts(30), Target("0", "hook"))
         await wait_for(lambda: len(fake_receiver.requests) == 30)
         await wait_for(lambda: not bus.queue_depth())
+
+
+def repeating(**extra: float) -> Target:
+    """A grouped route that repeats a firing alert every 0.2 s."""
+    settings: dict[str, Any] = {
+        "group_by": ("alertname",),
+        "group_wait": 0.05,
+        "group_interval": 0.1,
+        "repeat_interval": 0.2,
+        **extra,
+    }
+    return Target("0", "hook", **settings)
+
+
+async def test_an_alert_nobody_resolves_stops_repeating_and_is_shown_stale(
+    tmp_path: Path, fake_receiver: FakeReceiver
+) -> None:
+    """Without news for resolve_timeout a firing alert is no longer repeated, and its story
+    says why."""
+    async with running_bus(tmp_path, {"hook": hook(fake_receiver)}) as (bus, store):
+        await accept(bus, store, alerts(1), repeating(resolve_timeout=0.6))
+        await asyncio.sleep(1.2)
+        told = len(fake_receiver.requests)
+        await asyncio.sleep(0.6)
+        assert len(fake_receiver.requests) == told, "no repeat after going stale"
+        await bus.recorded()
+        [story] = await store.read(lambda tx: tx.list_events(limit=1))
+    assert 2 <= told <= 5
+    stale = [o for o in story["outcomes"] if o["outcome"] == "suppressed"]
+    assert [o["stage"] for o in stale] == ["stale"]
+    assert "resolve_timeout" in stale[0]["detail"]
+
+
+async def test_an_alert_still_reported_firing_keeps_repeating(
+    tmp_path: Path, fake_receiver: FakeReceiver
+) -> None:
+    """Alertmanager re-sending the same firing alert is news that it still fires: repeats go
+    on past resolve_timeout although each re-send is dropped as a duplicate."""
+    target = repeating(resolve_timeout=0.6, dedup_window=300)
+    async with running_bus(tmp_path, {"hook": hook(fake_receiver)}) as (bus, store):
+        for _ in range(8):
+            await accept(bus, store, alerts(1), target)
+            await asyncio.sleep(0.2)
+        told = len(fake_receiver.requests)
+        await asyncio.sleep(0.45)
+        assert len(fake_receiver.requests) > told, "still repeating 1.6 s after the first"
+
+
+async def test_an_alert_past_its_own_ends_at_stops_repeating(
+    tmp_path: Path, fake_receiver: FakeReceiver
+) -> None:
+    """A firing alert whose sender gave an endsAt is not repeated after it."""
+    [event] = alerts(1)
+    event.expires_at = datetime.now(UTC) + timedelta(seconds=0.5)
+    async with running_bus(tmp_path, {"hook": hook(fake_receiver)}) as (bus, store):
+        await accept(bus, store, [event], repeating())
+        await asyncio.sleep(1.1)
+        told = len(fake_receiver.requests)
+        await asyncio.sleep(0.6)
+        assert len(fake_receiver.requests) == told
+        await bus.recorded()
+        [story] = await store.read(lambda tx: tx.list_events(limit=1))
+    assert any("endsAt" in (o.get("detail") or "") for o in story["outcomes"])

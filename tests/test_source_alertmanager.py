@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -448,3 +449,14 @@ def test_mutated_fixtures_give_events_or_a_refusal(data: st.DataObject, name: st
     """Fixtures with keys dropped or values replaced yield events, Ignored or Malformed only."""
     doc = data.draw(mutated(load(name).payload))
     parses_or_refuses(lambda: _parse(doc))
+
+
+def test_a_firing_alerts_own_ends_at_is_kept_as_its_expiry() -> None:
+    """A firing alert's endsAt (when Alertmanager will take it as resolved) is its expiry; a
+    resolved alert's is its end; Go's zero time is neither."""
+    doc = payload("alertmanager/firing.multi.v4_fingerprint.json")
+    doc["alerts"][0]["endsAt"] = "2020-02-06T00:27:58Z"
+    first, second = _parse(doc)
+    assert first.expires_at == datetime(2020, 2, 6, 0, 27, 58, tzinfo=UTC)
+    assert first.finished_at is None
+    assert second.expires_at is None

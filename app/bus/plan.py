@@ -29,6 +29,7 @@ def target_of(route: Route, receiver: str) -> Target:
         repeat_interval=s.repeat_interval.total_seconds(),
         dedup_window=s.dedup_window.total_seconds(),
         send_resolved=s.send_resolved,
+        resolve_timeout=s.resolve_timeout.total_seconds(),
         template=s.template_source,
         # Most routes have no intervals: skip the clock check for them entirely.
         muted=route.muting if s.mute_when or s.active_when else None,

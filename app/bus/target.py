@@ -20,6 +20,7 @@ class Target:
     repeat_interval: float = 4 * 3600.0
     dedup_window: float = 300.0
     send_resolved: bool = True
+    resolve_timeout: float = 24 * 3600.0
     template: str | None = None
     # mute_when / active_when of the route at a time: why it is muted then, or None. None
     # instead of a function: the route is never muted.

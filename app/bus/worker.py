@@ -11,13 +11,14 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from app.bus import records
 from app.bus.channelset import ChannelSet, LiveChannel
-from app.bus.grouping import Flushing, Grouper
+from app.bus.grouping import Flushing, Group, Grouper
 from app.bus.ratelimit import SlidingWindow
 from app.bus.retry import RetryPolicy
 from app.bus.sender import Sender
@@ -29,6 +30,7 @@ from app.bus.stages import (
     SendResolved,
     Stage,
     TimeMute,
+    subject_of,
 )
 from app.bus.target import Dispatch, Target
 from app.events import Event
@@ -48,6 +50,9 @@ from channels.redact import Redactor
 
 # Seconds a channel replaced by a reload stays open for sends already under way.
 RETIRED_GRACE = 60.0
+# Alerts whose last news is remembered (for resolve_timeout), and for how long at most.
+MAX_HEARD = 100_000
+HEARD_TTL = 7 * 86400.0
 
 
 class Bus:
@@ -62,7 +67,10 @@ class Bus:
         self.channels = ChannelSet()
         self.inhibit = Inhibit(inhibit_check)
         self.stages: list[Stage] = [OldNews(), SendResolved(), TimeMute(), self.inhibit, Dedup()]
-        self.grouper = Grouper(self._flush)
+        self.grouper = Grouper(self._flush, self._last_heard, self._stopped_repeating)
+        # When each alert was last heard of (subject -> epoch seconds), dropped duplicates
+        # included: Alertmanager repeating a firing alert is fresh news that it still fires.
+        self._heard: OrderedDict[str, float] = OrderedDict()
         self._senders: dict[str, Sender] = {}
         self._events: dict[str, list[Event]] = {}
         self._background: set[asyncio.Task[None]] = set()
@@ -77,6 +85,8 @@ class Bus:
         """Hand a stored event's (route, receiver) targets to the stages and groups."""
         now = time.time()
         self.inhibit.observe(event, now)
+        if event.kind == "alert":
+            self._hear(event, now)
         dropped: list[Suppression] = []
         for target in targets:
             dispatch = Dispatch(event, target)
@@ -98,6 +108,34 @@ class Bus:
             )
         if dropped:
             self._spawn(self.store.write(lambda tx: tx.suppress(dropped)))
+
+    def _hear(self, event: Event, now: float) -> None:
+        subject = subject_of(event)
+        self._heard[subject] = now
+        self._heard.move_to_end(subject)
+        while len(self._heard) > MAX_HEARD or next(iter(self._heard.values())) < now - HEARD_TTL:
+            self._heard.popitem(last=False)
+
+    def _last_heard(self, event: Event) -> float:
+        return self._heard.get(subject_of(event), event.received_at.timestamp())
+
+    def _stopped_repeating(self, group: Group, stale: list[tuple[Event, str]]) -> None:
+        target = group.target
+        suppressed = [
+            Suppression(event.id, target.route, target.receiver, "stale", why)
+            for event, why in stale
+        ]
+        for item in suppressed:
+            DISPATCHES_DROPPED.labels(target.receiver, "stale").inc()
+            log(
+                logging.INFO,
+                "alert gone stale",
+                event_id=item.event_id,
+                route=item.route,
+                receiver=item.receiver,
+                reason=item.reason,
+            )
+        self._spawn(self.store.write(lambda tx: tx.suppress(suppressed)))
 
     async def _flush(self, batch: list[Flushing]) -> None:
         """Turn group flushes into delivery rows (one write) and hand them to senders."""

@@ -182,6 +182,7 @@ def _build(
         repeat_interval=d.repeat_interval,
         dedup_window=d.dedup_window,
         send_resolved=d.send_resolved,
+        resolve_timeout=d.resolve_timeout,
     )
     # Top-level routes must name their own receivers (checked); they never inherit fallback.
     children = _build_routes(spec.routes, replace(root_settings, receivers=()), "", intervals)
@@ -228,6 +229,7 @@ _INHERITED = (
     "repeat_interval",
     "dedup_window",
     "send_resolved",
+    "resolve_timeout",
 )
 
 

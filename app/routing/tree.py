@@ -35,6 +35,7 @@ class RouteSettings:
     repeat_interval: timedelta
     dedup_window: timedelta
     send_resolved: bool
+    resolve_timeout: timedelta
     mute_when: tuple[NamedInterval, ...] = ()
     active_when: tuple[NamedInterval, ...] = ()
     template: jinja2.Template | None = field(default=None, compare=False)

@@ -110,6 +110,7 @@ def _event(alert: _Alert, index: int, group: AlertmanagerPayload) -> Event:
         },
         started_at=alert.starts_at,
         finished_at=finished,
+        expires_at=alert.ends_at if status == "firing" else None,
         duration_s=span_seconds(alert.starts_at, finished),
     )
 
