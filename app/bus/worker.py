@@ -97,17 +97,22 @@ class Bus:
                 self.grouper.add(dispatch)
                 continue
             dropped.append(Suppression(event.id, target.route, target.receiver, stage, reason))
-            DISPATCHES_DROPPED.labels(target.receiver, stage).inc()
+        if dropped:
+            self._suppress(dropped, "delivery not needed")
+
+    def _suppress(self, suppressed: list[Suppression], message: str) -> None:
+        """Count, log and record receivers not told on purpose (the write is not awaited)."""
+        for item in suppressed:
+            DISPATCHES_DROPPED.labels(item.receiver, item.stage).inc()
             log(
                 logging.INFO,
-                "delivery not needed",
-                event_id=event.id,
-                route=target.route,
-                receiver=target.receiver,
-                reason=reason,
+                message,
+                event_id=item.event_id,
+                route=item.route,
+                receiver=item.receiver,
+                reason=item.reason,
             )
-        if dropped:
-            self._spawn(self.store.write(lambda tx: tx.suppress(dropped)))
+        self._spawn(self.store.write(lambda tx: tx.suppress(suppressed)))
 
     def _hear(self, event: Event, now: float) -> None:
         subject = subject_of(event)
@@ -125,17 +130,7 @@ class Bus:
             Suppression(event.id, target.route, target.receiver, "stale", why)
             for event, why in stale
         ]
-        for item in suppressed:
-            DISPATCHES_DROPPED.labels(target.receiver, "stale").inc()
-            log(
-                logging.INFO,
-                "alert gone stale",
-                event_id=item.event_id,
-                route=item.route,
-                receiver=item.receiver,
-                reason=item.reason,
-            )
-        self._spawn(self.store.write(lambda tx: tx.suppress(suppressed)))
+        self._suppress(suppressed, "alert gone stale")
 
     async def _flush(self, batch: list[Flushing]) -> None:
         """Turn group flushes into delivery rows (one write) and hand them to senders."""
