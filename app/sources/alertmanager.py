@@ -16,11 +16,10 @@ from app.sources.base import (
     Payload,
     SourceAuth,
     Timestamp,
-    bearer_token,
     decoded,
     load,
     map_status,
-    require_token,
+    require_authorization,
     span_seconds,
 )
 
@@ -115,12 +114,13 @@ def _event(alert: _Alert, index: int, group: AlertmanagerPayload) -> Event:
 
 
 class AlertmanagerSource:
-    """Authorization: Bearer <token> (http_config.authorization); no delivery id is sent."""
+    """Authorization: Bearer <token> (http_config.authorization) or Basic with the token as
+    password (basic_auth); no delivery id is sent."""
 
     name: Source = "alertmanager"
 
     def verify(self, headers: Mapping[str, str], body: bytes, auth: SourceAuth) -> None:
-        require_token(bearer_token(headers), auth, "bearer token")
+        require_authorization(headers, auth)
 
     def delivery_id(self, headers: Mapping[str, str]) -> str | None:
         return None

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, Protocol, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import unquote_to_bytes, urlsplit
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
 
@@ -73,12 +75,47 @@ def constant_time_equal(given: str | None, expected: str) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
 
 
-def bearer_token(headers: Mapping[str, str]) -> str | None:
+def authorization_tokens(headers: Mapping[str, str]) -> list[bytes]:
+    """What an `Authorization` header offers as the source's token.
+
+    `Bearer <token>`; or `Basic base64(user:password)` with any user name, the password
+    as sent and percent-decoded: the Jenkins Notification plugin sends a URL's user-info
+    (`http://user:TOKEN@host/...`) as Basic without decoding its %-escapes (Protocol.java,
+    https://github.com/jenkinsci/notification-plugin), Alertmanager's `basic_auth` sends it
+    as configured. Raises Unauthorized for a Basic value that is not base64 of user:password.
+    """
     value = headers.get("authorization")
     if value is None:
-        return None
-    scheme, _, token = value.partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else None
+        return []
+    scheme, _, credentials = value.strip().partition(" ")
+    scheme, credentials = scheme.lower(), credentials.strip()
+    if scheme == "bearer":
+        return [credentials.encode()]
+    if scheme != "basic":
+        return []
+    try:
+        pair = base64.b64decode(credentials, validate=True)
+    except (binascii.Error, ValueError):
+        raise Unauthorized("Authorization: Basic is not base64") from None
+    _user, colon, password = pair.partition(b":")
+    if not colon:
+        raise Unauthorized("Authorization: Basic holds no user:password pair")
+    return [password, unquote_to_bytes(password)]
+
+
+def require_authorization(headers: Mapping[str, str], auth: SourceAuth) -> None:
+    """Raise Unauthorized unless `Authorization` (Bearer, or Basic with the token as the
+    password) carries the configured token; accept everything when none is configured."""
+    expected = configured_secret(auth)
+    if expected is None:
+        return
+    offered = authorization_tokens(headers)
+    if not offered:
+        raise Unauthorized("missing Authorization: Bearer <token> or Basic user:<token>")
+    # Every candidate is compared, so the time taken does not say which form came close.
+    matches = [hmac.compare_digest(given, expected.encode()) for given in offered]
+    if not any(matches):
+        raise Unauthorized("wrong token in Authorization")
 
 
 class SourceModule(Protocol):

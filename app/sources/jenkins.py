@@ -16,14 +16,13 @@ from app.sources.base import (
     NonEmpty,
     Payload,
     SourceAuth,
-    bearer_token,
     branch_name,
     ci_event,
     decoded,
     extend_labels,
     load,
     map_status,
-    require_token,
+    require_authorization,
     url_path,
 )
 
@@ -192,12 +191,13 @@ def _outbound(payload: Any) -> Event:
 
 
 class JenkinsSource:
-    """Authorization: Bearer <token>; Jenkins sends no delivery id."""
+    """Authorization: Bearer <token>, or Basic with the token as password (a URL's user-info);
+    Jenkins sends no delivery id."""
 
     name: Source = "jenkins"
 
     def verify(self, headers: Mapping[str, str], body: bytes, auth: SourceAuth) -> None:
-        require_token(bearer_token(headers), auth, "bearer token")
+        require_authorization(headers, auth)
 
     def delivery_id(self, headers: Mapping[str, str]) -> str | None:
         return None
