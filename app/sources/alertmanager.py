@@ -11,6 +11,7 @@ from app.events import Event, Source, Status, base_labels
 from app.sources.base import (
     STATUS_WORDS,
     Ignored,
+    Int64,
     Malformed,
     MalformedJson,
     Payload,
@@ -50,7 +51,7 @@ class AlertmanagerPayload(Payload):
     group_key: str | None = Field(None, alias="groupKey")
     external_url: str | None = Field(None, alias="externalURL")
     # Absent before Alertmanager 0.21 (max_alerts); > 0 when alerts were left out.
-    truncated_alerts: int = Field(0, alias="truncatedAlerts")
+    truncated_alerts: Int64 = Field(0, alias="truncatedAlerts")
     alerts: list[_Alert]
 
 

@@ -6,13 +6,23 @@ import base64
 import binascii
 import hmac
 import json
+import math
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, Protocol, TypeVar
 from urllib.parse import unquote_to_bytes, urlsplit
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+)
+from pydantic_core import PydanticCustomError
 
 from app.events import Event, Labels, Source, Status
 
@@ -54,15 +64,32 @@ class JsonDocument(str):
 
 
 def decoded(payload: Any) -> Any:
-    """`payload` as Python values: a JsonDocument is decoded, anything else is already."""
+    """`payload` as Python values: a JsonDocument is decoded, anything else is already.
+
+    An integer too long for Python to read (over 4,300 digits) becomes ±infinity, which
+    every numeric field refuses by name and every other field ignores.
+    """
     if not isinstance(payload, JsonDocument):
         return payload
     try:
-        return json.loads(payload)
+        try:
+            return json.loads(payload)
+        except ValueError as exc:
+            if isinstance(exc, json.JSONDecodeError):
+                raise
+            # int()'s digit limit (CVE-2020-10735), raised from inside the decoder.
+            return json.loads(payload, parse_int=_unbounded_int)
     except json.JSONDecodeError as exc:
         raise MalformedJson(f"{exc.msg} at line {exc.lineno} column {exc.colno}") from exc
     except RecursionError as exc:
         raise MalformedJson("nested too deeply") from exc
+
+
+def _unbounded_int(text: str) -> int | float:
+    try:
+        return int(text)
+    except ValueError:
+        return -math.inf if text.startswith("-") else math.inf
 
 
 class Ignored(Exception):
@@ -154,6 +181,24 @@ class Payload(BaseModel):
 NonEmpty = Annotated[str, Field(min_length=1)]
 """A string a label is built from, which must not be empty."""
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _int64(value: int) -> int:
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise PydanticCustomError("int64", "beyond the signed 64-bit range Signalbox keeps")
+    return value
+
+
+Int64 = Annotated[int, AfterValidator(_int64)]
+"""Every integer a payload model reads: what SQLite's INTEGER (run_order) and orjson (the
+webhook channel's body) can hold. A larger one is a 400 naming the field, never a 500 or
+an event that cannot be stored or sent."""
+
+DurationSeconds = Annotated[float, Field(ge=0, le=10**9, allow_inf_nan=False)]
+"""A run's duration: finite (1e400 parses as infinity), not negative, under ~31 years
+(Jenkins' millisecond durations have the same bound)."""
+
 PayloadT = TypeVar("PayloadT", bound=BaseModel)
 
 
@@ -169,6 +214,10 @@ def load(model: type[PayloadT], payload: Any, shape: str) -> PayloadT:
     except ValidationError as exc:
         first = exc.errors()[0]
         if first["type"] == "json_invalid":
+            if "number out of range" in first["msg"]:
+                # Over 4,300 digits: the JSON parser gives up without naming the field; the
+                # standard library's, as decoded() runs it, lets validation name it.
+                return load(model, decoded(payload), shape)
             raise MalformedJson(first["msg"].removeprefix("Invalid JSON: ")) from exc
         where = ".".join(str(part) for part in first["loc"]) or "body"
         what = "expected a JSON object" if first["type"] in _OBJECT_ERRORS else first["msg"]

@@ -12,6 +12,7 @@ from pydantic import BeforeValidator, Field
 
 from app.events import Event, Labels, Source, Status, base_labels
 from app.sources.base import (
+    Int64,
     Malformed,
     NonEmpty,
     Payload,
@@ -71,7 +72,7 @@ class _Scm(Payload):
 
 
 class _Build(Payload):
-    number: int
+    number: Int64
     phase: str
     status: str | None = None
     full_url: str | None = None
@@ -89,7 +90,7 @@ class NotificationPayload(Payload):
 class OutboundPayload(Payload):
     project_name: NonEmpty = Field(alias="projectName")
     build_name: str | None = Field(None, alias="buildName")
-    build_number: int | None = Field(None, alias="buildNumber")
+    build_number: Int64 | None = Field(None, alias="buildNumber")
     build_url: str | None = Field(None, alias="buildUrl")
     event: str
 
