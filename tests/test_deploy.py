@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
@@ -26,6 +27,7 @@ from app.routing.config import load_config
 from app.sources import SOURCE_MODULES
 from feeding import feed, post_fixture
 from fixtures import load
+from process import free_port, signalbox
 from providers.webhook import FakeReceiver
 from service import LOG_ONLY, serve
 
@@ -279,10 +281,13 @@ def dead_letters(text: str) -> float | None:
 def test_first_dead_letter_after_a_start_fires_the_alert(
     tmp_path: Path, fake_receiver: FakeReceiver
 ) -> None:
-    """Scraped from the real service, the dead-letter series is 0 at start-up and 1 after the
-    first dead delivery; fed to promtool, those scrapes fire SignalboxDeadLetters."""
+    """Scraped from a freshly started `signalbox serve`, the dead-letter series is 0 before
+    and 1 after the first dead delivery; fed to promtool, those scrapes fire
+    SignalboxDeadLetters."""
     fake_receiver.secret = "right"  # the channel signs with "wrong": 401, a dead letter
-    with serve(tmp_path, DEAD_END.replace("URL", fake_receiver.base_url)) as client:
+    (tmp_path / "routes.yaml").write_text(DEAD_END.replace("URL", fake_receiver.base_url))
+    port = free_port()
+    with signalbox(tmp_path, port), httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
         at_start = dead_letters(client.get("/metrics").text)
         assert post_fixture(client, "gitlab/pipeline_hook.failed.json").status_code == 202
         deadline = time.monotonic() + 10
