@@ -10,6 +10,7 @@ from typing import Any
 from app.bus.retry import RetryPolicy
 from app.bus.target import Target
 from app.events import Event
+from app.metrics import DELIVERIES
 from app.sources import SOURCE_MODULES
 from busharness import (
     accept,
@@ -330,6 +331,8 @@ async def test_storm_is_rate_limited_and_folded_into_digests(
             "rate_limit": {"messages": 20, "per": "1s"},
         }
     }
+    counted = DELIVERIES.labels("dingtalk", "folded")
+    before = counted._value.get()
     async with running_bus(tmp_path, channels) as (bus, store):
         await accept(bus, store, alerts(1000), Target("0", "ding"))
         await wait_for(lambda: deliveries(store, "sent"), within=20)
@@ -347,6 +350,7 @@ async def test_storm_is_rate_limited_and_folded_into_digests(
     digests = [d for d in sent if d.route == "digest"]
     assert digests and all(d.folded > 0 for d in digests)
     assert len(folded) + len(sent) - len(digests) == 1000
+    assert counted._value.get() - before == len(folded), "folded deliveries are counted"
     assert any("more" in r.json()["markdown"]["text"] for r in fake_dingtalk.requests)
     # Every event's story names the digest that told it, and that the digest was sent.
     digest_ids = {d.id for d in digests}

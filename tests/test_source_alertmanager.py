@@ -330,12 +330,15 @@ def test_fixture_parses_to_one_event_per_alert(name: str) -> None:
         assert_event(event, case)
 
 
-def test_bearer_token_is_required_when_configured() -> None:
-    """The right bearer token passes; a wrong or missing one is refused; none configured passes."""
+def test_bearer_or_basic_token_is_required_when_configured() -> None:
+    """The right bearer token or basic password passes; a wrong or missing one is refused; none
+    configured passes."""
     auth = SourceAuth(token=SecretStr("am-token"))
     SOURCE.verify({"authorization": "Bearer am-token"}, b"{}", auth)
     SOURCE.verify({"authorization": "bearer am-token"}, b"{}", auth)
-    for headers in ({}, {"authorization": "Bearer other"}):
+    # basic_auth: {username: signalbox, password: am-token} in Alertmanager's http_config.
+    SOURCE.verify({"authorization": "Basic c2lnbmFsYm94OmFtLXRva2Vu"}, b"{}", auth)
+    for headers in ({}, {"authorization": "Bearer other"}, {"authorization": "Basic YTpi"}):
         with pytest.raises(Unauthorized):
             SOURCE.verify(headers, b"{}", auth)
     SOURCE.verify({}, b"{}", SourceAuth())

@@ -80,6 +80,7 @@ def fold(backlog: list[DeliveryRecord]) -> DeliveryRecord:
         d.attempts.append(
             {"at": now_iso(), "outcome": "folded", "detail": f"folded into {digest.id}"}
         )
+        DELIVERIES.labels(d.channel_type, "folded").inc()
     return digest
 
 

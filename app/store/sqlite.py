@@ -9,6 +9,7 @@ failing request does not undo its neighbours.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import sqlite3
@@ -44,6 +45,9 @@ WAL_RESTART_BYTES = 16 * 1024 * 1024
 # How long that restart waits for open reads (a console query) before trying again a
 # second later: webhooks queue behind it meanwhile.
 WAL_RESTART_WAIT_MS = 100
+# The readiness probe writes (and deletes) a row this large: more than a page, so it needs
+# pages nobody else uses, as a webhook's event does; on a full disk it fails as they do.
+PROBE_BYTES = 16 * 1024
 
 
 def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
@@ -65,6 +69,10 @@ class _Job:
     fn: Callable[[WriteTx], Any]
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[Any]
+    # Set under SqliteStore._claim: the writer has taken the job into a transaction, or
+    # its caller stopped waiting before that (the writer then drops it).
+    started: bool = False
+    abandoned: bool = False
 
 
 class SqliteStore:
@@ -73,11 +81,15 @@ class SqliteStore:
     def __init__(
         self, path: Path, busy_timeout: float = 30.0, clock: Callable[[], float] | None = None
     ) -> None:
+        """`busy_timeout`: seconds a write may take, queued or waiting for a lock, before
+        its caller gets StoreUnavailable (SIGNALBOX_DB_BUSY_TIMEOUT)."""
         self.path = path
         self.busy_timeout = busy_timeout
         self._clock = clock
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._claim = threading.Lock()
         self._writer: threading.Thread | None = None
+        self._write_conn: sqlite3.Connection | None = None
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-read")
         self._read_conn: sqlite3.Connection | None = None
         self._checkpointer: threading.Thread | None = None
@@ -87,6 +99,7 @@ class SqliteStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = _connect(self.path, self.busy_timeout)
         migrate(conn, self.path)
+        self._write_conn = conn
         conn.execute("PRAGMA wal_autocheckpoint=0")
         conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         self._writer = threading.Thread(
@@ -118,12 +131,31 @@ class SqliteStore:
             self._read_conn = None
 
     async def write(self, fn: Callable[[WriteTx], T]) -> T:
+        """Run `fn` in the writer's next transaction; StoreUnavailable after busy_timeout.
+
+        A stalled disk or a long-held lock must not hold webhooks for ever. A job not yet
+        started when its caller gives up is never run; one already started may still
+        commit (the caller was told it did not: at least once, never lost).
+        """
         if self._writer is None:
             raise StoreUnavailable("store is not running")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._jobs.put(_Job(fn, loop, future))
-        return await future
+        job = _Job(fn, loop, future)
+        timer = loop.call_later(self.busy_timeout, self._give_up, job)
+        self._jobs.put(job)
+        try:
+            return await future
+        finally:
+            timer.cancel()
+
+    def _give_up(self, job: _Job) -> None:
+        with self._claim:
+            job.abandoned = not job.started
+        if not job.future.done():
+            job.future.set_exception(
+                StoreUnavailable(f"{self.path.name} did not commit within {self.busy_timeout:g}s")
+            )
 
     async def read(self, fn: Callable[[ReadTx], T]) -> T:
         conn = self._read_conn
@@ -133,11 +165,23 @@ class SqliteStore:
         return await loop.run_in_executor(self._reader, lambda: fn(SqliteReadTx(conn, self._clock)))
 
     async def writable(self) -> bool:
+        """Whether a webhook's write would commit now: a real row is written and deleted
+        through the writer queue, within busy_timeout. An empty transaction commits on a
+        full disk, while every event's insert fails."""
         try:
-            await self.write(lambda tx: None)
+            await self.write(self._probe)
         except StoreUnavailable:
             return False
         return True
+
+    def _probe(self, tx: WriteTx) -> None:
+        # Runs on the writer thread, inside its transaction, like any write job.
+        assert self._write_conn is not None
+        self._write_conn.execute(
+            "INSERT INTO readiness_probe (at, pad) VALUES (?, zeroblob(?))",
+            (time.time(), PROBE_BYTES),
+        )
+        self._write_conn.execute("DELETE FROM readiness_probe")
 
     def _checkpoint_loop(self, conn: sqlite3.Connection) -> None:
         try:
@@ -170,7 +214,12 @@ class SqliteStore:
                         self._jobs.put(None)
                         break
                     batch.append(job)
-                self._commit(conn, tx, batch)
+                with self._claim:
+                    batch = [job for job in batch if not job.abandoned]
+                    for job in batch:
+                        job.started = True
+                if batch:
+                    self._commit(conn, tx, batch)
                 if time.monotonic() >= next_look:
                     next_look = time.monotonic() + CHECKPOINT_EVERY
                     self._restart_wal_if_large(conn, wal)
@@ -211,6 +260,10 @@ class SqliteStore:
                 except Exception as exc:
                     conn.execute("ROLLBACK TO job")
                     conn.execute("RELEASE job")
+                    if isinstance(exc, sqlite3.OperationalError):
+                        # A full disk, an I/O error, a lock: the store's state, not a bug of
+                        # the caller's, which gets the same answer as for a failed commit.
+                        exc = StoreUnavailable(f"could not write to {self.path.name}: {exc}")
                     results.append((False, exc))
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -223,7 +276,10 @@ class SqliteStore:
         for job, (ok, value) in zip(batch, results, strict=True):
             settled.setdefault(job.loop, []).append((job, ok, value))
         for loop, outcomes in settled.items():
-            loop.call_soon_threadsafe(_settle, outcomes)
+            # A loop closed since its job was queued has nobody left to tell; the writer
+            # must not die of it.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_settle, outcomes)
 
 
 def _settle(outcomes: list[tuple[_Job, bool, Any]]) -> None:

@@ -79,7 +79,12 @@ CREATE TABLE suppressed (
 CREATE INDEX suppressed_by_event ON suppressed (event_id);
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1_BASE, _V2_OUTCOMES)
+# /readyz writes and deletes a row here: a real write, which fails on a full disk.
+_V3_READINESS = """
+CREATE TABLE IF NOT EXISTS readiness_probe (at REAL NOT NULL, pad BLOB NOT NULL);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1_BASE, _V2_OUTCOMES, _V3_READINESS)
 
 
 class SchemaTooNew(Exception):
