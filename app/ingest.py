@@ -1,12 +1,13 @@
 """Storing parsed events: dedup the delivery, label pipeline state, route, persist.
 
 An event is stored with its pipeline labels and routing decision in one transaction, or
-not at all. Routing runs in a worker thread, never on the event loop nor inside the
-store's writer (which every webhook's commit waits on): the pipeline labels it matches on
-are judged against a snapshot first, the events routed, and the writer only checks that
-the judgement still holds. Deliveries for one pipeline take turns within a process, so
-that check fails only when another process wrote the pipeline in between; then the
-writer's verdict is taken and the events are routed again.
+not at all. Routing runs off the event loop and outside the store's writer (which every
+webhook's commit waits on): the pipeline labels it matches on are judged against a
+snapshot and the events routed on the store's reader thread, and the writer only checks
+that the judgement still holds. When another delivery for the same pipeline committed in
+between, the events are routed again with the writer's verdicts; from then on the
+deliveries of that pipeline take turns within the process, so the check can only fail
+again when another process wrote the pipeline meanwhile.
 """
 
 from __future__ import annotations
@@ -32,11 +33,11 @@ from app.pipeline_state import (
     record_run,
     tracked,
 )
-from app.store import RunHistory, Store, StoreUnavailable, WriteTx
+from app.store import ReadTx, Store, StoreUnavailable, WriteTx
 
 PlanFn = Callable[[Event], Plan]
 
-# Routing again this often means a pipeline is written by many deliveries at once; the
+# Routing again this often means other processes keep writing the same pipeline; the
 # sender is then asked to retry (503) rather than holding its request any longer.
 MAX_REROUTES = 8
 
@@ -61,31 +62,63 @@ class _Rejudged(Exception):
         self.verdicts = verdicts
 
 
+@dataclass(frozen=True)
+class _Routed:
+    """The events labelled and routed with these verdicts."""
+
+    verdicts: list[Verdict | None]
+    plans: list[Plan]
+    finished: set[str]
+
+
 async def ingest(
     store: Store, events: Sequence[Event], dedup_key: str | None, plan: PlanFn
 ) -> Accepted:
     """Store the events of one delivery; raises Duplicate or StoreUnavailable."""
     events = list(events)
-    keys = sorted({pipeline_key(e.labels) for e in events if tracked(e)})
-    async with _taking_turns(keys):
-        return await _ingest(store, events, dedup_key, plan)
-
-
-async def _ingest(
-    store: Store, events: list[Event], dedup_key: str | None, plan: PlanFn
-) -> Accepted:
-    verdicts: list[Verdict | None] = [None] * len(events)
-    if any(tracked(e) for e in events):
-        verdicts = await store.read(lambda tx: _judge_all(tx, events))
-    for _ in range(MAX_REROUTES):
-        finished = {e.id for e, v in zip(events, verdicts, strict=True) if apply_verdict(e, v)}
-        plans = await asyncio.to_thread(lambda: [plan(e) for e in events])
-        try:
-            return await store.write(partial(_write, dedup_key, events, verdicts, plans, finished))
-        except _Rejudged as changed:
-            verdicts = changed.verdicts
+    routed = await store.read(partial(_route, events, plan, None))
+    try:
+        return await store.write(partial(_write, dedup_key, events, routed))
+    except _Rejudged as changed:
+        verdicts = changed.verdicts
+    async with _taking_turns(sorted({pipeline_key(e.labels) for e in events if tracked(e)})):
+        for _ in range(MAX_REROUTES):
+            routed = await store.read(partial(_route, events, plan, verdicts))
+            try:
+                return await store.write(partial(_write, dedup_key, events, routed))
+            except _Rejudged as changed:
+                verdicts = changed.verdicts
     log(logging.WARNING, "pipeline history kept changing while routing", events=len(events))
     raise StoreUnavailable("pipeline history kept changing while routing; retry")
+
+
+def _route(
+    events: list[Event], plan: PlanFn, verdicts: list[Verdict | None] | None, tx: ReadTx
+) -> _Routed:
+    """Label the events with `verdicts` (judged from the snapshot when None) and route
+    them. Runs on the reader thread: never on the event loop, never in the writer."""
+    if verdicts is None:
+        verdicts = [judge(tx, e) for e in events]
+    finished = {e.id for e, v in zip(events, verdicts, strict=True) if apply_verdict(e, v)}
+    return _Routed(verdicts, [plan(e) for e in events], finished)
+
+
+def _write(dedup_key: str | None, events: list[Event], routed: _Routed, tx: WriteTx) -> Accepted:
+    if dedup_key is not None and not tx.remember_delivery(dedup_key):
+        raise Duplicate(dedup_key)
+    verdicts: list[Verdict | None] = []
+    for event in events:
+        verdict = judge(tx, event)
+        # Recorded at once: a later event of the same delivery may be of the same run.
+        record_run(tx, event, verdict)
+        verdicts.append(verdict)
+    if verdicts != routed.verdicts:
+        raise _Rejudged(verdicts)  # the job's savepoint undoes the runs recorded
+    for event, event_plan in zip(events, routed.plans, strict=True):
+        tx.insert_event(event, event_plan.decision)
+        if event_plan.targets:
+            tx.add_dispatches(event.id, [(t.route, t.receiver) for t in event_plan.targets])
+    return Accepted(events, routed.plans, routed.finished)
 
 
 # Per event loop (tests run several): pipeline key -> [lock, deliveries holding or waiting].
@@ -109,32 +142,3 @@ async def _taking_turns(keys: list[str]) -> AsyncIterator[None]:
             entry[1] -= 1
             if entry[1] == 0:
                 del turns[key]
-
-
-def _judge_all(history: RunHistory, events: list[Event]) -> list[Verdict | None]:
-    return [judge(history, e) for e in events]
-
-
-def _write(
-    dedup_key: str | None,
-    events: list[Event],
-    expected: list[Verdict | None],
-    plans: list[Plan],
-    finished: set[str],
-    tx: WriteTx,
-) -> Accepted:
-    if dedup_key is not None and not tx.remember_delivery(dedup_key):
-        raise Duplicate(dedup_key)
-    verdicts: list[Verdict | None] = []
-    for event in events:
-        verdict = judge(tx, event)
-        # Recorded at once: a later event of the same delivery may be of the same run.
-        record_run(tx, event, verdict)
-        verdicts.append(verdict)
-    if verdicts != expected:
-        raise _Rejudged(verdicts)  # the job's savepoint undoes the runs recorded
-    for event, event_plan in zip(events, plans, strict=True):
-        tx.insert_event(event, event_plan.decision)
-        if event_plan.targets:
-            tx.add_dispatches(event.id, [(t.route, t.receiver) for t in event_plan.targets])
-    return Accepted(events, plans, finished)

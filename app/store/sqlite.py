@@ -9,20 +9,18 @@ failing request does not undo its neighbours.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import queue
 import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from app.logs import log
 from app.store.base import ReadTx, StoreUnavailable, WriteTx
+from app.store.handoff import Pending, Queue, settle
 from app.store.queries import SqliteReadTx, SqliteWriteTx
 from app.store.sqlite_schema import migrate
 
@@ -65,10 +63,13 @@ def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
 
 
 @dataclass
-class _Job:
+class _Read(Pending):
+    fn: Callable[[ReadTx], Any]
+
+
+@dataclass
+class _Job(Pending):
     fn: Callable[[WriteTx], Any]
-    loop: asyncio.AbstractEventLoop
-    future: asyncio.Future[Any]
     # Set under SqliteStore._claim: the writer has taken the job into a transaction, or
     # its caller stopped waiting before that (the writer then drops it).
     started: bool = False
@@ -86,12 +87,12 @@ class SqliteStore:
         self.path = path
         self.busy_timeout = busy_timeout
         self._clock = clock
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._jobs: Queue[_Job] = Queue()
         self._claim = threading.Lock()
         self._writer: threading.Thread | None = None
         self._write_conn: sqlite3.Connection | None = None
-        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-read")
-        self._read_conn: sqlite3.Connection | None = None
+        self._reads: Queue[_Read] = Queue()
+        self._reader: threading.Thread | None = None
         self._checkpointer: threading.Thread | None = None
         self._stopping = threading.Event()
 
@@ -106,7 +107,13 @@ class SqliteStore:
             target=self._write_loop, args=(conn,), name="sqlite-write", daemon=True
         )
         self._writer.start()
-        self._read_conn = _connect(self.path, self.busy_timeout)
+        self._reader = threading.Thread(
+            target=self._read_loop,
+            args=(_connect(self.path, self.busy_timeout),),
+            name="sqlite-read",
+            daemon=True,
+        )
+        self._reader.start()
         self._stopping.clear()
         self._checkpointer = threading.Thread(
             target=self._checkpoint_loop,
@@ -125,10 +132,10 @@ class SqliteStore:
             self._jobs.put(None)
             await asyncio.to_thread(self._writer.join)
             self._writer = None
-        self._reader.shutdown(wait=True)
-        if self._read_conn is not None:
-            self._read_conn.close()
-            self._read_conn = None
+        if self._reader is not None:
+            self._reads.put(None)
+            await asyncio.to_thread(self._reader.join)
+            self._reader = None
 
     async def write(self, fn: Callable[[WriteTx], T]) -> T:
         """Run `fn` in the writer's next transaction; StoreUnavailable after busy_timeout.
@@ -141,7 +148,7 @@ class SqliteStore:
             raise StoreUnavailable("store is not running")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        job = _Job(fn, loop, future)
+        job = _Job(loop, future, fn)
         timer = loop.call_later(self.busy_timeout, self._give_up, job)
         self._jobs.put(job)
         try:
@@ -158,11 +165,27 @@ class SqliteStore:
             )
 
     async def read(self, fn: Callable[[ReadTx], T]) -> T:
-        conn = self._read_conn
-        if conn is None:
+        """Run `fn` on the reader thread, which takes every read queued at once."""
+        if self._reader is None:
             raise StoreUnavailable("store is not running")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._reader, lambda: fn(SqliteReadTx(conn, self._clock)))
+        future: asyncio.Future[T] = loop.create_future()
+        self._reads.put(_Read(loop, future, fn))
+        return await future
+
+    def _read_loop(self, conn: sqlite3.Connection) -> None:
+        tx = SqliteReadTx(conn, self._clock)
+        try:
+            while (batch := self._reads.batch(MAX_BATCH)) is not None:
+                outcomes: list[tuple[Pending, bool, Any]] = []
+                for job in batch:
+                    try:
+                        outcomes.append((job, True, job.fn(tx)))
+                    except Exception as exc:
+                        outcomes.append((job, False, exc))
+                settle(outcomes)
+        finally:
+            conn.close()
 
     async def writable(self) -> bool:
         """Whether a webhook's write would commit now: a real row is written and deleted
@@ -200,20 +223,7 @@ class SqliteStore:
         wal = self.path.with_name(self.path.name + "-wal")
         next_look = time.monotonic() + CHECKPOINT_EVERY
         try:
-            while True:
-                first = self._jobs.get()
-                if first is None:
-                    return
-                batch = [first]
-                while len(batch) < MAX_BATCH:
-                    try:
-                        job = self._jobs.get_nowait()
-                    except queue.Empty:
-                        break
-                    if job is None:
-                        self._jobs.put(None)
-                        break
-                    batch.append(job)
+            while (batch := self._jobs.batch(MAX_BATCH)) is not None:
                 with self._claim:
                     batch = [job for job in batch if not job.abandoned]
                     for job in batch:
@@ -272,21 +282,4 @@ class SqliteStore:
             failure = StoreUnavailable(f"could not commit to {self.path.name}: {exc}")
             results = [(False, failure)] * len(batch)
         # One wake-up per event loop for the whole batch, not one per job.
-        settled: dict[asyncio.AbstractEventLoop, list[tuple[_Job, bool, Any]]] = {}
-        for job, (ok, value) in zip(batch, results, strict=True):
-            settled.setdefault(job.loop, []).append((job, ok, value))
-        for loop, outcomes in settled.items():
-            # A loop closed since its job was queued has nobody left to tell; the writer
-            # must not die of it.
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(_settle, outcomes)
-
-
-def _settle(outcomes: list[tuple[_Job, bool, Any]]) -> None:
-    for job, ok, value in outcomes:
-        if job.future.done():
-            continue
-        if ok:
-            job.future.set_result(value)
-        else:
-            job.future.set_exception(value)
+        settle([(job, ok, value) for job, (ok, value) in zip(batch, results, strict=True)])
