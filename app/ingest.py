@@ -31,6 +31,7 @@ from app.pipeline_state import (
     judge,
     pipeline_key,
     record_run,
+    still_holds,
     tracked,
 )
 from app.store import ReadTx, Store, StoreUnavailable, WriteTx
@@ -106,19 +107,26 @@ def _route(
 def _write(dedup_key: str | None, events: list[Event], routed: _Routed, tx: WriteTx) -> Accepted:
     if dedup_key is not None and not tx.remember_delivery(dedup_key):
         raise Duplicate(dedup_key)
-    verdicts: list[Verdict | None] = []
-    for event in events:
-        verdict = judge(tx, event)
-        # Recorded at once: a later event of the same delivery may be of the same run.
+    # Recorded one by one: a later event of the same delivery may be of the same pipeline.
+    for index, (event, verdict) in enumerate(zip(events, routed.verdicts, strict=True)):
+        if not still_holds(tx, event, verdict):
+            raise _Rejudged(routed.verdicts[:index] + _judge_and_record(tx, events[index:]))
         record_run(tx, event, verdict)
-        verdicts.append(verdict)
-    if verdicts != routed.verdicts:
-        raise _Rejudged(verdicts)  # the job's savepoint undoes the runs recorded
     for event, event_plan in zip(events, routed.plans, strict=True):
         tx.insert_event(event, event_plan.decision)
         if event_plan.targets:
             tx.add_dispatches(event.id, [(t.route, t.receiver) for t in event_plan.targets])
     return Accepted(events, routed.plans, routed.finished)
+
+
+def _judge_and_record(tx: WriteTx, events: list[Event]) -> list[Verdict | None]:
+    """The writer's own verdicts (the job's savepoint then undoes the runs recorded)."""
+    verdicts = []
+    for event in events:
+        verdict = judge(tx, event)
+        record_run(tx, event, verdict)
+        verdicts.append(verdict)
+    return verdicts
 
 
 # Per event loop (tests run several): pipeline key -> [lock, deliveries holding or waiting].

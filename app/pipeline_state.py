@@ -48,6 +48,8 @@ class Verdict:
     old_news: str | None = None
     # What the run record becomes; None when it stays as stored.
     record: RunRecord | None = None
+    # The pipeline's history generation it was judged at (see RunHistory.generation).
+    generation: int = 0
 
 
 def tracked(event: Event) -> bool:
@@ -61,6 +63,7 @@ def judge(history: RunHistory, event: Event) -> Verdict | None:
         return None
     assert event.run_id is not None
     key = pipeline_key(event.labels)
+    generation = history.generation(key)
     status = event.status
     known = history.get_run(key, event.run_id)
     old_news = None
@@ -107,7 +110,7 @@ def judge(history: RunHistory, event: Event) -> Verdict | None:
         streak = earlier_streak
         transition = "unchanged"
     finished = status in TERMINAL_STATUSES and (known is None or known.status != status)
-    return Verdict(transition, streak, finished, old_news, record)
+    return Verdict(transition, streak, finished, old_news, record, generation)
 
 
 def apply_verdict(event: Event, verdict: Verdict | None) -> bool:
@@ -124,6 +127,14 @@ def record_run(tx: WriteTx, event: Event, verdict: Verdict | None) -> None:
     """Store what the verdict says the event's run now is."""
     if verdict is not None and verdict.record is not None:
         tx.save_run(pipeline_key(event.labels), verdict.record)
+
+
+def still_holds(history: RunHistory, event: Event, verdict: Verdict | None) -> bool:
+    """Whether `verdict` is what judging the event against `history` would give now: its
+    pipeline has not been written since it was judged."""
+    if verdict is None:
+        return not tracked(event)
+    return tracked(event) and history.generation(pipeline_key(event.labels)) == verdict.generation
 
 
 def apply_pipeline_state(tx: WriteTx, event: Event) -> bool:

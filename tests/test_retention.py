@@ -74,7 +74,15 @@ def checkpointed_size(path: Path) -> int:
 
 
 def counts(path: Path) -> dict[str, int]:
-    tables = ("events", "deliveries", "seen_deliveries", "pipeline_runs", "dispatches")
+    tables = (
+        "events",
+        "deliveries",
+        "seen_deliveries",
+        "pipeline_runs",
+        "dispatches",
+        "pipelines",
+        "delivery_events",
+    )
     with sqlite3.connect(path) as db:
         return {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}  # noqa: S608
 
@@ -105,6 +113,8 @@ async def test_a_long_stream_stays_bounded(tmp_path: Path) -> None:
     assert rows[-1]["dispatches"] == 0
     # 40 branches, each with runs from the last 30 days (or up to its latest success).
     assert rows[-1]["pipeline_runs"] <= 31 * 24
+    assert rows[-1]["pipelines"] <= 40
+    assert rows[-1]["delivery_events"] <= rows[-1]["deliveries"]
     for table, count in rows[-1].items():
         assert count <= max(r[table] for r in rows[30:60]), (table, rows[-1])
     assert max(sizes[45:]) <= max(sizes[:45]) * 1.1, sizes

@@ -85,6 +85,11 @@ class Retention:
 class RunHistory(Protocol):
     """The stored runs of CI pipelines, as both kinds of transaction read them."""
 
+    def generation(self, pipeline_key: str) -> int:
+        """How many times a run of the pipeline was saved (0: never): equal generations,
+        equal history."""
+        ...
+
     def get_run(self, pipeline_key: str, run_id: str) -> RunRecord | None: ...
 
     def finished_runs_before(
@@ -99,7 +104,9 @@ class WriteTx(RunHistory, Protocol):
         """Remember a sender's delivery key; False when it was already remembered."""
         ...
 
-    def save_run(self, pipeline_key: str, run: RunRecord) -> None: ...
+    def save_run(self, pipeline_key: str, run: RunRecord) -> None:
+        """Insert or update a run; the pipeline's generation goes up by one."""
+        ...
 
     def insert_event(self, event: Event, routing: dict[str, Any]) -> None: ...
 

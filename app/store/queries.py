@@ -38,6 +38,12 @@ class _SqliteTx:
     def _now_ns(self) -> int:
         return time.time_ns() if self._clock is None else int(self._clock() * 1e9)
 
+    def generation(self, pipeline_key: str) -> int:
+        row = self._conn.execute(
+            "SELECT generation FROM pipelines WHERE pipeline_key = ?", (pipeline_key,)
+        ).fetchone()
+        return int(row[0]) if row else 0
+
     def get_run(self, pipeline_key: str, run_id: str) -> RunRecord | None:
         row = self._conn.execute(
             "SELECT run_id, run_order, status FROM pipeline_runs"
@@ -92,6 +98,11 @@ class SqliteWriteTx(_SqliteTx):
                ON CONFLICT (pipeline_key, run_id)
                DO UPDATE SET status = excluded.status, run_order = excluded.run_order""",
             (pipeline_key, run.run_id, run.run_order, run.status, self._now_ns()),
+        )
+        self._conn.execute(
+            """INSERT INTO pipelines (pipeline_key, generation) VALUES (?, 1)
+               ON CONFLICT (pipeline_key) DO UPDATE SET generation = generation + 1""",
+            (pipeline_key,),
         )
 
     def insert_event(self, event: Event, routing: dict[str, Any]) -> None:

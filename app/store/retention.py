@@ -57,6 +57,14 @@ DELETE FROM pipeline_runs WHERE rowid IN (
     LIMIT :batch)
 """
 
+# A pipeline none of whose runs is kept any more needs no generation either.
+_PIPELINES = """
+DELETE FROM pipelines WHERE pipeline_key IN (
+    SELECT p.pipeline_key FROM pipelines p
+    WHERE NOT EXISTS (SELECT 1 FROM pipeline_runs r WHERE r.pipeline_key = p.pipeline_key)
+    LIMIT :batch)
+"""
+
 
 def prune(conn: sqlite3.Connection, policy: Retention, now: float, batch: int) -> dict[str, int]:
     """Delete up to `batch` expired rows of each table; how many went, by table."""
@@ -71,6 +79,7 @@ def prune(conn: sqlite3.Connection, policy: Retention, now: float, batch: int) -
     removed["pipeline_runs"] = run(
         _RUNS, int((now - policy.pipeline_runs) * 1e9), keep=policy.keep_runs
     )
+    removed["pipelines"] = run(_PIPELINES, 0)
     return removed
 
 

@@ -84,7 +84,23 @@ _V3_READINESS = """
 CREATE TABLE IF NOT EXISTS readiness_probe (at REAL NOT NULL, pad BLOB NOT NULL);
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1_BASE, _V2_OUTCOMES, _V3_READINESS)
+# A counter per pipeline, bumped with every run saved: the writer compares it with the one
+# a verdict was judged at, instead of judging again.
+_V4_PIPELINE_GENERATIONS = """
+CREATE TABLE pipelines (
+    pipeline_key TEXT PRIMARY KEY,
+    generation INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO pipelines (pipeline_key, generation)
+    SELECT pipeline_key, count(*) FROM pipeline_runs GROUP BY pipeline_key;
+"""
+
+MIGRATIONS: tuple[str, ...] = (
+    _V1_BASE,
+    _V2_OUTCOMES,
+    _V3_READINESS,
+    _V4_PIPELINE_GENERATIONS,
+)
 
 
 class SchemaTooNew(Exception):
