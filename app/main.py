@@ -29,7 +29,6 @@ from app.routing.config import RoutingConfig
 from app.routing.inhibit import inhibition
 from app.routing.reload import ConfigHolder
 from app.settings import Settings
-from app.store import SqliteStore
 from app.ui import routes as ui
 
 
@@ -38,7 +37,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         holder = ConfigHolder(settings.config)
         set_label_limit(settings.metrics_label_limit)
-        store = SqliteStore(settings.db_path, settings.db_busy_timeout)
+        store = settings.open_store()
         await store.start()
         policy = RetryPolicy(max_age=settings.retry_for, max_interval=settings.retry_max_interval)
         bus = Bus(store, lambda: _inhibit_check(holder.current), policy)
@@ -62,7 +61,7 @@ def create_app(settings: Settings) -> FastAPI:
                 "signalbox started",
                 config=str(settings.config),
                 config_hash=config.hash,
-                db=str(settings.db_path),
+                db=settings.store_location,
                 resumed=resumed,
             )
             yield

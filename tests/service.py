@@ -58,13 +58,8 @@ def serve_app(
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    app = create_app(
-        Settings(
-            config=config,
-            data_dir=tmp_path / "data",
-            **{"watch_config": False, "shutdown_grace": 1.0, **settings},
-        )
-    )
+    defaults = {"data_dir": tmp_path / "data", "watch_config": False, "shutdown_grace": 1.0}
+    app = create_app(Settings(config=config, **{**defaults, **settings}))
     server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

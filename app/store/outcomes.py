@@ -11,9 +11,12 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 Outcome = dict[str, Any]
+# Runs one of the queries below for some event ids: `{ids}` stands for their list.
+Fetch = Callable[[str, list[str]], list[tuple[Any, ...]]]
 
 # SQLite caps the number of bound parameters per statement.
 _CHUNK = 500
@@ -27,12 +30,17 @@ _WAITING = "SELECT event_id, route, receiver FROM dispatches WHERE event_id IN (
 
 
 def outcomes_of(conn: sqlite3.Connection, event_ids: list[str]) -> dict[str, list[Outcome]]:
-    """Every event's outcomes, oldest first."""
+    """Every event's outcomes, oldest first, from a SQLite connection."""
+    return outcomes_fetched(lambda sql, ids: _rows(conn, sql, ids), event_ids)
+
+
+def outcomes_fetched(fetch: Fetch, event_ids: list[str]) -> dict[str, list[Outcome]]:
+    """Every event's outcomes, oldest first, from rows `fetch` reads (any database)."""
     found: dict[str, list[tuple[str, Outcome]]] = defaultdict(list)
-    for event_id, record in _rows(conn, _DELIVERIES, event_ids):
+    for event_id, record in fetch(_DELIVERIES, event_ids):
         delivery = json.loads(record)
         found[event_id].append((delivery["id"], delivered(delivery)))
-    for event_id, route, receiver, stage, reason, at in _rows(conn, _SUPPRESSED, event_ids):
+    for event_id, route, receiver, stage, reason, at in fetch(_SUPPRESSED, event_ids):
         outcome = {
             "receiver": receiver,
             "route": route,
@@ -43,7 +51,7 @@ def outcomes_of(conn: sqlite3.Connection, event_ids: list[str]) -> dict[str, lis
         }
         # Sorted with delivery ids, which start with their creation time in nanoseconds.
         found[event_id].append((f"{int(at * 1e9):019d}", outcome))
-    for event_id, route, receiver in _rows(conn, _WAITING, event_ids):
+    for event_id, route, receiver in fetch(_WAITING, event_ids):
         waiting = {
             "receiver": receiver,
             "route": route,
