@@ -16,14 +16,27 @@ pytest_plugins = ["providers.fixtures", "browser"]
 
 
 @pytest.fixture(scope="session")
-def pg_server() -> Iterator[PgServer]:
-    """One throwaway PostgreSQL server for the session (each test gets a database of its own)."""
+def pg_bindir() -> Path:
+    """Where PostgreSQL's server binaries are; the test is skipped, saying so, without them."""
     bindir = find_bindir()
     if bindir is None:
         pytest.skip(
-            "PostgreSQL server binaries not found (initdb, pg_ctl): apt-get install postgresql"
+            "PostgreSQL server binaries (initdb, pg_ctl) not found: `make test` installs them"
         )
-    with running_server(bindir) as server:
+    return bindir
+
+
+@pytest.fixture(scope="session")
+def pg_server(pg_bindir: Path) -> Iterator[PgServer]:
+    """One throwaway PostgreSQL server for the session (each test gets a database of its own)."""
+    with running_server(pg_bindir) as server:
+        yield server
+
+
+@pytest.fixture
+def own_pg_server(pg_bindir: Path) -> Iterator[PgServer]:
+    """A PostgreSQL server of the test's own, to stop and start again."""
+    with running_server(pg_bindir) as server:
         yield server
 
 

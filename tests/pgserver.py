@@ -87,6 +87,19 @@ class PgServer:
         """Stop the server: `fast` ends sessions cleanly, `immediate` as a crash would."""
         self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop")
 
+    def signal_all(self, signum: int) -> None:
+        """Send `signum` to the server and every process it started (SIGSTOP: a server
+        that stops answering without closing a connection, as a hung host does)."""
+        postmaster = int((self.data / "postmaster.pid").read_text().split("\n", 1)[0])
+        pids = [postmaster]
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == postmaster:
+                    pids.append(int(stat.parent.name))
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
     def running(self) -> bool:
         return (self.data / "postmaster.pid").exists()
 

@@ -10,8 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from app.bus.plan import Plan
 from app.events import Event, base_labels
-from app.store import SqliteStore, Store, StoreUnavailable, WriteTx
+from app.ingest import ingest
+from app.store import SqliteStore, Store, StoreUnavailable, Suppression, WriteTx
+from providers.sample import run_event
 from stores import Backend
 
 
@@ -177,3 +180,26 @@ async def test_wal_restart_does_not_wait_long_for_an_open_read(
     assert "WAL restart postponed: a read was still open" in caplog.messages
     # Waiting out the busy timeout (30 s) for the reader would stall a write that long.
     assert slowest < 2.0, slowest
+
+
+async def test_nul_characters_from_a_payload_are_stored(store: Store) -> None:
+    """A payload's "\\u0000" in a run id, branch or fingerprint (PostgreSQL text cannot hold
+    NUL) is stored, not a failed write; the event's own JSON keeps it exactly, and
+    lookups with NUL answer nothing rather than an error."""
+    event = run_event(1, branch="ma\x00in")
+    event.fingerprint = "fp\x00"
+    event.run_id = "run\x00"
+    await ingest(store, [event], None, lambda e: Plan({}, []))
+    await store.write(
+        lambda tx: tx.suppress([Suppression(event.id, "0", "log", "old_news", "run\x00 again")])
+    )
+    [listed] = await store.read(lambda tx: tx.list_events(limit=10))
+    assert listed["labels"]["branch"] == "ma\x00in"
+    assert listed["fingerprint"] == "fp\x00"
+    assert [o["stage"] for o in listed["outcomes"]] == ["old_news"]
+    assert await store.read(lambda tx: tx.list_events(limit=10, source="git\x00lab")) == []
+    assert await store.read(lambda tx: tx.get_delivery("d\x00")) is None
+    again = run_event(1, branch="ma\x00in")
+    again.run_id = "run\x00"
+    await ingest(store, [again], None, lambda e: Plan({}, []))
+    assert again.old_news == "run run\x00 had already reported failure"

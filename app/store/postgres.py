@@ -76,10 +76,18 @@ class PostgresStore:
     async def start(self) -> None:
         first = self._link()
         await asyncio.to_thread(self._migrate, first)
-        links = [first] + [self._link() for _ in range(self.writers - 1)]
-        for n, link in enumerate(links):
+        writers = [first] + [self._link() for _ in range(self.writers - 1)]
+        reader = self._link()
+        try:
+            for link in [*writers[1:], reader]:
+                await asyncio.to_thread(link.get)
+        except BaseException:
+            for link in [*writers, reader]:
+                link.close()
+            raise
+        for n, link in enumerate(writers):
             self._spawn(self._write_loop, link, f"postgres-write-{n}")
-        self._spawn(self._read_loop, self._link(), "postgres-read")
+        self._spawn(self._read_loop, reader, "postgres-read")
 
     def _spawn(self, loop: Callable[[Link], None], link: Link, name: str) -> None:
         thread = threading.Thread(target=loop, args=(link,), name=name, daemon=True)

@@ -25,8 +25,8 @@ from app.store.base import StoreUnavailable
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 
-# A thread whose connect attempt failed waits this long before trying again; jobs that
-# come meanwhile fail at once.
+# While the database is unreachable a thread tries to connect at most this often; jobs
+# that come meanwhile fail at once.
 RECONNECT_EVERY = 0.5
 
 
@@ -55,6 +55,8 @@ class Health:
         self._lock = threading.Lock()
         self._down_since: float | None = None
         self.last_error = ""
+        # Outages seen so far: a connection opened before the latest one is suspect.
+        self.outages = 0
 
     def down(self, exc: BaseException) -> None:
         with self._lock:
@@ -62,7 +64,12 @@ class Health:
             if self._down_since is not None:
                 return
             self._down_since = time.monotonic()
+            self.outages += 1
         log(logging.ERROR, "database unreachable", db=self.where, error=self.last_error)
+
+    @property
+    def is_down(self) -> bool:
+        return self._down_since is not None
 
     def up(self) -> None:
         with self._lock:
@@ -90,16 +97,25 @@ class Link:
         )
         self._health = health
         self._conn: Conn | None = None
+        self._opened_after = 0  # outages seen before this connection was opened
         self._next_try = 0.0
 
     def get(self) -> Conn:
-        """The open connection, or a new one; StoreUnavailable while none can be had."""
+        """The open connection, or a new one; StoreUnavailable while none can be had.
+
+        A connection opened before an outage another thread saw is replaced before use:
+        it most likely died with the server, and would fail a job that a new one takes.
+        """
+        if self._conn is not None and self._opened_after != self._health.outages:
+            self.close()
         if self._conn is not None and not self._conn.closed:
             return self._conn
-        if time.monotonic() < self._next_try:
+        if self._health.is_down and time.monotonic() < self._next_try:
             raise StoreUnavailable(f"{self._health.where} unreachable: {self._health.last_error}")
         try:
+            outages = self._health.outages
             self._conn = self._connect()
+            self._opened_after = outages
         except psycopg.Error as exc:
             self._next_try = time.monotonic() + RECONNECT_EVERY
             self._health.down(exc)
