@@ -1,8 +1,8 @@
 """PostgreSQL store: several replicas share one database (SIGNALBOX_DATABASE_URL).
 
 The promise is SQLite's: a write is committed, with synchronous_commit on, before its
-caller is answered. Writer threads drain the queue of write jobs and commit many at once
-(group commit), each job under its own SAVEPOINT so that a failing one does not undo its
+caller is answered. The writer thread drains the queue of write jobs and commits many at
+once (group commit), each job under its own SAVEPOINT so that a failing one does not undo its
 neighbours. psycopg's synchronous connection runs the synchronous job functions as they
 are; bench/pgdriver.py measured it against asyncpg (docs/operations.md, "Storage").
 
@@ -34,9 +34,11 @@ T = TypeVar("T")
 
 # Most requests a single commit may carry: bounds the latency a large backlog adds.
 MAX_BATCH = 256
-# Writer connections: while one waits for its commit to reach the disk, the next batch
-# runs on another (bench/pgdriver.py --store).
-WRITERS = 2
+# Writer connections. One: writes then commit in the order they were queued, as SQLite's
+# do (the bus does not always await a delivery's write before the next of the same
+# delivery), and two batches of one replica never wait on each other's row locks. A
+# second measured no faster here (bench/pgdriver.py: 739 vs 835 writes/s).
+WRITERS = 1
 # Runs of a job whose transaction lost a deadlock or a serialization conflict.
 MAX_RUNS = 3
 # Lost a deadlock or a serialization conflict to another transaction: worth another run.
