@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from app.bus.worker import Bus
+from app.live import Broadcaster
 from app.routing.config import RoutingConfig
 from app.routing.reload import ConfigHolder
 from app.settings import Settings
 from app.store import Store
-from app.ui.live import Broadcaster
 
 
 @dataclass

@@ -16,11 +16,12 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from app.api import admin, deliveries, events, hooks
-from app.api.errors import ApiError
 from app.bus.plan import resumer
 from app.bus.stages import InhibitCheck
 from app.bus.worker import Bus
+from app.config_state import unauthenticated_sources
 from app.context import AppContext
+from app.live import Broadcaster
 from app.logs import log
 from app.observe import set_label_limit
 from app.retention import prune_forever
@@ -30,6 +31,8 @@ from app.routing.reload import ConfigHolder
 from app.settings import Settings
 from app.store import SqliteStore
 from app.ui import routes as ui
+from app.ui.feed import feed_row
+from app.web.errors import ApiError
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -40,7 +43,8 @@ def create_app(settings: Settings) -> FastAPI:
         store = SqliteStore(settings.db_path, settings.db_busy_timeout)
         await store.start()
         bus = Bus(store, lambda: _inhibit_check(holder.current))
-        ctx = AppContext(settings=settings, store=store, config=holder, bus=bus)
+        live = Broadcaster(settings.live_max_streams, settings.live_max_streams_per_client)
+        ctx = AppContext(settings=settings, store=store, config=holder, bus=bus, live=live)
         app.state.ctx = ctx
         config = ctx.config_in_force()
         _warn_about_open_doors(config)
@@ -50,6 +54,8 @@ def create_app(settings: Settings) -> FastAPI:
                 prune_forever(store, settings.retention, settings.prune_interval)
             )
             stack.push_async_callback(_cancelled, pruner)
+            broadcaster = asyncio.create_task(live.run(feed_row))
+            stack.push_async_callback(_cancelled, broadcaster)
             if settings.watch_config:
                 watcher = asyncio.create_task(holder.watch())
                 stack.callback(watcher.cancel)
@@ -147,7 +153,7 @@ def _reload_on_sighup(holder: ConfigHolder, stack: contextlib.AsyncExitStack) ->
 
 
 def _warn_about_open_doors(config: RoutingConfig) -> None:
-    for source in admin.unauthenticated_sources(config):
+    for source in unauthenticated_sources(config):
         log(
             logging.WARNING,
             "source accepts unauthenticated posts",

@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     # Seconds a write waits for a lock held by someone else before answering 503.
     db_busy_timeout: float = 5.0
 
+    # Open live feeds (GET /ui/feed/stream) in all and per client address; more are refused.
+    live_max_streams: int = 100
+    live_max_streams_per_client: int = 10
+
     @property
     def db_path(self) -> Path:
         return self.data_dir / "signalbox.db"

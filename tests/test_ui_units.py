@@ -5,22 +5,85 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
+from app.bus.plan import Plan
 from app.events import Event
-from app.ui.live import Broadcaster
+from app.ingest import Accepted
+from app.live import Broadcaster, FeedItem, TooManyStreams
 from app.ui.pipelines import build_cards
 from app.ui.sparkline import bucketed, svg
 
 
-async def test_slow_subscriber_loses_its_oldest_items_not_the_newest() -> None:
-    """A full subscriber queue drops the oldest item, counts it, and never blocks publish."""
+async def test_slow_subscriber_loses_its_oldest_rows_not_the_newest() -> None:
+    """A full feed queue drops the oldest row, counts it, and never blocks the others."""
     live = Broadcaster(queue_size=3)
-    async with live.subscribe() as slow, live.subscribe() as fast:
-        live.publish({"n": n} for n in range(5))
-        assert slow.dropped == 2
-        got = [await asyncio.wait_for(slow.get(), 1) for _ in range(3)]
-        assert [item["n"] for item in got] == [2, 3, 4]
-        assert fast.pending() == 3
+    slow, fast = live.subscribe("10.0.0.1"), live.subscribe("10.0.0.2")
+    for n in range(5):
+        slow.offer(b"%d" % n)
+    fast.offer(b"x")
+    assert slow.dropped == 2
+    got = [await asyncio.wait_for(slow.get(), 1) for _ in range(3)]
+    assert got == [b"2", b"3", b"4"]
+    assert fast.pending() == 1
+    slow.close()
+    fast.close()
+    fast.close()  # closing twice gives its place back once
     assert live.subscribers() == 0
+
+
+async def test_each_event_is_rendered_once_for_every_open_feed() -> None:
+    """The broadcaster renders a row once per event and hands the same bytes to all feeds."""
+    live = Broadcaster()
+    rendered: list[str] = []
+
+    def render(item: FeedItem) -> bytes:
+        title = str(item["title"])
+        rendered.append(title)
+        return title.encode()
+
+    feeds = [live.subscribe(f"10.0.0.{n}") for n in range(5)]
+    runner = asyncio.create_task(live.run(render))
+    try:
+        live.publish(_accepted("first", "second"))
+        rows = [[await asyncio.wait_for(f.get(), 1) for _ in range(2)] for f in feeds]
+    finally:
+        runner.cancel()
+    assert rendered == ["first", "second"]
+    assert all(row == [b"first", b"second"] for row in rows)
+    assert len({id(row[0]) for row in rows}) == 1, "every feed got the very same bytes"
+
+
+def test_publishing_with_no_feed_open_builds_nothing() -> None:
+    """Without an open feed, publish keeps nothing for the broadcaster to render."""
+    live = Broadcaster()
+    live.publish(_accepted("unseen"))
+    feed = live.subscribe("10.0.0.1")
+    assert feed.pending() == 0 and not live._backlog
+
+
+def test_feeds_are_capped_per_client_and_in_all() -> None:
+    """Past its share a client is refused (per_client); past the total everyone is."""
+    live = Broadcaster(max_streams=3, max_per_client=2)
+    first = live.subscribe("10.0.0.1")
+    live.subscribe("10.0.0.1")
+    with pytest.raises(TooManyStreams) as mine:
+        live.subscribe("10.0.0.1")
+    assert mine.value.per_client
+    live.subscribe("10.0.0.2")
+    with pytest.raises(TooManyStreams) as everyone:
+        live.subscribe("10.0.0.3")
+    assert not everyone.value.per_client
+    first.close()
+    live.subscribe("10.0.0.3")  # a closed feed's place is free again
+
+
+def _accepted(*titles: str) -> Accepted:
+    events = [
+        Event(fingerprint=t, title=t, labels={"source": "github", "status": "success"})
+        for t in titles
+    ]
+    return Accepted(events, [Plan({"routes": [], "receivers": []}, []) for _ in events])
 
 
 def test_buckets_cover_the_window_and_skip_older_runs() -> None:

@@ -9,28 +9,12 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from app.api.deps import ApiAuth, Ctx
-from app.api.errors import ApiError
+from app.config_state import config_state
 from app.observe import refresh_scrape_gauges
-from app.routing.config import RoutingConfig
-from app.sources import SOURCE_MODULES
-from app.sources.base import SourceAuth
+from app.web.deps import ApiAuth, Ctx
+from app.web.errors import ApiError
 
 router = APIRouter()
-
-
-def config_state(ctx: Ctx) -> dict[str, Any]:
-    return {
-        **ctx.config.status(),
-        "unauthenticated_sources": unauthenticated_sources(ctx.config.current),
-    }
-
-
-def unauthenticated_sources(config: RoutingConfig) -> list[str]:
-    """Sources that accept posts from anyone: no secret or token configured."""
-    return [
-        name for name in SOURCE_MODULES if not config.sources.get(name, SourceAuth()).configured()
-    ]
 
 
 @router.get("/api/config", dependencies=[ApiAuth])

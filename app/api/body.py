@@ -1,46 +1,22 @@
-"""Reading and decoding a webhook body without trusting its size or its encoding."""
+"""Decoding a webhook body without trusting its encoding."""
 
 from __future__ import annotations
 
 from urllib.parse import parse_qs
 
-from starlette.requests import ClientDisconnect, Request
-
-from app.api.errors import ApiError
 from app.sources.base import JsonDocument
+from app.web.body import read_limited
+from app.web.errors import ApiError
+
+# read_limited is imported from here by app/api/hooks.py; it lives in app/web/body.py.
+__all__ = ["json_document", "read_limited"]
 
 JSON_TYPES = ("application/json", "text/json")
 FORM_TYPE = "application/x-www-form-urlencoded"
 
 
-async def read_limited(request: Request, limit: int) -> bytes:
-    """The raw body, refused with 413 as soon as it passes `limit` bytes."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise _too_large(limit)
-    # Straight from the ASGI messages: Request.stream()'s async generator cost more than
-    # the copying, and a webhook is usually one message.
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await request.receive()
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnect()
-        chunk: bytes = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
-def _too_large(limit: int) -> ApiError:
-    return ApiError(413, "payload too large", f"body exceeds {limit} bytes")
-
-
 def json_document(content_type: str | None, body: bytes) -> JsonDocument:
-    """The JSON text of a JSON body or of GitHub's form encoding (`payload=<json>`).
+    """The JSON text of a JSON body, or of GitHub's form encoding (`payload=<json>`).
 
     Only the encoding is checked here; the source's payload model parses the text.
     """

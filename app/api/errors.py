@@ -1,23 +1,5 @@
-"""The one error shape every endpoint answers with: {"error": what, "detail": why}."""
+"""The error shape, for app/api/hooks.py; it lives in app/web/errors.py, shared with the console."""
 
-from __future__ import annotations
+from app.web.errors import ApiError
 
-from fastapi.responses import JSONResponse
-
-
-class ApiError(Exception):
-    def __init__(
-        self, status: int, error: str, detail: str, headers: dict[str, str] | None = None
-    ) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.error = error
-        self.detail = detail
-        self.headers = headers
-
-    def response(self) -> JSONResponse:
-        return JSONResponse(
-            {"error": self.error, "detail": self.detail},
-            status_code=self.status,
-            headers=self.headers,
-        )
+__all__ = ["ApiError"]

@@ -33,7 +33,6 @@ from app.sources.base import (
     decoded,
 )
 from app.store import StoreUnavailable
-from app.ui.live import feed_items
 
 # signalbox_webhooks_refused_total{reason}: one short word per HTTP refusal.
 REFUSAL_REASONS = {
@@ -169,9 +168,7 @@ async def _receive(source: str, request: Request, ctx: AppContext) -> Response:
         event_accepted(event, event_plan.decision, event.id in accepted.finished_runs)
         _log_received(event, event_plan.decision)
         ctx.bus.submit(event, event_plan.targets)
-    if ctx.live.subscribers():
-        # A feed row costs a JSON dump per event: build them only for an open console.
-        ctx.live.publish(feed_items(accepted))
+    ctx.live.publish(accepted)
     # orjson rather than JSONResponse's json.dumps: this answer goes out for every webhook.
     answer = {"accepted": len(accepted.events), "event_ids": [e.id for e in accepted.events]}
     return Response(orjson.dumps(answer), status_code=202, media_type="application/json")

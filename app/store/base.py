@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 from app.events import Event
 
@@ -26,6 +26,10 @@ class RunRecord:
     run_id: str
     run_order: int | None
     status: str
+
+
+# What DeliveryRecord.state holds; the API and the console filter deliveries by it.
+DeliveryState = Literal["pending", "sent", "failed", "dead", "skipped", "folded"]
 
 
 @dataclass

@@ -11,12 +11,12 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from app.api.admin import config_state
-from app.api.body import read_limited
-from app.api.deps import ApiAuth, Ctx
+from app.config_state import config_state
 from app.routetest import CannotRoute, RouteTest, parse_pairs, route_payload
 from app.sources import SOURCE_MODULES
 from app.ui.templating import page, templates
+from app.web.body import read_limited
+from app.web.deps import ApiAuth, Ctx
 
 router = APIRouter(dependencies=[ApiAuth])
 

@@ -7,14 +7,14 @@ from typing import get_args
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from app.api.deliveries import State
-from app.api.deps import ApiAuth, Ctx
 from app.store import DeliveryRecord
+from app.store.base import DeliveryState
 from app.ui.templating import page, templates
+from app.web.deps import ApiAuth, Ctx
 
 router = APIRouter(dependencies=[ApiAuth])
 
-STATES: tuple[str, ...] = get_args(State)
+STATES: tuple[str, ...] = get_args(DeliveryState)
 LIMIT = 100
 
 

@@ -9,10 +9,10 @@ from datetime import datetime
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from app.api.deps import ApiAuth, Ctx
 from app.events import Event
 from app.ui.sparkline import Series, bucketed
 from app.ui.templating import page
+from app.web.deps import ApiAuth, Ctx
 
 router = APIRouter(dependencies=[ApiAuth])
 
