@@ -26,6 +26,7 @@ class CannotRoute(Exception):
 @dataclass(frozen=True)
 class RoutedEvent:
     title: str
+    url: str | None
     labels: dict[str, str]
     explanation: Explanation
 
@@ -76,5 +77,5 @@ def route_payload(
     routed = []
     for event in events:
         labels = {**event.labels, **overrides}
-        routed.append(RoutedEvent(event.title, labels, explain(config, labels, when)))
+        routed.append(RoutedEvent(event.title, event.url, labels, explain(config, labels, when)))
     return RouteTest(config.hash, routed)

@@ -13,19 +13,15 @@ from browser import PHONE
 from fixtures import fixtures_dir
 from providers.dingtalk import FakeDingTalk
 from service import serve
-from uidata import ALERTS_FIRING, RUN_FAILED, SOURCES, chinese_alert, post, seed_feed, seed_history
-
-DING_ROUTES = (
-    SOURCES
-    + """\
-channels:
-  stdout: {{ type: log }}
-  cn-ding: {{ type: dingtalk, url: "{url}" }}
-routes:
-  - matchers: ['source="github"', 'status="failure"']
-    to: [cn-ding]
-fallback: [stdout]
-"""
+from uidata import (
+    ALERTS_FIRING,
+    DING_ROUTES,
+    RUN_FAILED,
+    chinese_alert,
+    dead_delivery,
+    post,
+    seed_feed,
+    seed_history,
 )
 
 
@@ -56,10 +52,7 @@ def test_dead_delivery_is_retried_from_the_page(
     url = f"{fake_dingtalk.base_url}/robot/send?access_token=revoked"
     with serve(tmp_path, DING_ROUTES.format(url=url)) as client:
         post(client, "github", RUN_FAILED)
-        deadline = time.monotonic() + 10
-        while not client.get("/api/deliveries?state=dead").json()["deliveries"]:
-            assert time.monotonic() < deadline, "the delivery never died"
-            time.sleep(0.05)
+        dead_delivery(client)
         page.goto(f"{client.base_url}/ui/deliveries?state=dead")
         row = page.locator("li.delivery").first
         expect(row).to_have_attribute("data-state", "dead")

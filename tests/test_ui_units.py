@@ -13,6 +13,7 @@ from app.ingest import Accepted
 from app.live import Broadcaster, FeedItem, TooManyStreams
 from app.ui.pipelines import build_cards
 from app.ui.sparkline import bucketed, svg
+from app.ui.templating import http_url
 
 
 async def test_slow_subscriber_loses_its_oldest_rows_not_the_newest() -> None:
@@ -133,3 +134,26 @@ def test_cards_group_by_pipeline_and_branch_with_the_last_streak() -> None:
     assert card.last_duration == 63.0
     assert card.day is not None and card.day.summary() == "24 h: 0% of 2 runs"
     assert card.week is not None and card.week.summary() == "7 d: 33% of 3 runs"
+
+
+@pytest.mark.parametrize(
+    ("url", "linked"),
+    [
+        ("https://github.com/octo/repo/actions/runs/1", True),
+        ("HTTP://cobalt:9090/graph?g0.expr=up", True),
+        ("javascript:alert(document.domain)", False),
+        (" javascript:alert(1)", False),
+        ("java\tscript:alert(1)", False),
+        ("\x01javascript:alert(1)", False),
+        ("https://ok.example/\njavascript:alert(1)", False),
+        ("data:text/html,<script>alert(1)</script>", False),
+        ("vbscript:msgbox(1)", False),
+        ("//evil.example/", False),
+        ("/relative/path", False),
+        ("", False),
+        (None, False),
+    ],
+)
+def test_only_absolute_http_urls_become_links(url: str | None, linked: bool) -> None:
+    """http_url passes http(s) URLs through and refuses every other scheme or oddity."""
+    assert http_url(url) == (url if linked else None)

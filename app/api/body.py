@@ -13,9 +13,16 @@ __all__ = ["json_document", "read_limited"]
 
 JSON_TYPES = ("application/json", "text/json")
 FORM_TYPE = "application/x-www-form-urlencoded"
+# Sources whose documented webhooks may come form-encoded, the JSON in a `payload` field:
+# GitHub's "Content type: application/x-www-form-urlencoded"
+# (https://docs.github.com/en/webhooks/using-webhooks/creating-webhooks). Every other
+# source takes JSON only: a cross-site HTML form can send a form encoding, never JSON
+# (that needs a CORS preflight, which is not answered), so no web page can plant events
+# on a source left without a token.
+FORM_SOURCES = frozenset({"github"})
 
 
-def json_document(content_type: str | None, body: bytes) -> JsonDocument:
+def json_document(content_type: str | None, body: bytes, source: str) -> JsonDocument:
     """The JSON text of a JSON body, or of GitHub's form encoding (`payload=<json>`).
 
     Only the encoding is checked here; the source's payload model parses the text.
@@ -23,7 +30,7 @@ def json_document(content_type: str | None, body: bytes) -> JsonDocument:
     media = (content_type or "").split(";", 1)[0].strip().lower()
     if media in JSON_TYPES or media.endswith("+json"):
         return _text(body)
-    if media == FORM_TYPE:
+    if media == FORM_TYPE and source in FORM_SOURCES:
         fields = parse_qs(body.decode("utf-8", errors="replace"), max_num_fields=10)
         if "payload" in fields:
             return _text(fields["payload"][0].encode())

@@ -131,7 +131,7 @@ async def _receive(source: str, request: Request, ctx: AppContext) -> Response:
         module.verify(request.headers, body, config.sources.get(source, SourceAuth()))
     except Unauthorized as exc:
         raise ApiError(401, "unauthorized", str(exc)) from exc
-    payload = json_document(request.headers.get("content-type"), body)
+    payload = json_document(request.headers.get("content-type"), body, source)
     try:
         events = module.parse(request.headers, payload)
     except Ignored as exc:

@@ -67,6 +67,22 @@ def when(value: str | float | datetime | None) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def http_url(value: object) -> str | None:
+    """`value` when it is an absolute http(s) URL, else None: only those become links.
+
+    Payload URLs are the sender's (or anyone's, on a source without a token): a
+    `javascript:` one would run in the console when clicked. Browsers drop leading spaces
+    and controls and remove tabs and newlines anywhere before reading a scheme (WHATWG
+    URL), so "java\tscript:" is javascript:; a URL holding any such character is refused
+    rather than read the way a browser might.
+    """
+    if not isinstance(value, str) or not value.lower().startswith(("http://", "https://")):
+        return None
+    if any(ord(char) <= 0x20 or ord(char) == 0x7F for char in value):
+        return None
+    return value
+
+
 def duration(seconds: float | None) -> str:
     if seconds is None:
         return "—"
@@ -79,7 +95,7 @@ def duration(seconds: float | None) -> str:
 
 
 templates.env.globals.update(status_look=status_look, transition_look=transition_look)
-templates.env.filters.update(when=when, duration=duration, sparkline=svg)
+templates.env.filters.update(when=when, duration=duration, sparkline=svg, http_url=http_url)
 
 
 def console_is_open(ctx: AppContext) -> bool:
