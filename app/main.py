@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from app.api import admin, deliveries, events, hooks
+from app.api import admin, deliveries, docs, events, hooks
 from app.bus.plan import resumer
 from app.bus.stages import InhibitCheck
 from app.bus.worker import Bus
@@ -33,6 +33,8 @@ from app.store import SqliteStore
 from app.ui import routes as ui
 from app.ui.feed import feed_row
 from app.web.errors import ApiError
+from app.web.headers import SecurityHeaders
+from app.web.origin import CrossSiteGuard, origin_of
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -79,17 +81,30 @@ def create_app(settings: Settings) -> FastAPI:
 
     # FastAPI's OpenTelemetry hooks look their providers up on every request; Signalbox
     # reports through /metrics and its JSON log, so they would only cost time.
+    # FastAPI's own docs routes are open to anyone and pull Swagger UI from a CDN: off, and
+    # served by app/api/docs.py behind the token when SIGNALBOX_API_DOCS asks for them.
     app = FastAPI(
         title="Signalbox",
         lifespan=lifespan,
         telemetry={"tracing": False, "metrics": False, "logs": False},
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     for module in (events, deliveries, admin):
         app.include_router(module.router)
+    if settings.api_docs:
+        app.include_router(docs.router)
     app.include_router(ui.router)
     # htmx, its SSE extension and the stylesheet: public files, vendored so the console
     # works without reaching any CDN.
     app.mount("/ui/static", StaticFiles(directory=ui.STATIC_DIR), name="ui-static")
+    # Outermost last: webhooks take the fast path past both browser protections.
+    external = settings.external_url
+    app.add_middleware(
+        CrossSiteGuard, external_origin=origin_of(str(external)) if external else None
+    )
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(hooks.HookFastPath)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)

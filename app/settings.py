@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BeforeValidator, SecretStr
+from pydantic import BeforeValidator, HttpUrl, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.durations import parse_duration
@@ -60,6 +60,13 @@ class Settings(BaseSettings):
     # Open live feeds (GET /ui/feed/stream) in all and per client address; more are refused.
     live_max_streams: int = 100
     live_max_streams_per_client: int = 10
+
+    # The address people reach the console at (behind a proxy, its public https:// URL).
+    # Console form posts from this origin are accepted besides the Host a request came to.
+    external_url: HttpUrl | None = None
+    # FastAPI's /docs, /redoc and /openapi.json, behind the API token. Off: /docs loads
+    # Swagger UI from a CDN and needs inline script, which the console's CSP forbids.
+    api_docs: bool = False
 
     @property
     def db_path(self) -> Path:

@@ -11,17 +11,23 @@ import json
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import Dialog, Page, Route, expect
+import httpx
+from playwright.sync_api import Browser, Dialog, Page, Route, expect
 
+from app.web.headers import CONTENT_SECURITY_POLICY
+from browser import csp_refusals
 from fixtures import load
+from providers.dingtalk import FakeDingTalk
 from service import serve
 from uidata import (
     ALERTS_FIRING,
+    DING_ROUTES,
     JENKINS_DONE,
     PIPELINE_SUCCEEDED,
     RUN_FAILED,
     RUN_SUCCEEDED,
     Reshape,
+    dead_delivery,
     post,
 )
 
@@ -159,3 +165,92 @@ def test_a_web_page_cannot_post_events_to_open_sources(page: Page, tmp_path: Pat
             ).status_code
             == 202
         )
+
+
+def _forgeries(base: str, delivery_id: str) -> str:
+    """A form to every state-changing console and API action.
+
+    Forms, not fetch(): Chromium's Private Network Access already stops a public page's
+    fetch() to a loopback address, but not a top-level form navigation.
+    """
+    return "".join(
+        _form(f"{base}{path}", {"payload": "{}", "source": "github"})
+        for path in (
+            "/-/reload",
+            f"/api/deliveries/{delivery_id}/retry",
+            f"/ui/deliveries/{delivery_id}/retry",
+            "/ui/config/route-test",
+        )
+    )
+
+
+def test_a_web_page_cannot_forge_console_actions(
+    browser: Browser, tmp_path: Path, fake_dingtalk: FakeDingTalk
+) -> None:
+    """With the token cached in the browser, forms from another origin to reload, retry (API
+    and console) and the route tester are refused 403, and nothing changes."""
+    # A token of its own: the fake keeps the robots earlier tests made valid.
+    url = f"{fake_dingtalk.base_url}/robot/send?access_token=revoked-forged"
+    routes = DING_ROUTES.format(url=url)
+    with serve(tmp_path, routes, api_token="s3cret") as client:
+        auth = httpx.BasicAuth("ops", "s3cret")
+        client.auth = auth
+        post(client, "github", RUN_FAILED)
+        delivery_id = dead_delivery(client)
+        fake_dingtalk.robot("revoked-forged")  # a retry would now be sent: none must be
+        config_hash = client.get("/api/config").json()["hash"]
+        (tmp_path / "routes.yaml").write_text(routes + "# edited\n", encoding="utf-8")
+
+        context = browser.new_context(http_credentials={"username": "ops", "password": "s3cret"})
+        try:
+            page = context.new_page()
+            page.goto(f"{client.base_url}/ui")  # the user has the console open: creds cached
+            _evil_page(page, _forgeries(str(client.base_url), delivery_id))
+            for index in range(4):
+                with page.expect_navigation() as answer:
+                    page.evaluate(f"document.forms[{index}].submit()")
+                response = answer.value
+                assert response is not None and response.status == 403, index
+                page.go_back()
+        finally:
+            context.close()
+        assert client.get("/api/config").json()["hash"] == config_hash
+        states = client.get("/api/deliveries?state=dead").json()["deliveries"]
+        assert [d["id"] for d in states] == [delivery_id]
+        assert len(fake_dingtalk.requests) == 1
+
+
+def test_the_content_security_policy_holds_and_the_console_keeps_to_it(
+    browser: Browser, tmp_path: Path
+) -> None:
+    """Every console page and API answer carries the policy; markup that would run inline
+    script is refused and reported (the console's own browser tests fail on any report)."""
+    with serve(tmp_path) as client:
+        for path in ("/ui", "/ui/pipelines", "/ui/deliveries", "/ui/config", "/api/events"):
+            headers = client.get(path).headers
+            assert headers["content-security-policy"] == CONTENT_SECURITY_POLICY, path
+            assert headers["x-frame-options"] == "DENY"
+            assert headers["x-content-type-options"] == "nosniff"
+            assert headers["referrer-policy"] == "same-origin"
+        context = browser.new_context()
+        try:
+            page = context.new_page()
+            refused = csp_refusals(page)
+            page.goto(f"{client.base_url}/ui")
+            expect(page.locator("#live-state")).to_have_attribute("data-live", "on")
+            post(client, "github", RUN_FAILED)
+            expect(page.locator("#feed > li")).to_have_count(1)
+            assert refused == []
+            # htmx's indicator stylesheet is off: no style the policy did not let in.
+            assert page.evaluate("document.adoptedStyleSheets.length") == 0
+            page.evaluate(
+                "document.body.insertAdjacentHTML("
+                "'beforeend', '<img src=x onerror=\"window.ran = 1\">');"
+                "const s = document.createElement('script'); s.textContent = 'window.ran = 2';"
+                "document.body.append(s);"
+            )
+            page.wait_for_timeout(300)
+            assert page.evaluate("window.ran") is None
+            assert len(refused) == 2, refused
+        finally:
+            context.close()
