@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     # The address people reach the console at (behind a proxy, its public https:// URL).
     # Console form posts from this origin are accepted besides the Host a request came to.
     external_url: HttpUrl | None = None
+    # /metrics wants SIGNALBOX_API_TOKEN too (its series name projects, pipelines, branches).
+    metrics_require_token: bool = False
     # FastAPI's /docs, /redoc and /openapi.json, behind the API token. Off: /docs loads
     # Swagger UI from a CDN and needs inline script, which the console's CSP forbids.
     api_docs: bool = False

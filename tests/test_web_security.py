@@ -107,3 +107,18 @@ def test_api_docs_are_off_unless_asked_for_and_then_need_the_token(tmp_path: Pat
         policy = client.get("/docs").headers["content-security-policy"]
         assert "https://cdn.jsdelivr.net" in policy and "frame-ancestors 'none'" in policy
         assert "cdn.jsdelivr.net" not in client.get("/ui").headers["content-security-policy"]
+
+
+def test_metrics_can_require_the_api_token(tmp_path: Path) -> None:
+    """/metrics is open by default even with a token set; SIGNALBOX_METRICS_REQUIRE_TOKEN
+    makes it want the token (bearer, as Prometheus sends it, or basic)."""
+    with serve(tmp_path, api_token="s3cret") as client:
+        assert client.get("/metrics").status_code == 200
+    with serve(tmp_path, api_token="s3cret", metrics_require_token=True) as client:
+        refused = client.get("/metrics")
+        assert refused.status_code == 401
+        assert "signalbox_" not in refused.text
+        scraped = client.get("/metrics", headers={"authorization": "Bearer s3cret"})
+        assert scraped.status_code == 200
+        assert "signalbox_events_received_total" in scraped.text
+        assert client.get("/metrics", auth=("prometheus", "s3cret")).status_code == 200
