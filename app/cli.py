@@ -106,11 +106,14 @@ def route_test(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     try:
-        result = route_payload(
-            loaded, source, json.loads(event.read_bytes()), headers, overrides, datetime.now(UTC)
-        )
-    except (CannotRoute, ValueError, OSError) as exc:
-        typer.echo(f"{event}: cannot parse: {exc}", err=True)
+        text = event.read_bytes().decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        typer.echo(f"{event}: cannot read: {exc}", err=True)
+        raise typer.Exit(1) from None
+    try:
+        result = route_payload(loaded, source, text, headers, overrides, datetime.now(UTC))
+    except CannotRoute as exc:
+        typer.echo(f"{event}: {exc}", err=True)
         raise typer.Exit(1) from None
     if result.ignored is not None:
         typer.echo(

@@ -103,10 +103,12 @@ def console_is_open(ctx: AppContext) -> bool:
     return token is None or not token.get_secret_value()
 
 
-def page(request: Request, ctx: AppContext, name: str, **context: Any) -> HTMLResponse:
+def page(
+    request: Request, ctx: AppContext, name: str, status_code: int = 200, **context: Any
+) -> HTMLResponse:
     """A full console page: the shared layout knows which tab is current and the open banner."""
     return templates.TemplateResponse(
-        request, name, {"open_console": console_is_open(ctx), **context}
+        request, name, {"open_console": console_is_open(ctx), **context}, status_code=status_code
     )
 
 
