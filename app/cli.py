@@ -29,6 +29,7 @@ def serve(
     """Run the HTTP service."""
     import uvicorn
 
+    from app.http_server import uvicorn_options
     from app.logs import setup_logging
     from app.main import create_app, freeze_startup_heap
     from app.settings import Settings
@@ -47,6 +48,7 @@ def serve(
         # Open requests (a console's live feed never ends by itself) may delay the bus's
         # grace period this long at most; webhooks are answered in milliseconds.
         timeout_graceful_shutdown=min(math.ceil(settings.shutdown_grace), 5),
+        **uvicorn_options(settings),
     )
 
 

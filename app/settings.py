@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     # Seconds a write waits for a lock held by someone else before answering 503.
     db_busy_timeout: float = 5.0
 
+    # Slow or idle clients (app/http_server.py): seconds a connection may wait for a
+    # request to begin, a request's headers may take, and its body after them.
+    timeout_keep_alive: Seconds = 5.0
+    timeout_headers: Seconds = 10.0
+    timeout_body: Seconds = 30.0
     # Open live feeds (GET /ui/feed/stream) in all and per client address; more are refused.
     live_max_streams: int = 100
     live_max_streams_per_client: int = 10
