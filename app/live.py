@@ -1,11 +1,14 @@
 """In-process fan-out of stored events to the console's open live feeds.
 
-Publishing costs a webhook nothing but an append: one broadcaster task (`run`) turns each
-event into its feed row once, with the renderer the console hands it, and offers the same
-bytes to every open feed. Each feed holds a bounded queue; a slow client loses its oldest
-rows rather than holding memory or slowing anyone else: the feed is a view, the store is
-the record, and a reload shows everything. Feeds are capped in all and per client
-address, so open streams cannot multiply the cost of every webhook without bound.
+Publishing costs a webhook nothing but an append. One broadcaster task (`run`) works in
+passes at most PASS_SECONDS apart: it renders the events published since the last pass
+once each, with the renderer the console hands it, and offers the same bytes to every open
+feed, which sends all it has in one write. So however fast events come, an open feed costs
+at most one write per pass, and rendering at most ROWS_PER_PASS rows per pass: in a storm
+the feed shows the newest rows of each pass and skips the rest. Each feed holds a bounded
+queue; a slow client loses its oldest rows rather than holding memory or slowing anyone.
+The feed is a view, the store is the record, and a reload shows everything. Feeds are
+capped in all and per client address.
 """
 
 from __future__ import annotations
@@ -17,13 +20,17 @@ from collections import Counter, deque
 from collections.abc import Callable
 from typing import Any
 
+from app.bus.plan import Plan
+from app.events import Event
 from app.ingest import Accepted
 from app.logs import log
 
-# Rows one feed may have waiting; past this its oldest are dropped. Also the most rows
-# rendered per published batch and the most batches waiting to be rendered: no feed
-# could keep more than this many of them anyway.
+# Rows one feed may have waiting; past this its oldest are dropped.
 QUEUE_SIZE = 100
+# Seconds between two passes of the broadcaster: a feed updates within this of an event.
+PASS_SECONDS = 0.1
+# Most rows rendered per pass, the newest: at most 10 passes a second, 200 renders.
+ROWS_PER_PASS = 20
 
 # What a feed row shows: an event as GET /api/events gives it, with its "routing".
 FeedItem = dict[str, Any]
@@ -41,12 +48,12 @@ class TooManyStreams(Exception):
 
 
 class Subscription:
-    """One open feed: a bounded queue that drops its oldest rows when full."""
+    """One open feed: a bounded queue of rows that drops its oldest when full."""
 
     def __init__(self, owner: Broadcaster, client: str) -> None:
         self._owner = owner
         self.client = client
-        self._queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=owner.queue_size)
+        self._queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=QUEUE_SIZE)
         self.dropped = 0
         self._open = True
 
@@ -56,8 +63,12 @@ class Subscription:
             self.dropped += 1
         self._queue.put_nowait(row)
 
-    async def get(self) -> bytes:
-        return await self._queue.get()
+    async def take(self) -> bytes:
+        """Every row waiting, as one chunk; waits for one when there is none."""
+        rows = [await self._queue.get()]
+        while not self._queue.empty():
+            rows.append(self._queue.get_nowait())
+        return b"".join(rows)
 
     def pending(self) -> int:
         return self._queue.qsize()
@@ -70,17 +81,16 @@ class Subscription:
 
 
 class Broadcaster:
-    """Publish from the event loop's thread; every open feed gets each row once rendered."""
+    """Publish from the event loop's thread; every open feed gets each rendered row."""
 
-    def __init__(
-        self, max_streams: int = 100, max_per_client: int = 10, queue_size: int = QUEUE_SIZE
-    ) -> None:
+    def __init__(self, max_streams: int = 100, max_per_client: int = 10) -> None:
         self.max_streams = max_streams
         self.max_per_client = max_per_client
-        self.queue_size = queue_size
         self._subscribers: set[Subscription] = set()
         self._per_client: Counter[str] = Counter()
-        self._backlog: deque[Accepted] = deque(maxlen=queue_size)
+        # Published since the last pass; only the newest are ever rendered.
+        self._pending: deque[tuple[Event, Plan]] = deque(maxlen=ROWS_PER_PASS)
+        self.skipped = 0
         self._wake = asyncio.Event()
 
     def subscribe(self, client: str) -> Subscription:
@@ -112,43 +122,49 @@ class Broadcaster:
 
     def publish(self, accepted: Accepted) -> None:
         """Queue just-stored events for the open feeds; nothing at all when none is open."""
-        if self._subscribers:
-            self._backlog.append(accepted)
-            self._wake.set()
+        if not self._subscribers:
+            return
+        pairs = list(zip(accepted.events, accepted.plans, strict=True))
+        self.skipped += max(0, len(self._pending) + len(pairs) - ROWS_PER_PASS)
+        self._pending.extend(pairs)
+        self._wake.set()
 
     async def run(self, render: Render) -> None:
-        """Render each published event once and offer it to every open feed, until cancelled."""
+        """Pass after pass until cancelled: render what was published, offer it to all."""
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while self._backlog:
-                for item in feed_items(self._backlog.popleft(), self.queue_size):
-                    if not self._subscribers:
-                        break
-                    try:
-                        row = render(item)
-                    except Exception:
-                        # One row the template chokes on must not end every live feed.
-                        log(
-                            logging.ERROR,
-                            "live feed row not rendered",
-                            event_id=item.get("id"),
-                            exc=traceback.format_exc(),
-                        )
-                        continue
-                    for subscription in self._subscribers:
-                        subscription.offer(row)
-                # Webhooks waiting on the loop go between two batches.
-                await asyncio.sleep(0)
+            rendered = (self._rendered(pair, render) for pair in self._drain())
+            rows = [row for row in rendered if row is not None]
+            for subscription in self._subscribers:
+                for row in rows:
+                    subscription.offer(row)
+            await asyncio.sleep(PASS_SECONDS)
+
+    def _drain(self) -> list[tuple[Event, Plan]]:
+        pairs = list(self._pending)
+        self._pending.clear()
+        return pairs if self._subscribers else []
+
+    @staticmethod
+    def _rendered(pair: tuple[Event, Plan], render: Render) -> bytes | None:
+        event, event_plan = pair
+        try:
+            return render(feed_item(event, event_plan))
+        except Exception:
+            # One row the template chokes on must not end every live feed.
+            log(
+                logging.ERROR,
+                "live feed row not rendered",
+                event_id=event.id,
+                exc=traceback.format_exc(),
+            )
+            return None
 
     def subscribers(self) -> int:
         return len(self._subscribers)
 
 
-def feed_items(accepted: Accepted, last: int) -> list[FeedItem]:
-    """The feed's view of the `last` events of a batch: the same shape the store reads back."""
-    pairs = list(zip(accepted.events, accepted.plans, strict=True))[-last:]
-    return [
-        {**event.model_dump(mode="json"), "routing": event_plan.decision}
-        for event, event_plan in pairs
-    ]
+def feed_item(event: Event, event_plan: Plan) -> FeedItem:
+    """The feed's view of a just-stored event: the same shape the store reads back."""
+    return {**event.model_dump(mode="json"), "routing": event_plan.decision}

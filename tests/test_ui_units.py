@@ -10,7 +10,7 @@ import pytest
 from app.bus.plan import Plan
 from app.events import Event
 from app.ingest import Accepted
-from app.live import Broadcaster, FeedItem, TooManyStreams
+from app.live import QUEUE_SIZE, ROWS_PER_PASS, Broadcaster, FeedItem, Render, TooManyStreams
 from app.ui.pipelines import build_cards
 from app.ui.sparkline import bucketed, svg
 from app.ui.templating import http_url
@@ -18,14 +18,14 @@ from app.ui.templating import http_url
 
 async def test_slow_subscriber_loses_its_oldest_rows_not_the_newest() -> None:
     """A full feed queue drops the oldest row, counts it, and never blocks the others."""
-    live = Broadcaster(queue_size=3)
+    live = Broadcaster()
     slow, fast = live.subscribe("10.0.0.1"), live.subscribe("10.0.0.2")
-    for n in range(5):
-        slow.offer(b"%d" % n)
+    for n in range(QUEUE_SIZE + 2):
+        slow.offer(b"%d," % n)
     fast.offer(b"x")
     assert slow.dropped == 2
-    got = [await asyncio.wait_for(slow.get(), 1) for _ in range(3)]
-    assert got == [b"2", b"3", b"4"]
+    got = await asyncio.wait_for(slow.take(), 1)
+    assert got == b"".join(b"%d," % n for n in range(2, QUEUE_SIZE + 2))
     assert fast.pending() == 1
     slow.close()
     fast.close()
@@ -33,26 +33,47 @@ async def test_slow_subscriber_loses_its_oldest_rows_not_the_newest() -> None:
     assert live.subscribers() == 0
 
 
-async def test_each_event_is_rendered_once_for_every_open_feed() -> None:
-    """The broadcaster renders a row once per event and hands the same bytes to all feeds."""
-    live = Broadcaster()
-    rendered: list[str] = []
-
+def _titles_renderer(rendered: list[str]) -> Render:
     def render(item: FeedItem) -> bytes:
         title = str(item["title"])
         rendered.append(title)
-        return title.encode()
+        return title.encode() + b";"
 
+    return render
+
+
+async def test_each_event_is_rendered_once_for_every_open_feed() -> None:
+    """The broadcaster renders a row once per event and hands the same bytes to all feeds,
+    each of which gets the rows of a pass in one chunk."""
+    live = Broadcaster()
+    rendered: list[str] = []
     feeds = [live.subscribe(f"10.0.0.{n}") for n in range(5)]
-    runner = asyncio.create_task(live.run(render))
+    runner = asyncio.create_task(live.run(_titles_renderer(rendered)))
     try:
         live.publish(_accepted("first", "second"))
-        rows = [[await asyncio.wait_for(f.get(), 1) for _ in range(2)] for f in feeds]
+        chunks = [await asyncio.wait_for(f.take(), 1) for f in feeds]
     finally:
         runner.cancel()
     assert rendered == ["first", "second"]
-    assert all(row == [b"first", b"second"] for row in rows)
-    assert len({id(row[0]) for row in rows}) == 1, "every feed got the very same bytes"
+    assert chunks == [b"first;second;"] * 5
+
+
+async def test_a_storm_costs_each_feed_one_write_per_pass() -> None:
+    """500 events published at once: the newest ROWS_PER_PASS are rendered, the rest
+    skipped and counted, and each feed gets them as one chunk."""
+    live = Broadcaster()
+    rendered: list[str] = []
+    feed = live.subscribe("10.0.0.1")
+    runner = asyncio.create_task(live.run(_titles_renderer(rendered)))
+    try:
+        for n in range(500):
+            live.publish(_accepted(f"e{n}"))
+        chunk = await asyncio.wait_for(feed.take(), 1)
+    finally:
+        runner.cancel()
+    assert rendered == [f"e{n}" for n in range(500 - ROWS_PER_PASS, 500)]
+    assert chunk == b"".join(f"e{n};".encode() for n in range(500 - ROWS_PER_PASS, 500))
+    assert live.skipped == 500 - ROWS_PER_PASS
 
 
 def test_publishing_with_no_feed_open_builds_nothing() -> None:
@@ -60,7 +81,7 @@ def test_publishing_with_no_feed_open_builds_nothing() -> None:
     live = Broadcaster()
     live.publish(_accepted("unseen"))
     feed = live.subscribe("10.0.0.1")
-    assert feed.pending() == 0 and not live._backlog
+    assert feed.pending() == 0 and not live._pending
 
 
 def test_feeds_are_capped_per_client_and_in_all() -> None:

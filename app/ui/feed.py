@@ -72,7 +72,7 @@ async def _rows(subscription: Subscription) -> AsyncIterator[ServerSentEvent | b
     # Sent first: from here on nothing published is missed, and the page may say it is live.
     yield ServerSentEvent(event="signalbox-live", data="subscribed")
     while True:
-        yield await subscription.get()
+        yield await subscription.take()
 
 
 def _refusal(request: Request, refused: TooManyStreams) -> Response:
