@@ -44,7 +44,7 @@ async def send_test(config: RoutingConfig, name: str) -> list[str]:
     )
     answers = []
     try:
-        for message in channel.render(notification):
+        for message in await channel.render(notification):
             answers.append((await channel.send(message)).detail)
     except DeliveryError as exc:
         kind = "transient" if isinstance(exc, TransientError) else "permanent"

@@ -136,14 +136,19 @@ class TooLarge(PermanentError):
     """The provider refused the message's size: retrying `split_for_retry(message)` may help."""
 
 
+class TemplateFailed(PermanentError):
+    """The message could not be rendered: its template raised, looped or grew too large."""
+
+
 class Channel(Protocol):
     type_name: ClassVar[str]
     config_model: ClassVar[type[ChannelConfig]]
 
-    def render(self, notification: Notification, budget: int | None = None) -> list[Message]:
-        """Messages to send, in order, each within the provider's size limit (or `budget`)."""
+    async def render(self, notification: Notification, budget: int | None = None) -> list[Message]:
+        """Messages to send, in order, each within the provider's size limit (or `budget`);
+        raises TemplateFailed when the template cannot produce them."""
 
-    def split_for_retry(self, message: Message) -> list[Message]:
+    async def split_for_retry(self, message: Message) -> list[Message]:
         """Smaller messages telling the same events; raises PermanentError when it cannot."""
 
     async def send(self, message: Message) -> DeliveryResult:

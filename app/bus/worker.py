@@ -151,14 +151,14 @@ class Bus:
             template=delivery.template,
         )
         try:
-            pending = live.channel.render(notification)[delivery.parts_sent :]
+            pending = (await live.channel.render(notification))[delivery.parts_sent :]
             while pending:
                 message = pending[0]
                 await limiter.acquire()
                 try:
                     result = await live.channel.send(message)
                 except TooLarge:
-                    pending[:1] = live.channel.split_for_retry(message)
+                    pending[:1] = await live.channel.split_for_retry(message)
                     continue
                 finally:
                     limiter.release()
