@@ -89,7 +89,10 @@ async def test_bodies_stay_within_max_body_bytes(fake_receiver: FakeReceiver) ->
     assert bodies[0]["title"].endswith(f"(1/{len(bodies) - 1})")
 
 
-def test_max_body_bytes_has_a_floor() -> None:
-    """A cap too small for any body is a config error."""
+def test_max_body_bytes_is_a_setting_with_a_floor() -> None:
+    """max_body_bytes defaults to 1 MB, takes other caps, and refuses one too small."""
+    url = {"url": "https://audit.example.com/"}
+    assert WebhookConfig.model_validate(url).max_body_bytes == 1_000_000
+    assert WebhookConfig.model_validate({**url, "max_body_bytes": 4096}).max_body_bytes == 4096
     with pytest.raises(ValidationError, match="max_body_bytes"):
-        WebhookConfig.model_validate({"url": "https://audit.example.com/", "max_body_bytes": 100})
+        WebhookConfig.model_validate({**url, "max_body_bytes": 100})

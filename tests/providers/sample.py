@@ -62,9 +62,10 @@ def big_notification(count: int = 60, summary_chars: int = 400) -> Notification:
     return notification(*(alert_event(i, summary=text) for i in range(count)))
 
 
-def giant_notification() -> Notification:
+def giant_notifications() -> list[Notification]:
     """Values no provider takes whole: a 60,000-character branch and title, a 1 MB
-    annotation, 100,000-character labels and group labels."""
+    annotation, 100,000-character labels and group labels; as a lone CI event (its title
+    is the message's), an alert group (its labels title it) and both together."""
     ci = pipeline_event(1, branch="分支" * 30_000, project="p" * 100_000)
     ci = ci.model_copy(
         update={
@@ -80,4 +81,9 @@ def giant_notification() -> Notification:
             "labels": {**alert.labels, "cluster": "c" * 100_000, "team": "t" * 100_000},
         }
     )
-    return notification(ci, alert, group_labels={"alertname": "A" * 60_000})
+    group_labels = {"alertname": "A" * 60_000}
+    return [
+        notification(ci),
+        notification(alert, group_labels=group_labels),
+        notification(ci, alert, group_labels=group_labels),
+    ]
