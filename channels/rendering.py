@@ -24,7 +24,7 @@ from channels.base import (
     TemplateFailed,
 )
 from channels.limits import Budget, fit, marker, truncate
-from channels.templating import Kind, named_template, ops_template
+from channels.templating import Kind, failure, named_template, ops_template
 
 # (icon, word) per state; the word is what readers scan for, the icon what they see first.
 _STATES: dict[str, tuple[str, str]] = {
@@ -180,12 +180,13 @@ class TemplatedChannel:
             return await sandbox.render_sandboxed(self, notification, budget)
         try:
             return self.render_now(notification, budget)
+        except TemplateFailed as exc:
+            raise TemplateFailed(f"the default template {exc.detail}") from exc
         except DeliveryError:
             raise
         except Exception as exc:
             # A payload the default template did not foresee: this delivery dies, with why.
-            detail = f"the default template failed: {type(exc).__name__}: {str(exc)[:300]}"
-            raise TemplateFailed(detail) from exc
+            raise TemplateFailed(f"the default template {failure(exc)}") from exc
 
     def render_now(self, notification: Notification, budget: int | None = None) -> list[Message]:
         """`render`, in this thread."""

@@ -4,7 +4,7 @@ A template from routes.yaml can loop for hours (`{% for a in range(100000) %}{% 
 range(100000) %}…`), allocate gigabytes (`{{ "x" * 10**10 }}`) or compute for minutes in
 one C call (`{{ 10 ** 10 ** 8 }}`). No check inside the interpreter stops the last two and
 a thread cannot be killed, so these renders run in child processes with an address-space
-limit, and a child that overruns its time is killed and replaced. The delivery then fails
+limit, and a child that overruns its CPU time is killed and replaced. The delivery then fails
 with `TemplateFailed` (a PermanentError: dead, fallback channel) while the event loop only
 ever awaits a future.
 
@@ -27,6 +27,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -35,17 +36,29 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from channels.base import Message, Notification, TemplateFailed
+from channels.templating import failure
 
 if TYPE_CHECKING:
     from channels.rendering import TemplatedChannel
 
-# Seconds one delivery's render may take (every part and every fitting attempt).
-RENDER_SECONDS = 2.0
+# CPU seconds one delivery's render may take (every part and every fitting attempt).
+# CPU, not wall-clock time: on a busy machine a worker waits for a core without using
+# its allowance, while a looping template uses it at full speed.
+RENDER_CPU_SECONDS = 2.0
+# Wall-clock ceiling, for a machine so busy the worker hardly runs at all.
+RENDER_WALL_SECONDS = 20.0
 # Memory a worker may take beyond what it holds after start-up.
 MEMORY_HEADROOM = 512 * 1024 * 1024
 WORKERS = 2
 _FRAME = struct.Struct("!Q")
 _ROOT = str(Path(__file__).resolve().parents[1])
+# How often a waiting thread looks at its worker's CPU time.
+_POLL_SECONDS = 0.05
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+class Overrun(Exception):
+    """The worker used up its time; the text says which."""
 
 
 class _Worker:
@@ -57,19 +70,36 @@ class _Worker:
             [sys.executable, "-c", "from channels.sandbox import main; main()"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            env={**os.environ, "PYTHONPATH": path},
+            # Not the service's environment: its ${VAR} secrets are no business of templates.
+            env={"PYTHONPATH": path, "PATH": os.environ.get("PATH", "")},
         )
         _LIVE.add(self.proc)
 
-    def call(self, job: bytes, seconds: float) -> bytes:
-        """The child's answer to `job`; TimeoutError after `seconds`, EOFError if it died."""
+    def cpu_seconds(self) -> float:
+        """CPU time the child has used (user + system); 0 where /proc cannot say."""
+        try:
+            stat = Path(f"/proc/{self.proc.pid}/stat").read_text()
+        except OSError:
+            return 0.0
+        fields = stat.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+        return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+    def call(self, job: bytes) -> bytes:
+        """The child's answer to `job`; Overrun past its limits, EOFError if it died."""
         assert self.proc.stdin is not None and self.proc.stdout is not None
-        deadline = time.monotonic() + seconds
+        started_cpu, deadline = self.cpu_seconds(), time.monotonic() + RENDER_WALL_SECONDS
+
+        def check() -> None:
+            if self.cpu_seconds() - started_cpu > RENDER_CPU_SECONDS:
+                raise Overrun(f"stopped after {RENDER_CPU_SECONDS:g}s of CPU time")
+            if time.monotonic() > deadline:
+                raise Overrun(f"stopped after {RENDER_WALL_SECONDS:g}s")
+
         self.proc.stdin.write(_FRAME.pack(len(job)) + job)
         self.proc.stdin.flush()
         fd = self.proc.stdout.fileno()
-        (size,) = _FRAME.unpack(_read(fd, _FRAME.size, deadline))
-        return _read(fd, size, deadline)
+        (size,) = _FRAME.unpack(_read(fd, _FRAME.size, check))
+        return _read(fd, size, check)
 
     def kill(self) -> None:
         self.proc.kill()
@@ -77,12 +107,12 @@ class _Worker:
         _LIVE.discard(self.proc)
 
 
-def _read(fd: int, size: int, deadline: float) -> bytes:
+def _read(fd: int, size: int, check: Callable[[], None]) -> bytes:
     chunks: list[bytes] = []
     while size:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
-            raise TimeoutError
+        if not select.select([fd], [], [], _POLL_SECONDS)[0]:
+            check()
+            continue
         chunk = os.read(fd, min(size, 1 << 20))
         if not chunk:
             raise EOFError
@@ -102,15 +132,15 @@ def _kill_all() -> None:
         proc.kill()
 
 
-def _run_job(job: bytes, seconds: float) -> Any:
+def _run_job(job: bytes) -> Any:
     """In a pool thread: its child's decoded answer, or an error text."""
     worker: _Worker | None = getattr(_local, "worker", None)
     if worker is None or worker.proc.poll() is not None:
         worker = _local.worker = _Worker()
     try:
-        return orjson.loads(worker.call(job, seconds))
-    except TimeoutError:
-        error = f"stopped after {seconds:g}s: it took too long"
+        return orjson.loads(worker.call(job))
+    except Overrun as exc:
+        error = f"{exc}: it took too long"
     except (EOFError, OSError, orjson.JSONDecodeError):
         error = "stopped: its render process died (too much memory?)"
     worker.kill()
@@ -119,8 +149,9 @@ def _run_job(job: bytes, seconds: float) -> Any:
 
 
 def _where(channel: TemplatedChannel, notification: Notification) -> str:
-    own = "route" if notification.template else f"channel {channel.name!r}"
-    return f"the {own} template"
+    if notification.template:
+        return "the route's template"
+    return f"the template of channel {channel.name!r}"
 
 
 async def render_sandboxed(
@@ -129,7 +160,7 @@ async def render_sandboxed(
     """`channel.render_now(notification, budget)`, done by a worker process within limits."""
     job = pickle.dumps((type(channel), channel.name, channel.config, notification, budget))
     loop = asyncio.get_running_loop()
-    answer = await loop.run_in_executor(_EXECUTOR, _run_job, job, RENDER_SECONDS)
+    answer = await loop.run_in_executor(_EXECUTOR, _run_job, job)
     if "error" in answer:
         raise TemplateFailed(f"{_where(channel, notification)} {answer['error']}")
     return [_message(m, notification) for m in answer["messages"]]
@@ -163,11 +194,11 @@ def _answer(job: bytes, channels: dict[bytes, TemplatedChannel]) -> bytes:
     try:
         messages = channel.render_now(notification, budget)
     except TemplateFailed as exc:
-        return orjson.dumps({"error": exc.detail.removeprefix("template ")})
+        return orjson.dumps({"error": exc.detail})
     except MemoryError:
         return orjson.dumps({"error": "stopped: it needed too much memory"})
     except Exception as exc:  # any failure of the template is the answer
-        return orjson.dumps({"error": f"failed: {type(exc).__name__}: {str(exc)[:300]}"})
+        return orjson.dumps({"error": failure(exc)})
     return orjson.dumps(
         {
             "messages": [

@@ -220,3 +220,8 @@ def compile_template(source: str) -> jinja2.Template:
 def named_template(name: str, kind: Kind) -> jinja2.Template:
     """A default template shipped in channels/templates/."""
     return shipped_environment(kind).get_template(name)
+
+
+def failure(exc: BaseException) -> str:
+    """How a template's exception reads after "the … template" in a delivery's error."""
+    return f"failed: {type(exc).__name__}: {str(exc)[:300]}"

@@ -119,7 +119,8 @@ async def test_no_secret_in_any_error(harness: Harness) -> None:
 
 
 async def test_unreachable_provider_is_transient_and_redacted() -> None:
-    """A closed port is transient, and the error does not echo the URL's token."""
+    """A closed port is transient, says it could not connect (not that it timed out), and
+    does not echo the URL's token."""
     for type_name in ("slack", "dingtalk", "wecom", "webhook"):
         url = "http://127.0.0.1:9/robot/send?access_token=tok3nS3cretValue9&key=tok3nS3cretValue9"
         channel = make_channel(type_name, {"url": url, "timeout": 1})
@@ -127,6 +128,7 @@ async def test_unreachable_provider_is_transient_and_redacted() -> None:
             await channel.send((await channel.render(notification(pipeline_event(1))))[0])
         await channel.aclose()
         assert "tok3nS3cretValue9" not in str(info.value)
+        assert "connect" in info.value.detail.lower() and "timed out" not in info.value.detail
 
 
 async def test_timeout_is_honoured(harness: Harness) -> None:
