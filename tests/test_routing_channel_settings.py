@@ -76,6 +76,20 @@ def test_urls_the_client_takes_pass(tmp_path: Path) -> None:
     assert "channels disabled (URL or key resolved empty): e" in output
 
 
+def test_a_channel_naming_itself_as_fallback_is_told_so(tmp_path: Path) -> None:
+    """`fallback_channel: <itself>` says exactly that, not "undefined fallback_channel"."""
+    code, output = check(
+        tmp_path,
+        "  mail: { type: log, fallback_channel: mail }\n"
+        "  chat: { type: log, fallback_channel: pager }",
+    )
+    assert code == 1
+    assert output.splitlines()[:2] == [
+        'routes.yaml:2: channel "mail" names itself as its fallback_channel',
+        'routes.yaml:3: undefined fallback_channel "pager" of channel "chat"',
+    ]
+
+
 @pytest.mark.parametrize(
     ("settings", "cause"),
     [
