@@ -6,8 +6,8 @@ the expanded node count and depth are checked on the parser's events before any 
 built (check_yaml_shape); routes, matchers, channels and inhibit rules are counted before
 validation (count_problems); the file's size before parsing (config.py). Every bound is
 far above what a real file needs — the repository's routes.yaml is 4 KB with 5 routes
-and ~250 nodes; a 1,000-route file is ~15,000 nodes — and an error names the limit it
-hit. Documented in docs/routing.md ("Limits").
+and 167 nodes; bench_routing.py's 1,000 routes with two children each, 27,000 nodes —
+and an error names the limit it hit. Documented in docs/routing.md ("Limits").
 """
 
 from __future__ import annotations
