@@ -109,3 +109,15 @@ async def test_a_run_written_by_another_process_meanwhile_is_taken_into_account(
         await other.close()
     assert streaks == ["1", "2"]
     assert accepted.events[0].labels["transition"] == "still_failing"
+
+
+async def test_a_flood_of_one_runs_repeats_is_stored_without_refusals(store: SqliteStore) -> None:
+    """Sixty copies of one run's failure at once are all stored (none refused as contended):
+    the first is news, the rest old news."""
+    copies = [run_event(7) for _ in range(60)]
+    accepted = await asyncio.gather(
+        *(ingest(store, [e], None, lambda e: Plan({}, [])) for e in copies)
+    )
+    stored = [a.events[0] for a in accepted]
+    assert sum(e.old_news is None for e in stored) == 1
+    assert {e.labels["failure_streak"] for e in stored} == {"1"}
