@@ -9,13 +9,19 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 from typing import ClassVar, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
 from channels.base import ChannelConfig, DeliveryResult, Message, Notification, secret_set
 from channels.http import HttpChannel, HttpConfig, json_body
+
+# RFC 9110 §5.6.2: a field name is a token.
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+# Control characters other than tab: a CR or LF would start a header of its own.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 class WebhookConfig(HttpConfig):
@@ -27,6 +33,20 @@ class WebhookConfig(HttpConfig):
     secret: SecretStr | None = None
     # Extra request headers (e.g. Authorization); secret because they usually are.
     headers: dict[str, SecretStr] = Field(default_factory=dict)
+
+    @field_validator("headers")
+    @classmethod
+    def _sendable(cls, headers: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        # The HTTP client refuses these at send time ("header injection"); say so at load,
+        # naming the header but never its (secret) value.
+        for name, value in headers.items():
+            if not _TOKEN.fullmatch(name):
+                raise ValueError(f"header name {name!r} is not an HTTP token")
+            if any(_CONTROL.match(c) for c in value.get_secret_value()):
+                raise ValueError(
+                    f"header {name}: its value holds a line break or control character"
+                )
+        return headers
 
 
 def signature(secret: str, timestamp: str, body: bytes) -> str:

@@ -124,3 +124,23 @@ def test_email_with_display_names_and_an_unset_recipient_passes(tmp_path: Path) 
     )
     assert code == 0, output
     assert "channels disabled (URL or key resolved empty): quiet" in output
+
+
+@pytest.mark.parametrize(
+    ("headers", "cause"),
+    [
+        ('{"X-Token": "abc\\r\\nX-Injected: yes"}', "header X-Token: its value holds a line break"),
+        ('{"Bad Name": "v"}', "header name 'Bad Name' is not an HTTP token"),
+    ],
+)
+def test_webhook_headers_the_client_would_refuse_are_errors(
+    tmp_path: Path, headers: str, cause: str
+) -> None:
+    """A header the HTTP client refuses at send time (a value with a line break, a name that
+    is no token) is an error at check, naming the header but not its secret value."""
+    code, output = check(
+        tmp_path, f'  hook: {{ type: webhook, url: "https://h.example/in", headers: {headers} }}'
+    )
+    assert code == 1
+    assert cause in output.splitlines()[0]
+    assert "X-Injected" not in output

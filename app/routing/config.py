@@ -196,6 +196,7 @@ def _build(
         repeat_interval=d.repeat_interval,
         dedup_window=d.dedup_window,
         send_resolved=d.send_resolved,
+        resolve_timeout=d.resolve_timeout,
     )
     # The root's receivers are `fallback:` (Alertmanager's root receiver): top-level routes
     # without `to` inherit them, like every route inherits its parent's.
@@ -248,6 +249,7 @@ _INHERITED = (
     "repeat_interval",
     "dedup_window",
     "send_resolved",
+    "resolve_timeout",
 )
 
 

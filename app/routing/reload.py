@@ -10,7 +10,7 @@ import asyncio
 import logging
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -47,9 +47,14 @@ class ConfigHolder:
         self._current = load_config(self.path, env)
         self.last_error: str | None = None
         self.last_success_at: datetime = self._current.loaded_at
+        self._listeners: list[Callable[[RoutingConfig], None]] = []
         self._record(ok=True)
         for warning in self._current.warnings:
             log.warning("%s: %s", self.path, warning)
+
+    def on_change(self, listener: Callable[[RoutingConfig], None]) -> None:
+        """Call `listener` with every new config swapped in, from the thread that loaded it."""
+        self._listeners.append(listener)
 
     @property
     def current(self) -> RoutingConfig:
@@ -79,6 +84,8 @@ class ConfigHolder:
                 for warning in config.warnings:
                     log.warning("%s: %s", self.path, warning)
                 log.info("routes.yaml %s loaded", config.hash)
+                for listener in self._listeners:
+                    listener(config)
             self.last_error = None
             self.last_success_at = utcnow()
             self._record(ok=True)

@@ -56,6 +56,7 @@ class RouteSpec(_Strict):
     mute_when: tuple[str, ...] | None = None
     active_when: tuple[str, ...] | None = None
     send_resolved: bool | None = None
+    resolve_timeout: Duration | None = None
     template: TemplateSource | None = None
 
 
@@ -68,6 +69,9 @@ class Defaults(_Strict):
     repeat_interval: Duration = timedelta(hours=4)
     dedup_window: Duration = timedelta(minutes=5)
     send_resolved: bool = True
+    # A firing alert with no news for this long (and past its own endsAt, if it has one)
+    # stops being repeated and is shown as stale.
+    resolve_timeout: Duration = timedelta(hours=24)
 
 
 class RoutesFile(_Strict):

@@ -37,6 +37,7 @@ class RouteSettings:
     repeat_interval: timedelta
     dedup_window: timedelta
     send_resolved: bool
+    resolve_timeout: timedelta
     mute_when: tuple[NamedInterval, ...] = ()
     active_when: tuple[NamedInterval, ...] = ()
     template: jinja2.Template | None = field(default=None, compare=False)
@@ -83,10 +84,18 @@ class Route:
 
     def muted_at(self, when: datetime) -> bool:
         """True when a `mute_when` interval is active, or `active_when` is set and none is."""
+        return self.muting(when) is not None
+
+    def muting(self, when: datetime) -> str | None:
+        """Why the route is muted at `when` (naming the interval), or None."""
         s = self.settings
-        if any(is_active(i, when) for i in s.mute_when):
-            return True
-        return bool(s.active_when) and not any(is_active(i, when) for i in s.active_when)
+        for interval in s.mute_when:
+            if is_active(interval, when):
+                return f"mute_when {interval.name} is active"
+        if s.active_when and not any(is_active(i, when) for i in s.active_when):
+            names = ", ".join(i.name for i in s.active_when)
+            return f"outside active_when {names}"
+        return None
 
     def walk(self) -> list[Route]:
         """This route and every descendant, depth-first in file order."""
