@@ -19,9 +19,12 @@ from pydantic import Field, SecretStr, model_validator
 from channels.base import (
     ChannelConfig,
     DeliveryResult,
+    MailAddress,
     Message,
     Notification,
     PermanentError,
+    Port,
+    Recipient,
     TransientError,
     secret_set,
 )
@@ -39,13 +42,13 @@ class EmailConfig(ChannelConfig):
     type: Literal["email"] = "email"
     host: str
     # None: 465 with implicit TLS, 587 with STARTTLS, else 25.
-    port: int | None = None
+    port: Port | None = None
     starttls: bool = False
     tls: bool = False
     username: str | None = None
     password: SecretStr | None = None
-    from_: str = Field(alias="from")
-    to: list[str] = Field(min_length=1)
+    from_: MailAddress = Field(alias="from")
+    to: list[Recipient] = Field(min_length=1)
     # PEM bundle to trust instead of the system CAs (internal relays).
     ca_file: str | None = None
 

@@ -178,6 +178,17 @@ class TemplatedChannel:
         (channels/sandbox.py); the shipped ones render here (docs/channels.md says why)."""
         if notification.template or self.config.template:
             return await sandbox.render_sandboxed(self, notification, budget)
+        return self._render_shipped(notification, budget)
+
+    def render_blocking(
+        self, notification: Notification, budget: int | None = None
+    ) -> list[Message]:
+        """`render`, waited for in this thread: for config checks, which have no loop."""
+        if notification.template or self.config.template:
+            return sandbox.render_sandboxed_blocking(self, notification, budget)
+        return self._render_shipped(notification, budget)
+
+    def _render_shipped(self, notification: Notification, budget: int | None) -> list[Message]:
         try:
             return self.render_now(notification, budget)
         except TemplateFailed as exc:

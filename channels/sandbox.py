@@ -161,6 +161,20 @@ async def render_sandboxed(
     job = pickle.dumps((type(channel), channel.name, channel.config, notification, budget))
     loop = asyncio.get_running_loop()
     answer = await loop.run_in_executor(_EXECUTOR, _run_job, job)
+    return _messages(answer, channel, notification)
+
+
+def render_sandboxed_blocking(
+    channel: TemplatedChannel, notification: Notification, budget: int | None
+) -> list[Message]:
+    """`render_sandboxed`, waited for in this thread (a config check has no event loop)."""
+    job = pickle.dumps((type(channel), channel.name, channel.config, notification, budget))
+    return _messages(_EXECUTOR.submit(_run_job, job).result(), channel, notification)
+
+
+def _messages(
+    answer: dict[str, Any], channel: TemplatedChannel, notification: Notification
+) -> list[Message]:
     if "error" in answer:
         raise TemplateFailed(f"{_where(channel, notification)} {answer['error']}")
     return [_message(m, notification) for m in answer["messages"]]

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
 from app.events import Event
 from channels.base import ChannelConfig, DeliveryResult, Message, Notification, secret_set
@@ -26,6 +27,11 @@ from channels.rendering import render_capped, summary_title
 MIN_BODY_BYTES = 2_048
 # Room for the keys, commas and brackets around the parts budgeted one by one.
 _FRAMING_BYTES = 64
+
+# RFC 9110 §5.6.2: a field name is a token.
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+# Control characters other than tab: a CR or LF would start a header of its own.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 class WebhookConfig(HttpConfig):
@@ -40,6 +46,20 @@ class WebhookConfig(HttpConfig):
     # Largest request body sent; a group over it goes as several requests. 1 MB is under
     # the common 1 MiB default of proxies in front of receivers (nginx client_max_body_size).
     max_body_bytes: int = Field(default=1_000_000, ge=MIN_BODY_BYTES)
+
+    @field_validator("headers")
+    @classmethod
+    def _sendable(cls, headers: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        # The HTTP client refuses these at send time ("header injection"); say so at load,
+        # naming the header but never its (secret) value.
+        for name, value in headers.items():
+            if not _TOKEN.fullmatch(name):
+                raise ValueError(f"header name {name!r} is not an HTTP token")
+            if any(_CONTROL.match(c) for c in value.get_secret_value()):
+                raise ValueError(
+                    f"header {name}: its value holds a line break or control character"
+                )
+        return headers
 
 
 def signature(secret: str, timestamp: str, body: bytes) -> str:

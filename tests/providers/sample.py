@@ -32,6 +32,25 @@ def pipeline_event(n: int = 1, status: str = "failure", **labels: Any) -> Event:
     )
 
 
+def run_event(run: int, status: str = "failure", branch: str = "main") -> Event:
+    """Run `run` of GitLab pipeline group/app `build`, tracked for transitions."""
+    labels = base_labels(
+        source="gitlab",
+        kind="pipeline",
+        status=status,  # type: ignore[arg-type]
+        project="group/app",
+        pipeline="build",
+        branch=branch,
+    )
+    return Event(
+        fingerprint=f"gitlab:group/app:build:{run}:{status}",
+        title=f"run {run} {status}",
+        labels=labels,
+        run_id=str(run),
+        run_order=run,
+    )
+
+
 def alert_event(n: int = 1, status: str = "firing", summary: str = "接口延迟过高") -> Event:
     return Event(
         fingerprint=f"alert-{n}",
