@@ -1,5 +1,5 @@
 # Signalbox: a slim, non-root image. Data lives on the /data volume.
-FROM python:3.11-slim
+FROM python:3.11.13-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from app.accept import Intake
 from app.bus.worker import Bus
 from app.live import Broadcaster
 from app.routing.config import RoutingConfig
@@ -20,12 +21,12 @@ class AppContext:
     bus: Bus
     # Open console feeds; the hooks endpoint publishes to it after each stored event.
     live: Broadcaster = field(default_factory=Broadcaster)
-    _channels_for: str | None = field(default=None, init=False)
+
+    @property
+    def intake(self) -> Intake:
+        # publish() does nothing while no feed is open.
+        return Intake(self.store, self.bus, self.live.publish)
 
     def config_in_force(self) -> RoutingConfig:
-        """The config to handle one request with; the bus's channels follow it."""
-        config = self.config.current
-        if self._channels_for != config.hash:
-            self._channels_for = config.hash
-            self.bus.use_channels(config.channels)
-        return config
+        """The config to handle one request with (the bus gets each one pushed on load)."""
+        return self.config.current

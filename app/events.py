@@ -67,6 +67,9 @@ class Event(BaseModel):
     annotations: dict[str, str] = Field(default_factory=dict)
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    # A firing alert's own endsAt: when its sender will take it as resolved unless it
+    # hears again. Repeats stop after it (see resolve_timeout).
+    expires_at: datetime | None = None
     duration_s: float | None = None
     received_at: datetime = Field(default_factory=utcnow)
     delivery_id: str | None = None
@@ -74,6 +77,10 @@ class Event(BaseModel):
     # `transition` / `failure_streak`; None for alerts and deployments.
     run_id: str | None = None
     run_order: int | None = None
+    # Why this event tells nothing new (its run had already reported this status, or had
+    # finished before this progress update arrived); None when it is news. Stored and
+    # shown, but nobody is notified of old news.
+    old_news: str | None = None
 
     @property
     def source(self) -> str:

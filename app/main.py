@@ -16,7 +16,8 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from app.api import admin, deliveries, docs, events, hooks
-from app.bus.plan import resumer
+from app.bus.plan import resumer, route_templates
+from app.bus.retry import RetryPolicy
 from app.bus.stages import InhibitCheck
 from app.bus.worker import Bus
 from app.config_state import unauthenticated_sources
@@ -26,8 +27,8 @@ from app.logs import log
 from app.observe import set_label_limit
 from app.retention import prune_forever
 from app.routing.config import RoutingConfig
-from app.routing.inhibit import inhibiting_rule
-from app.routing.reload import ConfigHolder
+from app.routing.inhibit import inhibition
+from app.routing.reload import ConfigHolder, ReloadResult
 from app.settings import Settings
 from app.store import SqliteStore
 from app.ui import routes as ui
@@ -44,11 +45,13 @@ def create_app(settings: Settings) -> FastAPI:
         set_label_limit(settings.metrics_label_limit)
         store = SqliteStore(settings.db_path, settings.db_busy_timeout)
         await store.start()
-        bus = Bus(store, lambda: _inhibit_check(holder.current))
+        policy = RetryPolicy(max_age=settings.retry_for, max_interval=settings.retry_max_interval)
+        bus = Bus(store, lambda: _inhibit_check(holder.current), policy)
         live = Broadcaster(settings.live_max_streams, settings.live_max_streams_per_client)
         ctx = AppContext(settings=settings, store=store, config=holder, bus=bus, live=live)
         app.state.ctx = ctx
         config = ctx.config_in_force()
+        _push_to_bus(holder, bus)
         _warn_about_open_doors(config)
         resumed = await bus.resume(resumer(config))
         async with contextlib.AsyncExitStack() as stack:
@@ -138,9 +141,14 @@ def _inhibit_check(config: RoutingConfig) -> InhibitCheck | None:
     if not rules:
         return None
 
-    def check(target: Mapping[str, str], sources: Iterable[Mapping[str, str]]) -> str | None:
-        rule = inhibiting_rule(rules, target, sources)
-        return None if rule is None else f"inhibit_rules[{rules.index(rule)}]"
+    def check(
+        target: Mapping[str, str], sources: Iterable[tuple[str, Mapping[str, str]]]
+    ) -> str | None:
+        found = inhibition(rules, target, sources)
+        if found is None:
+            return None
+        index, source = found
+        return f"inhibited by event {source} under inhibit_rules[{index}]"
 
     return check
 
@@ -158,10 +166,34 @@ async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"error": "invalid request", "detail": where}, status_code=400)
 
 
+def _push_to_bus(holder: ConfigHolder, bus: Bus) -> None:
+    """Hand the bus the config in force now and every one loaded later (from any thread),
+    so waiting and retrying deliveries follow a reload without any other traffic."""
+    loop = asyncio.get_running_loop()
+
+    def apply(config: RoutingConfig) -> None:
+        bus.configure(config.channels, route_templates(config))
+
+    def pushed(config: RoutingConfig) -> None:
+        loop.call_soon_threadsafe(apply, config)
+
+    apply(holder.current)
+    holder.on_change(pushed)
+
+
 def _reload_on_sighup(holder: ConfigHolder, stack: contextlib.AsyncExitStack) -> None:
     loop = asyncio.get_running_loop()
+    reloads: set[asyncio.Future[ReloadResult]] = set()
+
+    def reload() -> None:
+        # In a thread, as the watcher and POST /-/reload do: a load renders every template
+        # on the sample events, which must not hold the loop.
+        future = asyncio.ensure_future(asyncio.to_thread(holder.reload))
+        reloads.add(future)
+        future.add_done_callback(reloads.discard)
+
     try:
-        loop.add_signal_handler(signal.SIGHUP, holder.reload)
+        loop.add_signal_handler(signal.SIGHUP, reload)
     except (ValueError, RuntimeError, NotImplementedError):
         return  # not the main thread (tests serving in a thread): no signals to catch
     stack.callback(loop.remove_signal_handler, signal.SIGHUP)

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from app.events import TERMINAL_STATUSES, Event
+from app.events import KINDS, SOURCES, TERMINAL_STATUSES, Event
 from app.metrics import (
+    DELIVERIES,
+    DELIVERY_ATTEMPTS,
+    DELIVERY_OUTCOMES,
     EVENTS_DROPPED,
     EVENTS_RECEIVED,
     GROUPS_WAITING,
@@ -27,6 +31,7 @@ from app.metrics import (
     ROUTE_MATCHES,
 )
 from app.pipeline_state import split_pipeline_key
+from channels import CHANNEL_TYPES
 
 if TYPE_CHECKING:
     from app.bus.worker import Bus
@@ -99,6 +104,25 @@ class Children:
         return child
 
 
+def start_series(channel_types: Iterable[str]) -> None:
+    """Create every series whose label values are known in advance, at 0.
+
+    A counter series that first appears at 1 has no earlier sample: increase() and rate()
+    see no change, so an alert on the first dead letter after a restart would never fire
+    and the dashboard would show 0 dead letters.
+    """
+    for channel in channel_types:
+        DELIVERY_ATTEMPTS.labels(channel)
+        for outcome in DELIVERY_OUTCOMES:
+            DELIVERIES.labels(channel, outcome)
+    for source in SOURCES:
+        EVENTS_DROPPED.labels(source)
+        for kind in KINDS:
+            EVENTS_RECEIVED.labels(source, kind)
+    for label in ("project", "route", "pipeline"):
+        LABEL_OVERFLOW.labels(label)
+
+
 RECEIVED = Children(EVENTS_RECEIVED)
 DROPPED = Children(EVENTS_DROPPED)
 MATCHES = Children(ROUTE_MATCHES)
@@ -106,9 +130,7 @@ RUNS = Children(PIPELINE_RUNS)
 PROJECTS = BoundedLabel("project")
 ROUTES = BoundedLabel("route")
 LAST_STATUS = LastStatus()
-# Known label values start at 0, so rate() and alerts see the first increment.
-for _label in ("project", "route", "pipeline"):
-    LABEL_OVERFLOW.labels(_label)
+start_series(CHANNEL_TYPES)
 
 
 def set_label_limit(limit: int) -> None:

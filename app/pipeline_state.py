@@ -3,14 +3,19 @@
 State is kept per run, not per event: a pipeline's history is the list of its runs with
 their last status, so a late `running` for a run that already finished cannot move it
 back, a duplicate COMPLETED/FINALIZED pair counts once, and the labels survive restarts.
+
+Judging reads history only (`judge`), so it can run against any snapshot; recording the
+run (`record_run`) is the write. The ingest path judges outside the store's writer and
+checks the verdict again inside it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from app.events import FAILED_STATUSES, TERMINAL_STATUSES, Event, Transition
-from app.store import RunRecord, WriteTx
+from app.store import RunHistory, RunRecord, WriteTx
 
 # Cancelled and skipped runs say nothing about whether the pipeline is healthy.
 VERDICT_STATUSES = FAILED_STATUSES | {"success"}
@@ -29,26 +34,56 @@ def split_pipeline_key(key: str) -> tuple[str, str, str, str]:
     return source, project, pipeline, branch
 
 
-def apply_pipeline_state(tx: WriteTx, event: Event) -> bool:
-    """Record the event's run and set its `transition` and `failure_streak` labels.
+@dataclass(frozen=True)
+class Verdict:
+    """What one CI event means for its pipeline, given the runs stored before it."""
 
-    True when this event finished its run with a final status not heard for it before:
-    a repeated COMPLETED/FINALIZED pair counts once in the pipeline metrics, a GitLab
-    retry that turns a failed pipeline green counts again.
-    """
-    if event.kind != "pipeline" or event.run_id is None:
-        return event.kind == "pipeline" and event.status in TERMINAL_STATUSES
+    transition: Transition
+    streak: int
+    # The event finished its run with a final status not heard for it before: a repeated
+    # COMPLETED/FINALIZED pair counts once in the pipeline metrics, a GitLab retry that
+    # turns a failed pipeline green counts again.
+    finished_run: bool
+    # Set when the event tells nothing new about its run: why (None when it is news).
+    old_news: str | None = None
+    # What the run record becomes; None when it stays as stored.
+    record: RunRecord | None = None
+    # The pipeline's history generation it was judged at (see RunHistory.generation).
+    generation: int = 0
+
+
+def tracked(event: Event) -> bool:
+    """Whether the event's labels depend on stored run history."""
+    return event.kind == "pipeline" and event.run_id is not None
+
+
+def judge(history: RunHistory, event: Event) -> Verdict | None:
+    """The verdict for a tracked pipeline event (None for any other event). Reads only."""
+    if not tracked(event):
+        return None
+    assert event.run_id is not None
     key = pipeline_key(event.labels)
+    generation = history.generation(key)
     status = event.status
-    known = tx.get_run(key, event.run_id)
-    stale = known is not None and known.status in TERMINAL_STATUSES
-    if not (stale and status not in TERMINAL_STATUSES):
-        # A late progress update for a finished run is history: the run stays finished.
-        tx.save_run(key, RunRecord(event.run_id, event.run_order, status))
+    known = history.get_run(key, event.run_id)
+    old_news = None
+    record: RunRecord | None = RunRecord(event.run_id, event.run_order, status)
+    if known is not None and known.status in TERMINAL_STATUSES:
+        if status not in TERMINAL_STATUSES:
+            # A late progress update for a finished run is history: the run stays finished.
+            record = None
+            old_news = f"run {event.run_id} had already finished ({known.status})"
+        elif status == known.status:
+            # Jenkins' COMPLETED then FINALIZED, a sender's retry: reported once.
+            old_news = f"run {event.run_id} had already reported {status}"
+            if known.run_order == event.run_order:
+                record = None  # nothing to write: the pipeline's history stays as it is
 
     run = RunRecord(event.run_id, event.run_order, status)
     previous = [
-        r for r in tx.finished_runs_before(key, run, MAX_STREAK) if r.status in VERDICT_STATUSES
+        r
+        for r in history.finished_runs_before(key, run, MAX_STREAK)
+        if r.status in VERDICT_STATUSES
     ]
     earlier_streak = 0
     for r in previous:
@@ -76,6 +111,36 @@ def apply_pipeline_state(tx: WriteTx, event: Event) -> bool:
     else:
         streak = earlier_streak
         transition = "unchanged"
-    event.labels["transition"] = transition
-    event.labels["failure_streak"] = str(streak)
-    return status in TERMINAL_STATUSES and (known is None or known.status != status)
+    finished = status in TERMINAL_STATUSES and (known is None or known.status != status)
+    return Verdict(transition, streak, finished, old_news, record, generation)
+
+
+def apply_verdict(event: Event, verdict: Verdict | None) -> bool:
+    """Label the event with its verdict; True when it finished its run (see Verdict)."""
+    if verdict is None:
+        return event.kind == "pipeline" and event.status in TERMINAL_STATUSES
+    event.labels["transition"] = verdict.transition
+    event.labels["failure_streak"] = str(verdict.streak)
+    event.old_news = verdict.old_news
+    return verdict.finished_run
+
+
+def record_run(tx: WriteTx, event: Event, verdict: Verdict | None) -> None:
+    """Store what the verdict says the event's run now is."""
+    if verdict is not None and verdict.record is not None:
+        tx.save_run(pipeline_key(event.labels), verdict.record)
+
+
+def still_holds(history: RunHistory, event: Event, verdict: Verdict | None) -> bool:
+    """Whether `verdict` is what judging the event against `history` would give now: its
+    pipeline has not been written since it was judged."""
+    if verdict is None:
+        return not tracked(event)
+    return tracked(event) and history.generation(pipeline_key(event.labels)) == verdict.generation
+
+
+def apply_pipeline_state(tx: WriteTx, event: Event) -> bool:
+    """Judge, record and label one event in one transaction; see apply_verdict."""
+    verdict = judge(tx, event)
+    record_run(tx, event, verdict)
+    return apply_verdict(event, verdict)

@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     # Most distinct values kept per payload-fed metric label (project, route, pipeline).
     metrics_label_limit: int = 500
 
+    # A failed delivery is retried for this long (capped exponential backoff with jitter,
+    # at most retry_max_interval apart), then it is dead.
+    retry_for: Seconds = 6 * 3600.0
+    retry_max_interval: Seconds = 300.0
+
     # Seconds a write waits for a lock held by someone else before answering 503.
     db_busy_timeout: float = 5.0
 

@@ -10,18 +10,19 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from app.accept import Intake
+from app.accept import accept as accept_events
 from app.bus.plan import Plan
 from app.bus.retry import RetryPolicy
 from app.bus.target import Target
 from app.bus.worker import Bus
 from app.events import Event
-from app.ingest import ingest
 from app.sources import SOURCE_MODULES
 from app.store import DeliveryRecord, SqliteStore
 from channels import CHANNEL_TYPES
 from fixtures import payload
 
-FAST_RETRIES = RetryPolicy(max_attempts=4, max_age=30.0, base=0.02, cap=0.1)
+FAST_RETRIES = RetryPolicy(max_attempts=4, max_age=30.0, base=0.02, max_interval=0.1)
 
 
 def alerts(count: int, status: str = "firing", **labels: str) -> list[Event]:
@@ -51,7 +52,7 @@ async def running_bus(
     store = SqliteStore(tmp_path / "bus.db")
     await store.start()
     bus = Bus(store, lambda: None, policy)
-    bus.use_channels(channel_configs(channels))
+    bus.configure(channel_configs(channels), {})
     try:
         yield bus, store
     finally:
@@ -60,11 +61,9 @@ async def running_bus(
 
 
 async def accept(bus: Bus, store: SqliteStore, events: list[Event], *targets: Target) -> None:
-    """What the hooks endpoint does: store with dispatches, then submit."""
+    """What the hooks endpoint does (the same function), with every event routed to `targets`."""
     plan = Plan({"routes": [t.route for t in targets]}, list(targets))
-    accepted = await ingest(store, events, None, lambda e: plan)
-    for event in accepted.events:
-        bus.submit(event, plan.targets)
+    await accept_events(Intake(store, bus), events, None, lambda e: plan)
 
 
 async def deliveries(store: SqliteStore, state: str | None = None) -> list[DeliveryRecord]:

@@ -83,6 +83,86 @@ JSON_VALUES = st.recursive(
 )
 
 
+@dataclass(frozen=True)
+class RawNumber:
+    """A JSON number written exactly as `text`: one Python cannot hold as a float (1e400) or
+    print as an int (5,000 digits), so json.dumps could not write it."""
+
+    text: str
+
+
+# Numbers past what a source can keep: SQLite's INTEGER and orjson stop at signed 64 bits,
+# Python's int() at 4,300 digits, a float at ~1.8e308 (beyond, it parses as infinity).
+BEYOND_KEEPING = (
+    str(2**63),
+    str(2**64),
+    str(-(2**63) - 1),
+    "9" * 5000,
+    "-" + "9" * 5000,
+    "1e400",
+    "-1e400",
+)
+EXTREME_NUMBERS = st.sampled_from(
+    (*BEYOND_KEEPING, str(2**63 - 1), str(-(2**63)), "1e-400", "0.5", "-1", "0")
+).map(RawNumber)
+
+
+def dumps(doc: Any) -> bytes:
+    """`doc` as JSON bytes, each RawNumber written verbatim."""
+    raw: dict[str, str] = {}
+
+    def marked(value: Any) -> Any:
+        if isinstance(value, RawNumber):
+            marker = f"raw-number-{len(raw)}-{id(raw)}"
+            raw[f'"{marker}"'] = value.text
+            return marker
+        if isinstance(value, dict):
+            return {k: marked(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [marked(v) for v in value]
+        return value
+
+    text = json.dumps(marked(doc))
+    for marker, number in raw.items():
+        text = text.replace(marker, number)
+    return text.encode()
+
+
+def number_paths(doc: Any) -> list[tuple[Any, ...]]:
+    """Where `doc` holds a JSON number (not a boolean)."""
+    return [
+        path
+        for path in _paths(doc)
+        if isinstance(value := at(doc, path), int | float) and not isinstance(value, bool)
+    ]
+
+
+def at(doc: Any, path: tuple[Any, ...]) -> Any:
+    for step in path:
+        doc = doc[step]
+    return doc
+
+
+def replaced(doc: Any, path: tuple[Any, ...], value: Any) -> Any:
+    """A copy of `doc` with the node at `path` (not the root) set to `value`."""
+    doc = copy.deepcopy(doc)
+    at(doc, path[:-1])[path[-1]] = value
+    return doc
+
+
+@st.composite
+def numbers_mutated(draw: st.DrawFn, original: Any) -> Any:
+    """`original` with one to three of its numbers (any node, if it has none) set to numbers
+    beyond 64 bits, past int()'s digit limit or past a float, or at their edges."""
+    doc = copy.deepcopy(original)
+    paths = number_paths(doc) or _paths(doc)[1:]
+    chosen = draw(st.lists(st.sampled_from(paths), min_size=1, max_size=3, unique=True))
+    # Deepest first: a node replaced before its parent is never looked for inside a number.
+    for path in sorted(chosen, key=len, reverse=True):
+        at(doc, path[:-1])[path[-1]] = draw(EXTREME_NUMBERS)
+    return doc
+
+
 def _paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     found = [prefix]
     if isinstance(doc, dict):

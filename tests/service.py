@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import uvicorn
+from fastapi import FastAPI
 
 from app.http_server import uvicorn_options
 from app.main import create_app
@@ -42,6 +43,15 @@ AUTH = {
 @contextmanager
 def serve(tmp_path: Path, routes: str = LOG_ONLY, **settings: Any) -> Iterator[httpx.Client]:
     """Start the service with `routes` as routes.yaml; yield a client bound to it."""
+    with serve_app(tmp_path, routes, **settings) as (client, _):
+        yield client
+
+
+@contextmanager
+def serve_app(
+    tmp_path: Path, routes: str = LOG_ONLY, **settings: Any
+) -> Iterator[tuple[httpx.Client, FastAPI]]:
+    """serve(), also yielding the app: its running parts are in app.state.ctx."""
     config = tmp_path / "routes.yaml"
     if not config.exists():
         config.write_text(routes, encoding="utf-8")
@@ -67,7 +77,7 @@ def serve(tmp_path: Path, routes: str = LOG_ONLY, **settings: Any) -> Iterator[h
         time.sleep(0.01)
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            yield client
+            yield client, app
     finally:
         server.should_exit = True
         thread.join(timeout=15)

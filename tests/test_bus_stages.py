@@ -56,7 +56,7 @@ async def test_send_too_fast_pauses_the_robot(tmp_path: Path, fake_dingtalk: Fak
     """After DingTalk's 130101 nothing more is sent to that robot during its penalty."""
     robot = f"{fake_dingtalk.base_url}{fake_dingtalk.robot('busy')}"
     fake_dingtalk.force("rate_limit")
-    patient = RetryPolicy(max_attempts=4, max_age=3600, base=0.02, cap=0.1)
+    patient = RetryPolicy(max_attempts=4, max_age=3600, base=0.02, max_interval=0.1)
     async with running_bus(tmp_path, {"ding": {"type": "dingtalk", "url": robot}}, patient) as (
         bus,
         store,
@@ -72,12 +72,18 @@ async def test_send_too_fast_pauses_the_robot(tmp_path: Path, fake_dingtalk: Fak
 
 async def test_muted_route_sends_nothing(tmp_path: Path, fake_receiver: FakeReceiver) -> None:
     """A route inside its mute_when interval drops the dispatch, and says why."""
-    muted = Target("0", "hook", muted=lambda when: True)
+    muted = Target("0", "hook", muted=lambda when: "mute_when weekend is active")
     async with running_bus(tmp_path, {"hook": hook(fake_receiver)}) as (bus, store):
         await accept(bus, store, alerts(1), muted)
         await accept(bus, store, alerts(1, team="open"), Target("0", "hook"))
         await wait_for(lambda: deliveries(store, "sent"))
+        await bus.recorded()
+        stories = await store.read(lambda tx: tx.list_events(limit=10))
     assert len(fake_receiver.requests) == 1
+    muted_story = next(s for s in stories if "team" not in s["labels"])
+    [outcome] = muted_story["outcomes"]
+    assert outcome["outcome"] == "suppressed" and outcome["stage"] == "mute"
+    assert outcome["detail"] == "route 0 muted: mute_when weekend is active"
 
 
 def test_inhibition_mutes_targets_while_the_source_fires(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping
 
 from app.bus.ratelimit import SlidingWindow
@@ -66,19 +67,39 @@ def test_pause_holds_every_send_until_the_penalty_ends() -> None:
 
 def test_retry_delay_honours_retry_after_and_caps() -> None:
     """Backoff is jittered below the cap, yet never earlier than the provider's Retry-After."""
-    policy = RetryPolicy(base=1, cap=30)
+    policy = RetryPolicy(base=1, max_interval=30)
     delays = [policy.next_delay(10, None) for _ in range(200)]
-    assert all(0 <= d <= 30 for d in delays)
-    assert len({round(d, 3) for d in delays}) > 100, "full jitter spreads retries"
+    assert all(15 <= d <= 30 for d in delays)
+    assert len({round(d, 3) for d in delays}) > 100, "jitter spreads retries"
     assert all(policy.next_delay(1, 45) >= 45 for _ in range(50))
 
 
-def test_retry_gives_up_on_attempts_or_age() -> None:
-    """A delivery dies after max attempts, or when the next try would pass max age."""
+def test_retry_gives_up_on_age_or_an_explicit_count() -> None:
+    """A delivery dies when the next try would pass max age, or after max_attempts if set."""
     policy = RetryPolicy(max_attempts=3, max_age=100)
     assert not policy.gives_up(2, age=10, delay=5)
     assert policy.gives_up(3, age=10, delay=5)
     assert policy.gives_up(1, age=90, delay=20)
+    assert not RetryPolicy(max_age=100).gives_up(1000, age=10, delay=5)
+
+
+def test_default_retries_outlast_an_hour_long_outage() -> None:
+    """With the defaults a delivery is still being tried after an hour down, at least
+    every five minutes, with waits that grow at first; it gives up only after six hours."""
+    policy = RetryPolicy()
+    elapsed, attempts, delays = 0.0, 0, []
+    while True:
+        attempts += 1
+        delay = policy.next_delay(attempts, None)
+        if policy.gives_up(attempts, elapsed, delay):
+            break
+        delays.append(delay)
+        elapsed += delay
+    assert elapsed > 5.9 * 3600
+    assert max(delays) <= 300
+    assert delays[:6] == sorted(delays[:6])
+    first_hour = [d for d, t in zip(delays, itertools.accumulate(delays), strict=True) if t < 3600]
+    assert len(first_hour) >= 12 and max(first_hour) <= 300
 
 
 def test_group_key_follows_group_by() -> None:
@@ -97,15 +118,18 @@ def test_inhibit_sources_are_bounded_and_expire() -> None:
     """Firing alerts nobody resolves are forgotten after the TTL and never exceed the cap;
     without inhibit rules nothing is tracked at all."""
 
-    def rule(target: Mapping[str, str], sources: Iterable[Mapping[str, str]]) -> str | None:
-        return "rule" if any(s.get("alertname") == "ClusterDown" for s in sources) else None
+    def rule(
+        target: Mapping[str, str], sources: Iterable[tuple[str, Mapping[str, str]]]
+    ) -> str | None:
+        down = [key for key, s in sources if s.get("alertname") == "ClusterDown"]
+        return f"inhibited by {down[0]}" if down else None
 
     rules: list[InhibitCheck | None] = [rule]
     stage = Inhibit(lambda: rules[0])
     stage.MAX_ACTIVE = 50
     down, pod = alerts(1, alertname="ClusterDown")[0], alerts(1, team="pods")[0]
     stage.observe(down, now=0)
-    assert stage(Dispatch(pod, Target("0", "r")), now=1) == "inhibited by rule"
+    assert stage(Dispatch(pod, Target("0", "r")), now=1) == f"inhibited by {down.id}"
     for event in alerts(60, team="noise"):
         stage.observe(event, now=2)
     assert len(stage._active) == 50, "the cap drops the oldest news first"

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fixtures import JSON_VALUES, fixture_files, load, mutated
+from fixtures import JSON_VALUES, dumps, fixture_files, load, mutated, numbers_mutated
 from service import serve
 
 SECRET = "fuzz-secret"
@@ -59,6 +59,21 @@ def test_mutated_fixtures_never_get_5xx(client: httpx.Client, data: st.DataObjec
     headers.pop("x-hub-signature-256", None)
     headers.pop("content-length", None)
     send(client, name.split("/", 1)[0], json.dumps(doc).encode(), headers)
+
+
+@FUZZ
+@given(data=st.data())
+def test_numbers_beyond_keeping_never_get_5xx(client: httpx.Client, data: st.DataObject) -> None:
+    """A real payload whose numbers are 2^63, 2^64, -2^63-1, 5,000 digits or 1e400 (or their
+    edges) gets 2xx or 4xx over HTTP, and what is accepted can be listed back."""
+    name = data.draw(st.sampled_from(FIXTURES))
+    fixture = load(name)
+    body = dumps(data.draw(numbers_mutated(fixture.payload)))
+    headers = {"content-type": "application/json", **fixture.headers}
+    headers.pop("x-hub-signature-256", None)
+    headers.pop("content-length", None)
+    send(client, name.split("/", 1)[0], body, headers)
+    assert client.get("/api/events", params={"limit": 5}).status_code == 200
 
 
 @FUZZ

@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.metrics import LABEL_OVERFLOW, PIPELINE_LAST_STATUS
+from app.events import KINDS, SOURCES
+from app.metrics import DELIVERY_OUTCOMES, LABEL_OVERFLOW, PIPELINE_LAST_STATUS
 from app.observe import OTHER, BoundedLabel, LastStatus
+from channels import CHANNEL_TYPES
 from feeding import feed, post_fixture
 from fixtures import load
-from service import AUTH, serve
+from process import free_port, signalbox
+from service import AUTH, LOG_ONLY, serve
 
 
 def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -115,3 +119,25 @@ def test_last_status_forgets_the_least_recently_updated_pipeline() -> None:
         if s.labels["source"] == "test"
     }
     assert series == {("test", "p", "b", "main", "success"), ("test", "p", "c", "main", "success")}
+
+
+def test_counters_exist_at_zero_from_start_up(tmp_path: Path) -> None:
+    """Before any traffic, every channel type has its delivery series for every outcome at
+    0 (so increase() sees the first dead letter), events per source and kind are at 0, and
+    no _created series doubles them."""
+    # A process of its own: this one's registry holds what earlier tests counted.
+    (tmp_path / "routes.yaml").write_text(LOG_ONLY, "utf-8")
+    port = free_port()
+    with signalbox(tmp_path, port):
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+    for channel in CHANNEL_TYPES:
+        assert value(text, "signalbox_delivery_attempts_total", channel=channel) == 0
+        for outcome in DELIVERY_OUTCOMES:
+            labels = {"channel": channel, "outcome": outcome}
+            assert value(text, "signalbox_deliveries_total", **labels) == 0, labels
+    for source in SOURCES:
+        assert value(text, "signalbox_events_dropped_total", source=source) == 0
+        for kind in KINDS:
+            labels = {"source": source, "kind": kind}
+            assert value(text, "signalbox_events_received_total", **labels) == 0, labels
+    assert "_created" not in text

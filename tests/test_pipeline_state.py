@@ -4,31 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.events import Event, base_labels
+from app.events import Event
 from app.pipeline_state import apply_pipeline_state
 from app.store import SqliteStore, WriteTx
-
-
-def pipeline_event(run: int, status: str, branch: str = "main") -> Event:
-    labels = base_labels(
-        source="gitlab",
-        kind="pipeline",
-        status=status,  # type: ignore[arg-type]
-        project="group/app",
-        pipeline="build",
-        branch=branch,
-    )
-    return Event(
-        fingerprint=f"gitlab:group/app:build:{run}:{status}",
-        title=f"run {run} {status}",
-        labels=labels,
-        run_id=str(run),
-        run_order=run,
-    )
+from providers.sample import run_event
 
 
 async def record(store: SqliteStore, run: int, status: str, branch: str = "main") -> Event:
-    event = pipeline_event(run, status, branch)
+    event = run_event(run, status, branch)
 
     def write(tx: WriteTx) -> None:
         apply_pipeline_state(tx, event)

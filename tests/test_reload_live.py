@@ -122,3 +122,32 @@ def test_sighup_reloads_the_real_server(tmp_path: Path) -> None:
         os.kill(proc.pid, signal.SIGHUP)
         wait_until(lambda: httpx.get(url).json()["hash"] != before)
         assert proc.poll() is None, "SIGHUP reloads, it does not stop the server"
+
+
+def test_a_fixed_url_reaches_a_retrying_delivery_without_other_traffic(
+    tmp_path: Path, fake_receiver: FakeReceiver
+) -> None:
+    """A delivery failing on a dead URL goes out at its next retry once routes.yaml has the
+    right URL, with no request to Signalbox in between: the reload is pushed to the bus."""
+    dead_url = f"http://127.0.0.1:{free_port()}/gone"
+
+    def routes(url: str) -> str:
+        return f"""\
+sources:
+  alertmanager: {{ token: "am-token" }}
+channels:
+  hook: {{ type: webhook, url: "{url}" }}
+routes:
+  - {{ matchers: ['source="alertmanager"'], to: [hook] }}
+"""
+
+    config = tmp_path / "routes.yaml"
+    config.write_text(routes(dead_url), encoding="utf-8")
+    with serve(tmp_path, watch_config=True, retry_max_interval=0.5) as client:
+        body = alertmanager_body(alert("DiskFull"))
+        assert client.post("/hooks/alertmanager", json=body, headers=AUTH).status_code == 202
+        time.sleep(1.0)  # a few failed attempts against the dead URL
+        config.write_text(routes(f"{fake_receiver.base_url}/in"), encoding="utf-8")
+        wait_until(lambda: fake_receiver.requests, within=10)
+    [request] = fake_receiver.requests
+    assert request.json()["events"][0]["labels"]["alertname"] == "DiskFull"

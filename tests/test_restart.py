@@ -24,13 +24,14 @@ routes:
 """
 
 
-def post_alert(port: int, i: int) -> str:
+def post_alert(port: int, i: int, client: httpx.Client | None = None) -> str:
     doc = payload("alertmanager/firing.multi.v4_fingerprint.json")
     alert = doc["alerts"][0]
     alert["labels"]["instance"] = f"host-{i}"
     alert["fingerprint"] = f"fp-{i}"
     doc["alerts"] = [alert]
-    response = httpx.post(f"http://127.0.0.1:{port}/hooks/alertmanager", json=doc)
+    post = client.post if client is not None else httpx.post
+    response = post(f"http://127.0.0.1:{port}/hooks/alertmanager", json=doc)
     assert response.status_code == 202, response.text
     return str(response.json()["event_ids"][0])
 
@@ -42,12 +43,12 @@ def told_instances(receiver: FakeReceiver) -> list[str]:
 def test_sigkill_while_events_wait_in_groups(tmp_path: Path, fake_receiver: FakeReceiver) -> None:
     """Events accepted but still waiting in groups at SIGKILL are delivered after restart."""
     (tmp_path / "routes.yaml").write_text(
-        ROUTES.format(url=fake_receiver.base_url, group_wait="2s"), encoding="utf-8"
+        ROUTES.format(url=fake_receiver.base_url, group_wait="4s"), encoding="utf-8"
     )
     port = free_port()
-    with signalbox(tmp_path, port) as proc:
+    with signalbox(tmp_path, port) as proc, httpx.Client() as client:
         for i in range(30):
-            post_alert(port, i)
+            post_alert(port, i, client)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
     assert fake_receiver.requests == [], "killed before group_wait ended"

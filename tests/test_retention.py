@@ -15,8 +15,8 @@ from app.events import Event
 from app.ingest import ingest
 from app.retention import prune_forever, prune_once
 from app.store import DeliveryRecord, Retention, SqliteStore, WriteTx
+from providers.sample import run_event
 from service import AUTH, serve
-from test_pipeline_state import pipeline_event as run_event
 
 DAY = 86400.0
 POLICY = Retention(events=7 * DAY, deliveries=7 * DAY, dedup_keys=3 * DAY, pipeline_runs=30 * DAY)
@@ -61,7 +61,7 @@ async def hour_of_traffic(store: SqliteStore, clock: Clock, run: int) -> Event:
     event = pipeline_event(clock, run, status, branch=f"b{run % 40}")
     await ingest(store, [event], f"gitlab:uuid-{run}", routed)
     sent = delivery(clock, event, "sent")
-    await store.write(lambda tx: tx.save_delivery(sent, [(event.id, "0", "sink")]))
+    await store.write(lambda tx: tx.insert_delivery(sent, [(event.id, "0", "sink")]))
     return event
 
 
@@ -74,7 +74,15 @@ def checkpointed_size(path: Path) -> int:
 
 
 def counts(path: Path) -> dict[str, int]:
-    tables = ("events", "deliveries", "seen_deliveries", "pipeline_runs", "dispatches")
+    tables = (
+        "events",
+        "deliveries",
+        "seen_deliveries",
+        "pipeline_runs",
+        "dispatches",
+        "pipelines",
+        "delivery_events",
+    )
     with sqlite3.connect(path) as db:
         return {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}  # noqa: S608
 
@@ -105,6 +113,8 @@ async def test_a_long_stream_stays_bounded(tmp_path: Path) -> None:
     assert rows[-1]["dispatches"] == 0
     # 40 branches, each with runs from the last 30 days (or up to its latest success).
     assert rows[-1]["pipeline_runs"] <= 31 * 24
+    assert rows[-1]["pipelines"] <= 40
+    assert rows[-1]["delivery_events"] <= rows[-1]["deliveries"]
     for table, count in rows[-1].items():
         assert count <= max(r[table] for r in rows[30:60]), (table, rows[-1])
     assert max(sizes[45:]) <= max(sizes[:45]) * 1.1, sizes
@@ -122,7 +132,7 @@ async def test_events_still_owed_a_delivery_are_kept(tmp_path: Path) -> None:
 
         def deliver(tx: WriteTx) -> None:
             for event, state in ((failing, "failed"), (dead, "dead"), (done, "sent")):
-                tx.save_delivery(delivery(clock, event, state), [(event.id, "0", "sink")])
+                tx.insert_delivery(delivery(clock, event, state), [(event.id, "0", "sink")])
 
         await store.write(deliver)
         clock.now += 30 * DAY

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from app.routing.inhibit import InhibitRule, inhibiting_rule, is_inhibited
+from collections.abc import Mapping
+
+from app.routing.inhibit import InhibitRule, inhibition
 
 CLUSTER_DOWN = InhibitRule.model_validate(
     {
@@ -14,11 +16,17 @@ CLUSTER_DOWN = InhibitRule.model_validate(
 TARGET = {"source": "alertmanager", "alertname": "PodCrash", "cluster": "eu-1"}
 
 
+def is_inhibited(
+    rules: list[InhibitRule], target: Mapping[str, str], sources: list[Mapping[str, str]]
+) -> bool:
+    return inhibition(rules, target, enumerate(sources)) is not None
+
+
 def test_active_source_inhibits_target_with_equal_labels() -> None:
     """A firing source matching source_matchers mutes a target with the same `equal` labels."""
     source = {"source": "alertmanager", "alertname": "ClusterDown", "cluster": "eu-1"}
-    assert is_inhibited([CLUSTER_DOWN], TARGET, [source])
-    assert inhibiting_rule([CLUSTER_DOWN], TARGET, [source]) is CLUSTER_DOWN
+    other = {"source": "alertmanager", "alertname": "Deploy"}
+    assert inhibition([CLUSTER_DOWN], TARGET, [("quiet", other), ("down", source)]) == (0, "down")
 
 
 def test_different_equal_label_does_not_inhibit() -> None:
@@ -65,10 +73,10 @@ def test_two_sided_matches_do_not_inhibit_each_other() -> None:
 
 
 def test_any_rule_may_inhibit() -> None:
-    """With several rules, the first one that inhibits is reported."""
+    """With several rules, the first one that inhibits is reported, with the source."""
     by_severity = InhibitRule.model_validate(
         {"source_matchers": ["severity=critical"], "target_matchers": ["severity=warning"]}
     )
     warning = {"severity": "warning"}
     critical = {"severity": "critical"}
-    assert inhibiting_rule([CLUSTER_DOWN, by_severity], warning, [critical]) is by_severity
+    assert inhibition([CLUSTER_DOWN, by_severity], warning, [("c", critical)]) == (1, "c")

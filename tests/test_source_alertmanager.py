@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -329,12 +330,15 @@ def test_fixture_parses_to_one_event_per_alert(name: str) -> None:
         assert_event(event, case)
 
 
-def test_bearer_token_is_required_when_configured() -> None:
-    """The right bearer token passes; a wrong or missing one is refused; none configured passes."""
+def test_bearer_or_basic_token_is_required_when_configured() -> None:
+    """The right bearer token or basic password passes; a wrong or missing one is refused; none
+    configured passes."""
     auth = SourceAuth(token=SecretStr("am-token"))
     SOURCE.verify({"authorization": "Bearer am-token"}, b"{}", auth)
     SOURCE.verify({"authorization": "bearer am-token"}, b"{}", auth)
-    for headers in ({}, {"authorization": "Bearer other"}):
+    # basic_auth: {username: signalbox, password: am-token} in Alertmanager's http_config.
+    SOURCE.verify({"authorization": "Basic c2lnbmFsYm94OmFtLXRva2Vu"}, b"{}", auth)
+    for headers in ({}, {"authorization": "Bearer other"}, {"authorization": "Basic YTpi"}):
         with pytest.raises(Unauthorized):
             SOURCE.verify(headers, b"{}", auth)
     SOURCE.verify({}, b"{}", SourceAuth())
@@ -448,3 +452,14 @@ def test_mutated_fixtures_give_events_or_a_refusal(data: st.DataObject, name: st
     """Fixtures with keys dropped or values replaced yield events, Ignored or Malformed only."""
     doc = data.draw(mutated(load(name).payload))
     parses_or_refuses(lambda: _parse(doc))
+
+
+def test_a_firing_alerts_own_ends_at_is_kept_as_its_expiry() -> None:
+    """A firing alert's endsAt (when Alertmanager will take it as resolved) is its expiry; a
+    resolved alert's is its end; Go's zero time is neither."""
+    doc = payload("alertmanager/firing.multi.v4_fingerprint.json")
+    doc["alerts"][0]["endsAt"] = "2020-02-06T00:27:58Z"
+    first, second = _parse(doc)
+    assert first.expires_at == datetime(2020, 2, 6, 0, 27, 58, tzinfo=UTC)
+    assert first.finished_at is None
+    assert second.expires_at is None

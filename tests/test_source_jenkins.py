@@ -1,9 +1,13 @@
-"""Jenkins source: bearer token, shape detection, and every Jenkins fixture parsed."""
+"""Jenkins source: Bearer or Basic token (also over HTTP), shape detection, every fixture parsed."""
 
 from __future__ import annotations
 
+import base64
+from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
+import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -22,6 +26,7 @@ from fixtures import (
     parses_or_refuses,
     payload,
 )
+from service import LOG_ONLY, serve
 
 NOTIFICATION = "jenkins/notification_plugin.completed.success.json"
 OUTBOUND = "jenkins/outbound_webhook_plugin.success.json"
@@ -82,14 +87,75 @@ def test_every_fixture_has_an_expectation() -> None:
     assert {name for name in index() if name.startswith("jenkins/")} <= covered
 
 
-def test_bearer_token_is_required_when_configured() -> None:
-    """The right bearer token passes; a wrong, missing or non-bearer credential is refused."""
+def basic(userinfo: str) -> dict[str, str]:
+    """The header the Notification plugin sends for `http://<userinfo>@host/...`: the raw
+    user-info, %-escapes and all, base64-encoded (Protocol.java)."""
+    return {"authorization": "Basic " + base64.b64encode(userinfo.encode()).decode()}
+
+
+def test_bearer_or_basic_token_is_required_when_configured() -> None:
+    """Bearer, or Basic with the token as password under any user name, passes; a wrong,
+    missing, user-only or undecodable credential is refused; nothing configured passes."""
     auth = SourceAuth(token=SecretStr("s3cret"))
-    SOURCE.verify({"authorization": "Bearer s3cret"}, b"{}", auth)
-    for headers in ({}, {"authorization": "Bearer nope"}, {"authorization": "Basic czNjcmV0"}):
+    for good in ("Bearer s3cret", "bearer s3cret", basic("jenkins:s3cret")["authorization"]):
+        SOURCE.verify({"authorization": good}, b"{}", auth)
+    SOURCE.verify(basic(":s3cret"), b"{}", auth)
+    refused = [
+        {},
+        {"authorization": "Bearer nope"},
+        {"authorization": "Basic czNjcmV0"},  # "s3cret" without a user:password colon
+        {"authorization": "Basic not*base64"},
+        {"authorization": "Token s3cret"},
+        basic("s3cret:nope"),
+        basic("jenkins:s3cret2"),
+    ]
+    for headers in refused:
         with pytest.raises(Unauthorized):
             SOURCE.verify(headers, b"{}", auth)
     SOURCE.verify({}, b"{}", SourceAuth())
+
+
+TOKEN = "t0k/en@ci:1"
+ROUTES = LOG_ONLY.replace('jenkins: { token: "jk-token" }', f'jenkins: {{ token: "{TOKEN}" }}')
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
+    with serve(tmp_path_factory.mktemp("jenkins"), ROUTES) as c:
+        yield c
+
+
+def post(client: httpx.Client, name: str, headers: dict[str, str]) -> httpx.Response:
+    fixture = load(name)
+    headers = {"content-type": "application/json;charset=UTF-8", **headers}
+    return client.post("/hooks/jenkins", content=fixture.body, headers=headers)
+
+
+@pytest.mark.parametrize(
+    "userinfo",
+    [
+        "jenkins:" + quote(TOKEN, safe=""),  # how the token must be written in a URL
+        "signalbox:" + TOKEN,  # unescaped, as Alertmanager's basic_auth sends it
+        ":" + quote(TOKEN, safe=""),
+    ],
+)
+def test_notification_plugin_url_user_info_authenticates(
+    client: httpx.Client, userinfo: str
+) -> None:
+    """The Basic header the Notification plugin makes of `http://user:TOKEN@host` is accepted
+    over HTTP, whatever the user name, with the token %-escaped or not."""
+    answer = post(client, NOTIFICATION, basic(userinfo))
+    assert answer.status_code == 202, answer.text
+
+
+def test_bearer_still_authenticates_and_wrong_basic_is_refused(client: httpx.Client) -> None:
+    """Bearer keeps working; a wrong Basic password or a bare token as user is 401 over HTTP."""
+    assert post(client, OUTBOUND, {"authorization": f"Bearer {TOKEN}"}).status_code == 202
+    for userinfo in (f"jenkins:{TOKEN}x", "jenkins:", quote(TOKEN, safe="")):
+        refused = post(client, NOTIFICATION, basic(userinfo))
+        assert refused.status_code == 401, userinfo
+        assert refused.json()["error"] == "unauthorized"
+        assert TOKEN not in refused.text
 
 
 def test_there_is_no_delivery_id() -> None:

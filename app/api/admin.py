@@ -27,7 +27,6 @@ async def reload_config(ctx: Ctx) -> dict[str, Any]:
     result = await asyncio.to_thread(ctx.config.reload)
     if not result.ok:
         raise ApiError(400, "invalid routes.yaml", result.error or "")
-    ctx.config_in_force()
     return config_state(ctx)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import logging
 from functools import partial
-from typing import Any
 
 import orjson
 from fastapi import Request
@@ -13,15 +12,14 @@ from fastapi.responses import JSONResponse, Response
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.accept import accept
 from app.api.body import json_document, read_limited
 from app.api.errors import ApiError
 from app.bus.plan import plan
 from app.context import AppContext
-from app.events import Event
-from app.ingest import Duplicate, ingest
+from app.ingest import Duplicate
 from app.logs import log
 from app.metrics import WEBHOOKS_REFUSED
-from app.observe import event_accepted
 from app.sources import SOURCE_MODULES
 from app.sources.base import (
     Ignored,
@@ -149,8 +147,8 @@ async def _receive(source: str, request: Request, ctx: AppContext) -> Response:
     for event in events:
         event.delivery_id = delivery_id
     try:
-        accepted = await ingest(
-            ctx.store, events, _dedup_key(source, delivery_id, body), partial(plan, config)
+        accepted = await accept(
+            ctx.intake, events, _dedup_key(source, delivery_id, body), partial(plan, config)
         )
     except Duplicate:
         return _ignored(source, f"duplicate delivery {delivery_id}", metric="duplicate")
@@ -164,11 +162,6 @@ async def _receive(source: str, request: Request, ctx: AppContext) -> Response:
         )
         raise ApiError(503, "store unavailable", "event not stored; retry later") from exc
 
-    for event, event_plan in zip(accepted.events, accepted.plans, strict=True):
-        event_accepted(event, event_plan.decision, event.id in accepted.finished_runs)
-        _log_received(event, event_plan.decision)
-        ctx.bus.submit(event, event_plan.targets)
-    ctx.live.publish(accepted)
     # orjson rather than JSONResponse's json.dumps: this answer goes out for every webhook.
     answer = {"accepted": len(accepted.events), "event_ids": [e.id for e in accepted.events]}
     return Response(orjson.dumps(answer), status_code=202, media_type="application/json")
@@ -197,22 +190,3 @@ def _ignored(source: str, reason: str, metric: str = "ignored") -> JSONResponse:
     WEBHOOKS_REFUSED.labels(source, metric).inc()
     log(logging.INFO, "webhook ignored", source=source, reason=reason)
     return JSONResponse({"ignored": reason}, status_code=200)
-
-
-def _log_received(event: Event, decision: dict[str, Any]) -> None:
-    log(
-        logging.INFO,
-        "event received",
-        event_id=event.id,
-        # The sender's id (X-GitHub-Delivery, …); `delivery_id` names our deliveries.
-        sender_delivery_id=event.delivery_id,
-        fingerprint=event.fingerprint,
-        source=event.source,
-        kind=event.kind,
-        status=event.status,
-        project=event.labels.get("project"),
-        pipeline=event.labels.get("pipeline"),
-        transition=event.labels.get("transition"),
-        routes=decision.get("routes"),
-        receivers=decision.get("receivers"),
-    )

@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from app.bus.target import Dispatch, Target
 from app.events import Event
@@ -45,6 +46,19 @@ class Group:
         self.dispatched[:0] = dispatched
         self.changed = True
 
+    def expire(self, now: float, heard: Callable[[Event], float]) -> list[tuple[Event, str]]:
+        """Take out the firing alerts no longer worth repeating, each with why: no news
+        (see `heard`) for resolve_timeout, or past the alert's own endsAt."""
+        stale = []
+        for fingerprint, event in list(self.events.items()):
+            if event.status != "firing":
+                continue
+            why = staleness(event, now, heard(event), self.target.resolve_timeout)
+            if why is not None:
+                del self.events[fingerprint]
+                stale.append((event, why))
+        return stale
+
     def take(self) -> tuple[list[Event], list[tuple[str, str, str]]]:
         """What this flush tells, then forget what needs no repeating."""
         events = list(self.events.values())
@@ -53,6 +67,16 @@ class Group:
         self.changed = False
         self.last_sent = time.monotonic()
         return events, dispatched
+
+
+def staleness(event: Event, now: float, heard: float, resolve_timeout: float) -> str | None:
+    """Why a firing alert is stale at `now`, or None while it is fresh."""
+    if event.expires_at is not None and now > event.expires_at.timestamp():
+        return f"past its own endsAt {event.expires_at.isoformat()}: no longer repeated"
+    if now - heard > resolve_timeout:
+        since = datetime.fromtimestamp(heard, UTC).isoformat(timespec="seconds")
+        return f"no news since {since} (resolve_timeout {resolve_timeout:g}s): no longer repeated"
+    return None
 
 
 FLUSH_RETRY_SECONDS = 1.0
@@ -70,11 +94,17 @@ class Flushing:
 
 
 Flush = Callable[[list[Flushing]], Awaitable[None]]
+# stale(group, [(event, why)]): alerts a group stopped repeating.
+Stale = Callable[[Group, list[tuple[Event, str]]], None]
 
 
 class Grouper:
-    def __init__(self, flush: Flush) -> None:
+    def __init__(
+        self, flush: Flush, heard: Callable[[Event], float], stale: Stale | None = None
+    ) -> None:
         self._flush = flush
+        self._heard = heard
+        self._stale = stale
         self._groups: dict[str, Group] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         # Groups with no group_wait: flushed together by one task, not a task each,
@@ -127,15 +157,22 @@ class Grouper:
                 if not group.events and not group.dispatched:
                     return
                 await asyncio.sleep(target.group_interval)
+                self._expire(group)
                 repeat_due = time.monotonic() - group.last_sent >= target.repeat_interval
                 while not group.changed and not repeat_due:
                     if not group.events and not group.dispatched:
                         return
                     await asyncio.sleep(target.group_interval)
+                    self._expire(group)
                     repeat_due = time.monotonic() - group.last_sent >= target.repeat_interval
         finally:
             if self._groups.get(group.key) is group:
                 del self._groups[group.key]
+
+    def _expire(self, group: Group) -> None:
+        stale = group.expire(time.time(), self._heard)
+        if stale and self._stale is not None:
+            self._stale(group, stale)
 
     async def _flush_safely(self, group: Group) -> None:
         events, dispatched = group.take()

@@ -29,9 +29,10 @@ def target_of(route: Route, receiver: str) -> Target:
         repeat_interval=s.repeat_interval.total_seconds(),
         dedup_window=s.dedup_window.total_seconds(),
         send_resolved=s.send_resolved,
+        resolve_timeout=s.resolve_timeout.total_seconds(),
         template=s.template_source,
         # Most routes have no intervals: skip the clock check for them entirely.
-        muted=route.muted_at if s.mute_when or s.active_when else None,
+        muted=route.muting if s.mute_when or s.active_when else None,
     )
 
 
@@ -44,6 +45,11 @@ def plan(config: RoutingConfig, event: Event) -> Plan:
             # A receiver reached by two matched routes is told once, by the first.
             targets.setdefault(receiver, target_of(route, receiver))
     return Plan({**decision.as_dict(), "config": config.hash}, list(targets.values()))
+
+
+def route_templates(config: RoutingConfig) -> dict[str, str | None]:
+    """Each route's template source, by path, for the bus."""
+    return {route.path: route.settings.template_source for route in config.tree.walk()}
 
 
 def resumer(config: RoutingConfig) -> Callable[[Event, str, str], Target]:

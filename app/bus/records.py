@@ -76,9 +76,11 @@ def fold(backlog: list[DeliveryRecord]) -> DeliveryRecord:
     )
     for d in backlog:
         d.state = "folded"
+        d.folded_into = digest.id
         d.attempts.append(
             {"at": now_iso(), "outcome": "folded", "detail": f"folded into {digest.id}"}
         )
+        DELIVERIES.labels(d.channel_type, "folded").inc()
     return digest
 
 

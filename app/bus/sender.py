@@ -45,32 +45,38 @@ class Sender:
         attempt: Attempt,
         fold: Fold,
         concurrency: int = 1,
+        error_pause: float = ERROR_PAUSE_SECONDS,
     ) -> None:
         self.receiver = receiver
+        self.error_pause = error_pause
         self.limiter = limiter
         self.concurrency = concurrency
         self._attempt = attempt
         self._fold = fold
         # Waiting deliveries per order key; the head of each is the next to go.
         self._by_key: dict[str, deque[DeliveryRecord]] = {}
-        # Keys whose head may start now, and (due time, key) of heads waiting to retry.
+        # Keys whose head may start now (stale entries are skipped), (due time, key) of
+        # heads waiting to retry, and keys whose head is being sent.
         self._ready: deque[str] = deque()
         self._sleeping: list[tuple[float, str]] = []
         self._busy: set[str] = set()
-        self._waiting = 0
-        # Waiting deliveries never tried; and that count when folding last found nothing
-        # to fold (all behind one subject's send), so it is not rescanned until it grows.
+        # Waiting deliveries never tried, not counting heads being sent: kept as a count
+        # because the run loop asks for it at every turn. And that count when folding last
+        # found nothing to fold (all behind one subject's send), so it is not rescanned
+        # until it grows. tests/test_sender.py checks these against the queues.
         self._fresh = 0
         self._unfoldable = 0
         self._wake = asyncio.Event()
         self._running: set[asyncio.Task[None]] = set()
-        # Counted in _send itself: a task leaves `_running` only after its done
-        # callbacks run, later than the wake-up it sends.
-        self._in_flight = 0
         self.task: asyncio.Task[None] | None = None
 
     def __len__(self) -> int:
-        return self._waiting
+        """Deliveries waiting or being sent."""
+        return sum(len(queue) for queue in self._by_key.values())
+
+    @property
+    def _in_flight(self) -> int:
+        return len(self._busy)
 
     def enqueue(self, delivery: DeliveryRecord) -> None:
         key = delivery.order_key or delivery.group_key
@@ -78,10 +84,15 @@ class Sender:
         if queue is None:
             queue = self._by_key[key] = deque()
         queue.append(delivery)
-        self._waiting += 1
         self._fresh += _fresh(delivery)
         if len(queue) == 1 and key not in self._busy:
             self._schedule(key, delivery)
+        self._wake.set()
+
+    def reconfigure(self, limit: int, window: float, concurrency: int) -> None:
+        """New budget and concurrency from a reload; the sends already counted still count."""
+        self.limiter.limit, self.limiter.window = limit, window
+        self.concurrency = concurrency
         self._wake.set()
 
     def oldest_created_at(self) -> float | None:
@@ -125,7 +136,6 @@ class Sender:
             head = queue[0]
             self._busy.add(key)
             self._fresh -= _fresh(head)
-            self._in_flight += 1
             task = asyncio.create_task(self._send(key, head))
             self._running.add(task)
             task.add_done_callback(self._running.discard)
@@ -139,15 +149,15 @@ class Sender:
             # The store refused a write, or a bug: the delivery row is still open, so
             # keep it queued and try again rather than let this receiver go silent.
             log(logging.ERROR, "send error, will retry", receiver=self.receiver, error=str(exc))
-            delivery.next_attempt_at = time.time() + ERROR_PAUSE_SECONDS
+            delivery.next_attempt_at = time.time() + self.error_pause
             finished = False
-        finally:
-            self._in_flight -= 1
         self._busy.discard(key)
         queue = self._by_key[key]
         if finished:
             queue.popleft()
-            self._waiting -= 1
+        else:
+            # Back to waiting: never tried still, if the error came before any attempt.
+            self._fresh += _fresh(delivery)
         if queue:
             self._schedule(key, queue[0])
         else:
@@ -171,7 +181,6 @@ class Sender:
             else:
                 del self._by_key[key]
         # Deliveries may have arrived while the digest was written: count only the folded.
-        self._waiting -= len(backlog)
         self._fresh -= len(backlog)
         self._unfoldable = 0
         # Heads changed: rebuild who is ready from what is left.
@@ -184,7 +193,7 @@ class Sender:
 
     async def drain(self, deadline: float) -> None:
         """Wait until nothing is waiting or in flight, or until `deadline` (monotonic)."""
-        while self._waiting or self._in_flight:
+        while len(self):
             if time.monotonic() >= deadline:
                 return
             await asyncio.sleep(0.05)

@@ -22,6 +22,15 @@ class Stage(Protocol):
     def __call__(self, dispatch: Dispatch, now: float) -> str | None: ...
 
 
+class OldNews:
+    """Drops events that tell nothing new about their CI run (see Event.old_news)."""
+
+    name = "old_news"
+
+    def __call__(self, dispatch: Dispatch, now: float) -> str | None:
+        return dispatch.event.old_news
+
+
 class SendResolved:
     name = "send_resolved"
 
@@ -36,37 +45,62 @@ class TimeMute:
 
     def __call__(self, dispatch: Dispatch, now: float) -> str | None:
         muted = dispatch.target.muted
-        if muted is not None and muted(datetime.fromtimestamp(now, UTC)):
-            return f"route {dispatch.target.route} is muted now (mute_when/active_when)"
-        return None
+        why = muted(datetime.fromtimestamp(now, UTC)) if muted is not None else None
+        return f"route {dispatch.target.route} muted: {why}" if why else None
 
 
 class Dedup:
-    """Drops the same route + receiver + fingerprint + status seen within dedup_window."""
+    """Drops the same news told twice to one route + receiver within dedup_window.
+
+    News is what a subject (an alert, a CI run, a deployment) says now: its status, and
+    for an alert also when it started. A firing alert repeated by Alertmanager is the same
+    news; a firing → resolved → firing flap, an alert firing again with a new startsAt, or
+    a new CI run are news each time, whatever the window: only the last news told per
+    subject is remembered.
+    """
 
     name = "dedup"
-    # Sweep expired keys every this many calls, so memory follows the live window only.
+    # Sweep expired entries every this many calls, so memory follows the live window only.
     SWEEP_EVERY = 1024
 
     def __init__(self) -> None:
-        self._expiry: dict[tuple[str, str, str, str], float] = {}
+        # (route, receiver, subject) -> (news, expiry, id of the event that told it)
+        self._told: dict[tuple[str, str, str], tuple[str, float, str]] = {}
         self._calls = 0
 
     def __call__(self, dispatch: Dispatch, now: float) -> str | None:
         self._calls += 1
         if self._calls % self.SWEEP_EVERY == 0:
-            self._expiry = {k: t for k, t in self._expiry.items() if t > now}
+            self._told = {k: v for k, v in self._told.items() if v[1] > now}
         event, target = dispatch.event, dispatch.target
-        key = (target.route, target.receiver, event.fingerprint, event.status)
-        if self._expiry.get(key, 0.0) > now:
-            return f"duplicate of {event.fingerprint} ({event.status}) within dedup_window"
+        key = (target.route, target.receiver, subject_of(event))
+        news = news_of(event)
+        told = self._told.get(key)
+        if told is not None and told[0] == news and told[1] > now:
+            return f"duplicate of event {told[2]} ({news}) within dedup_window"
         if target.dedup_window > 0:
-            self._expiry[key] = now + target.dedup_window
+            self._told[key] = (news, now + target.dedup_window, event.id)
+        else:
+            self._told.pop(key, None)
         return None
 
 
-# inhibits(target_labels, active_source_label_sets) -> name of the rule that mutes it
-InhibitCheck = Callable[[Mapping[str, str], Iterable[Mapping[str, str]]], str | None]
+def subject_of(event: Event) -> str:
+    """What the event is about: one alert, one CI run, or what its fingerprint names."""
+    if event.run_id is not None:
+        return f"run:{pipeline_key(event.labels)}\x1f{event.run_id}"
+    return f"{event.kind}:{event.fingerprint}"
+
+
+def news_of(event: Event) -> str:
+    """What the event says of its subject; equal news told twice is a duplicate."""
+    if event.kind == "alert" and event.started_at is not None:
+        return f"{event.status} since {event.started_at.isoformat()}"
+    return event.status
+
+
+# inhibits(target labels, (event id, labels) of the active sources) -> why it is muted
+InhibitCheck = Callable[[Mapping[str, str], Iterable[tuple[str, Mapping[str, str]]]], str | None]
 
 
 class Inhibit:
@@ -84,8 +118,8 @@ class Inhibit:
 
     def __init__(self, check: Callable[[], InhibitCheck | None]) -> None:
         self._check = check
-        # key -> (labels, when last heard of), oldest first
-        self._active: OrderedDict[str, tuple[Mapping[str, str], float]] = OrderedDict()
+        # key -> (labels, when last heard of, id of the event heard), oldest first
+        self._active: OrderedDict[str, tuple[Mapping[str, str], float, str]] = OrderedDict()
 
     def observe(self, event: Event, now: float) -> None:
         """Track what is firing or failing now; called for every event, routed or not."""
@@ -96,7 +130,7 @@ class Inhibit:
         if (event.kind == "alert" and event.status == "firing") or (
             event.kind == "pipeline" and event.status in FAILED_STATUSES
         ):
-            self._active[key] = (event.labels, now)
+            self._active[key] = (event.labels, now, event.id)
             self._active.move_to_end(key)
         elif event.status in {"resolved", "success"}:
             self._active.pop(key, None)
@@ -112,9 +146,12 @@ class Inhibit:
             return None
         event = dispatch.event
         self_key = _activity_key(event)
-        sources = (labels for key, (labels, _) in self._active.items() if key != self_key)
-        rule = check(event.labels, sources)
-        return f"inhibited by {rule}" if rule else None
+        sources = (
+            (event_id, labels)
+            for key, (labels, _, event_id) in self._active.items()
+            if key != self_key
+        )
+        return check(event.labels, sources)
 
 
 def _activity_key(event: Event) -> str:

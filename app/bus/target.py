@@ -20,9 +20,11 @@ class Target:
     repeat_interval: float = 4 * 3600.0
     dedup_window: float = 300.0
     send_resolved: bool = True
+    resolve_timeout: float = 24 * 3600.0
     template: str | None = None
-    # mute_when / active_when of the route, evaluated at send time; None: never muted.
-    muted: Callable[[datetime], bool] | None = field(default=None, compare=False)
+    # mute_when / active_when of the route at a time: why it is muted then, or None. None
+    # instead of a function: the route is never muted.
+    muted: Callable[[datetime], str | None] | None = field(default=None, compare=False)
 
     def group_key(self, event: Event) -> tuple[str, dict[str, str]]:
         """Which group of this target the event joins, and that group's labels."""

@@ -11,32 +11,48 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from app.bus import records
 from app.bus.channelset import ChannelSet, LiveChannel
-from app.bus.grouping import Flushing, Grouper
+from app.bus.grouping import Flushing, Group, Grouper
 from app.bus.ratelimit import SlidingWindow
 from app.bus.retry import RetryPolicy
 from app.bus.sender import Sender
-from app.bus.stages import Dedup, Inhibit, InhibitCheck, SendResolved, Stage, TimeMute
+from app.bus.stages import (
+    Dedup,
+    Inhibit,
+    InhibitCheck,
+    OldNews,
+    SendResolved,
+    Stage,
+    TimeMute,
+    subject_of,
+)
 from app.bus.target import Dispatch, Target
 from app.events import Event
 from app.logs import log
 from app.metrics import DISPATCHES_DROPPED, SEND_LATENCY
-from app.store import DeliveryRecord, Store, StoreUnavailable, WriteTx
+from app.store import DeliveryRecord, Store, StoreUnavailable, Suppression, WriteTx
 from channels.base import (
     ChannelConfig,
+    DeliveryError,
+    DeliveryResult,
     Notification,
     PermanentError,
     TooLarge,
     TransientError,
 )
+from channels.redact import Redactor
 
 # Seconds a channel replaced by a reload stays open for sends already under way.
 RETIRED_GRACE = 60.0
+# Alerts whose last news is remembered (for resolve_timeout), and for how long at most.
+MAX_HEARD = 100_000
+HEARD_TTL = 7 * 86400.0
 
 
 class Bus:
@@ -50,12 +66,17 @@ class Bus:
         self.policy = policy or RetryPolicy()
         self.channels = ChannelSet()
         self.inhibit = Inhibit(inhibit_check)
-        self.stages: list[Stage] = [SendResolved(), TimeMute(), self.inhibit, Dedup()]
-        self.grouper = Grouper(self._flush)
+        self.stages: list[Stage] = [OldNews(), SendResolved(), TimeMute(), self.inhibit, Dedup()]
+        self.grouper = Grouper(self._flush, self._last_heard, self._stopped_repeating)
+        # When each alert was last heard of (subject -> epoch seconds), dropped duplicates
+        # included: Alertmanager repeating a firing alert is fresh news that it still fires.
+        self._heard: OrderedDict[str, float] = OrderedDict()
         self._senders: dict[str, Sender] = {}
         self._events: dict[str, list[Event]] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._retired: dict[str, LiveChannel] = {}
+        # Route path -> its template source in the config in force (see configure).
+        self._route_templates: dict[str, str | None] = {}
         self._closers: dict[asyncio.Task[None], LiveChannel] = {}
 
     # -- intake -----------------------------------------------------------------
@@ -64,7 +85,9 @@ class Bus:
         """Hand a stored event's (route, receiver) targets to the stages and groups."""
         now = time.time()
         self.inhibit.observe(event, now)
-        dropped: list[tuple[str, str, str]] = []
+        if event.kind == "alert":
+            self._hear(event, now)
+        dropped: list[Suppression] = []
         for target in targets:
             dispatch = Dispatch(event, target)
             stage, reason = next(
@@ -73,18 +96,41 @@ class Bus:
             if reason is None:
                 self.grouper.add(dispatch)
                 continue
-            dropped.append(dispatch.key)
-            DISPATCHES_DROPPED.labels(target.receiver, stage).inc()
+            dropped.append(Suppression(event.id, target.route, target.receiver, stage, reason))
+        if dropped:
+            self._suppress(dropped, "delivery not needed")
+
+    def _suppress(self, suppressed: list[Suppression], message: str) -> None:
+        """Count, log and record receivers not told on purpose (the write is not awaited)."""
+        for item in suppressed:
+            DISPATCHES_DROPPED.labels(item.receiver, item.stage).inc()
             log(
                 logging.INFO,
-                "delivery not needed",
-                event_id=event.id,
-                route=target.route,
-                receiver=target.receiver,
-                reason=reason,
+                message,
+                event_id=item.event_id,
+                route=item.route,
+                receiver=item.receiver,
+                reason=item.reason,
             )
-        if dropped:
-            self._spawn(self.store.write(lambda tx: tx.drop_dispatches(dropped)))
+        self._spawn(self.store.write(lambda tx: tx.suppress(suppressed)))
+
+    def _hear(self, event: Event, now: float) -> None:
+        subject = subject_of(event)
+        self._heard[subject] = now
+        self._heard.move_to_end(subject)
+        while len(self._heard) > MAX_HEARD or next(iter(self._heard.values())) < now - HEARD_TTL:
+            self._heard.popitem(last=False)
+
+    def _last_heard(self, event: Event) -> float:
+        return self._heard.get(subject_of(event), event.received_at.timestamp())
+
+    def _stopped_repeating(self, group: Group, stale: list[tuple[Event, str]]) -> None:
+        target = group.target
+        suppressed = [
+            Suppression(event.id, target.route, target.receiver, "stale", why)
+            for event, why in stale
+        ]
+        self._suppress(suppressed, "alert gone stale")
 
     async def _flush(self, batch: list[Flushing]) -> None:
         """Turn group flushes into delivery rows (one write) and hand them to senders."""
@@ -92,7 +138,7 @@ class Bus:
 
         def write(tx: WriteTx) -> None:
             for delivery, flushing in made:
-                tx.save_delivery(delivery, flushing.dispatched)
+                tx.insert_delivery(delivery, flushing.dispatched)
 
         await self.store.write(write)
         for delivery, flushing in made:
@@ -148,22 +194,10 @@ class Bus:
             group_labels=delivery.group_labels,
             is_fallback=delivery.is_fallback,
             folded=len(events) - len(listed),
-            template=delivery.template,
+            template=self._template_for(delivery),
         )
         try:
-            pending = live.channel.render(notification)[delivery.parts_sent :]
-            while pending:
-                message = pending[0]
-                await limiter.acquire()
-                try:
-                    result = await live.channel.send(message)
-                except TooLarge:
-                    pending[:1] = live.channel.split_for_retry(message)
-                    continue
-                finally:
-                    limiter.release()
-                pending.pop(0)
-                delivery.parts_sent += 1
+            result = await self._tell(live, delivery, notification, limiter)
         except TransientError as exc:
             if exc.retry_after:
                 limiter.pause(exc.retry_after)
@@ -178,9 +212,50 @@ class Bus:
         self._delivered(delivery, events)
         return True
 
+    def _template_for(self, delivery: DeliveryRecord) -> str | None:
+        """The route's template as the config in force has it (a fallback uses its own
+        channel's); a route removed since keeps the one it had."""
+        if delivery.is_fallback:
+            return None
+        return self._route_templates.get(delivery.route, delivery.template)
+
+    async def _tell(
+        self,
+        live: LiveChannel,
+        delivery: DeliveryRecord,
+        notification: Notification,
+        limiter: SlidingWindow,
+    ) -> DeliveryResult:
+        """Render and send what is left of the delivery; raises TransientError or
+        PermanentError, whatever went wrong in the channel."""
+        try:
+            pending = (await live.channel.render(notification))[delivery.parts_sent :]
+            result = DeliveryResult("nothing left to send")
+            while pending:
+                message = pending[0]
+                await limiter.acquire()
+                try:
+                    result = await live.channel.send(message)
+                except TooLarge:
+                    pending[:1] = await live.channel.split_for_retry(message)
+                    continue
+                finally:
+                    limiter.release()
+                pending.pop(0)
+                delivery.parts_sent += 1
+        except DeliveryError:
+            raise
+        except Exception as exc:
+            # A template that fails to render, a value the channel cannot encode, a setting
+            # its HTTP client refuses: the next attempt would fail the same way.
+            redact = Redactor.for_config(live.config)
+            detail = redact(f"{type(exc).__name__}: {exc}"[:500])
+            raise PermanentError(f"cannot be sent: {detail}") from exc
+        return result
+
     async def _record_sent(self, delivery: DeliveryRecord) -> None:
         try:
-            await self.store.write(lambda tx: tx.save_delivery(delivery, []))
+            await self.store.write(lambda tx: tx.save_delivery(delivery))
         except StoreUnavailable as exc:
             records.log_delivery(logging.ERROR, "sent, but not recorded", delivery, error=str(exc))
 
@@ -194,7 +269,7 @@ class Bus:
             return True
         records.finish(delivery, "failed", detail)
         delivery.next_attempt_at = time.time() + delay
-        await self.store.write(lambda tx: tx.save_delivery(delivery, []))
+        await self.store.write(lambda tx: tx.save_delivery(delivery))
         records.log_delivery(
             logging.WARNING,
             "delivery failed, will retry",
@@ -208,7 +283,7 @@ class Bus:
     async def _dead(self, delivery: DeliveryRecord, detail: str) -> None:
         records.finish(delivery, "dead", detail)
         fallback = self._fallback_for(delivery)
-        await self.store.write(lambda tx: tx.save_delivery(delivery, []))
+        await self.store.write(lambda tx: tx.save_delivery(delivery))
         records.log_delivery(
             logging.ERROR,
             "delivery dead",
@@ -217,7 +292,7 @@ class Bus:
             fallback=fallback.receiver if fallback else None,
         )
         if fallback is not None:
-            await self.store.write(lambda tx: tx.save_delivery(fallback, []))
+            await self.store.write(lambda tx: tx.insert_delivery(fallback, []))
             self._events[fallback.id] = self._events.get(delivery.id, [])
             self._sender(fallback.receiver).enqueue(fallback)
 
@@ -243,8 +318,9 @@ class Bus:
             self._events[digest.id] = events
 
         def write(tx: WriteTx) -> None:
-            for d in [*backlog, digest]:
-                tx.save_delivery(d, [])
+            tx.insert_delivery(digest, [])
+            for d in backlog:
+                tx.save_delivery(d)
 
         await self.store.write(write)
         log(
@@ -259,8 +335,20 @@ class Bus:
 
     # -- lifecycle --------------------------------------------------------------
 
-    def use_channels(self, configs: Mapping[str, ChannelConfig]) -> None:
-        """Swap in a reloaded config's channels; unchanged ones keep their instance."""
+    def configure(
+        self, channels: Mapping[str, ChannelConfig], route_templates: Mapping[str, str | None]
+    ) -> None:
+        """Apply a loaded config: its channels, their budgets and concurrency, and each
+        route's template. Waiting and retrying deliveries use them from their next attempt."""
+        self._use_channels(channels)
+        self._route_templates = dict(route_templates)
+        for receiver, sender in self._senders.items():
+            live = self._live(receiver)
+            if live is not None:
+                sender.reconfigure(*live.rate, live.config.max_in_flight())
+
+    def _use_channels(self, configs: Mapping[str, ChannelConfig]) -> None:
+        """Swap in a config's channels; unchanged ones keep their instance."""
         self.channels, retired = self.channels.rebuilt(configs)
         for live in retired:
             # Deliveries routed before the reload still go out the way they were routed.
@@ -300,7 +388,7 @@ class Bus:
         delivery.state = "pending"
         delivery.attempts.append({"at": records.now_iso(), "outcome": "retry", "detail": "by hand"})
         delivery.created_at = time.time()
-        await self.store.write(lambda tx: tx.save_delivery(delivery, []))
+        await self.store.write(lambda tx: tx.save_delivery(delivery))
         self._sender(delivery.receiver).enqueue(delivery)
         return delivery
 

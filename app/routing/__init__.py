@@ -5,7 +5,7 @@ event takes `config = holder.current` once and calls `config.decide(event.labels
 """
 
 from app.routing.config import ConfigInvalid, RoutingConfig, load_config, parse_config
-from app.routing.inhibit import InhibitRule, inhibiting_rule, is_inhibited
+from app.routing.inhibit import InhibitRule, inhibition
 from app.routing.intervals import NamedInterval, is_active
 from app.routing.reload import ConfigHolder, ReloadResult
 from app.routing.tree import Route, RouteMatch, RouteSettings, RoutingDecision, decide
@@ -22,9 +22,8 @@ __all__ = [
     "RoutingConfig",
     "RoutingDecision",
     "decide",
-    "inhibiting_rule",
+    "inhibition",
     "is_active",
-    "is_inhibited",
     "load_config",
     "parse_config",
 ]

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
 from app.routing.matchers import Matcher, MatcherField
+
+K = TypeVar("K")
 
 
 def _all_match(matchers: tuple[Matcher, ...], labels: Mapping[str, str]) -> bool:
@@ -23,14 +26,18 @@ class InhibitRule(BaseModel):
     target_matchers: tuple[MatcherField, ...]
     equal: tuple[str, ...] = ()
 
-    def inhibits(self, target: Mapping[str, str], sources: Iterable[Mapping[str, str]]) -> bool:
+    def inhibitor(
+        self, target: Mapping[str, str], sources: Iterable[tuple[K, Mapping[str, str]]]
+    ) -> K | None:
+        """The key of the first source that inhibits `target` under this rule, or None;
+        `sources` are (key, labels) of the events active now."""
         if not _all_match(self.target_matchers, target):
-            return False
+            return None
         # Alertmanager's two-sided rule: when the target could itself be a source, sources
         # that are also targets do not count, so such events never inhibit each other and
         # an event never inhibits itself.
         two_sided = _all_match(self.source_matchers, target)
-        for source in sources:
+        for key, source in sources:
             if not _all_match(self.source_matchers, source):
                 continue
             # A label missing on both sides is equal, as in Alertmanager ("" == "").
@@ -38,28 +45,21 @@ class InhibitRule(BaseModel):
                 continue
             if two_sided and _all_match(self.target_matchers, source):
                 continue
-            return True
-        return False
+            return key
+        return None
 
 
-def inhibiting_rule(
+def inhibition(
     rules: Iterable[InhibitRule],
     target: Mapping[str, str],
-    active_sources: Iterable[Mapping[str, str]],
-) -> InhibitRule | None:
-    """The first rule under which `target` is inhibited by one of `active_sources`, or None.
-
-    `active_sources` are the label sets of events currently firing; tracking them is the
-    caller's job. Pure: no clock, no I/O.
-    """
+    active_sources: Iterable[tuple[K, Mapping[str, str]]],
+) -> tuple[int, K] | None:
+    """(index of the first rule, key of the source) under which `target` is inhibited, or
+    None. `active_sources` are (key, labels) of the events active now; tracking them is the
+    caller's job. Pure: no clock, no I/O."""
     sources = list(active_sources)
-    return next((rule for rule in rules if rule.inhibits(target, sources)), None)
-
-
-def is_inhibited(
-    rules: Iterable[InhibitRule],
-    target: Mapping[str, str],
-    active_sources: Iterable[Mapping[str, str]],
-) -> bool:
-    """True when some rule inhibits `target` given the currently active source label sets."""
-    return inhibiting_rule(rules, target, active_sources) is not None
+    for index, rule in enumerate(rules):
+        key = rule.inhibitor(target, sources)
+        if key is not None:
+            return index, key
+    return None

@@ -3,7 +3,9 @@
 Semantics are Alertmanager's `Route.Match`: depth-first; among siblings the first match
 wins unless it has `continue: true`; when a route matches but none of its children do,
 the route itself is the result. The root is implicit: it matches everything and its
-receivers are `fallback:`, so an event no route matches lands on the root.
+receivers are `fallback:`, so an event no route matches lands on the root, and a route
+that names no receivers in its whole chain inherits the fallback's (Alertmanager's root
+receiver).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class RouteSettings:
     repeat_interval: timedelta
     dedup_window: timedelta
     send_resolved: bool
+    resolve_timeout: timedelta
     mute_when: tuple[NamedInterval, ...] = ()
     active_when: tuple[NamedInterval, ...] = ()
     template: jinja2.Template | None = field(default=None, compare=False)
@@ -43,13 +46,18 @@ class RouteSettings:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Route:
-    """One node of the tree; `path` is its position in routes.yaml, e.g. "2.1"."""
+    """One node of the tree; `path` is its position in routes.yaml, e.g. "2.1".
+
+    `inherits_fallback`: neither this route nor any above it sets `to`, so its receivers
+    are the fallback's.
+    """
 
     path: str
     matchers: tuple[Matcher, ...]
     settings: RouteSettings
     continue_: bool = False
     children: tuple[Route, ...] = ()
+    inherits_fallback: bool = False
 
     @property
     def receivers(self) -> tuple[str, ...]:
@@ -76,10 +84,18 @@ class Route:
 
     def muted_at(self, when: datetime) -> bool:
         """True when a `mute_when` interval is active, or `active_when` is set and none is."""
+        return self.muting(when) is not None
+
+    def muting(self, when: datetime) -> str | None:
+        """Why the route is muted at `when` (naming the interval), or None."""
         s = self.settings
-        if any(is_active(i, when) for i in s.mute_when):
-            return True
-        return bool(s.active_when) and not any(is_active(i, when) for i in s.active_when)
+        for interval in s.mute_when:
+            if is_active(interval, when):
+                return f"mute_when {interval.name} is active"
+        if s.active_when and not any(is_active(i, when) for i in s.active_when):
+            names = ", ".join(i.name for i in s.active_when)
+            return f"outside active_when {names}"
+        return None
 
     def walk(self) -> list[Route]:
         """This route and every descendant, depth-first in file order."""
@@ -94,7 +110,8 @@ RouteMatch: TypeAlias = Route
 class RoutingDecision:
     """Where one event goes. `routes` lists matched route paths (never the fallback);
     `fallback` is set when no route matched; `dropped` when no route matched and there is
-    no fallback (the caller counts those)."""
+    no fallback (the caller counts those). `inherited_fallback` lists the matched routes
+    whose receivers are the fallback's because no `to` is set in their chain."""
 
     routes: list[str]
     receivers: list[str]
@@ -102,12 +119,17 @@ class RoutingDecision:
     fallback: bool
     dropped: bool
 
+    @property
+    def inherited_fallback(self) -> list[str]:
+        return [m.path for m in self.matches if m.inherits_fallback]
+
     def as_dict(self) -> dict[str, object]:
         return {
             "routes": self.routes,
             "receivers": self.receivers,
             "fallback": self.fallback,
             "dropped": self.dropped,
+            "inherited_fallback": self.inherited_fallback,
         }
 
 

@@ -11,16 +11,16 @@ from app.events import Event, Source, Status, base_labels
 from app.sources.base import (
     STATUS_WORDS,
     Ignored,
+    Int64,
     Malformed,
     MalformedJson,
     Payload,
     SourceAuth,
     Timestamp,
-    bearer_token,
     decoded,
     load,
     map_status,
-    require_token,
+    require_authorization,
     span_seconds,
 )
 
@@ -51,7 +51,7 @@ class AlertmanagerPayload(Payload):
     group_key: str | None = Field(None, alias="groupKey")
     external_url: str | None = Field(None, alias="externalURL")
     # Absent before Alertmanager 0.21 (max_alerts); > 0 when alerts were left out.
-    truncated_alerts: int = Field(0, alias="truncatedAlerts")
+    truncated_alerts: Int64 = Field(0, alias="truncatedAlerts")
     alerts: list[_Alert]
 
 
@@ -110,17 +110,19 @@ def _event(alert: _Alert, index: int, group: AlertmanagerPayload) -> Event:
         },
         started_at=alert.starts_at,
         finished_at=finished,
+        expires_at=alert.ends_at if status == "firing" else None,
         duration_s=span_seconds(alert.starts_at, finished),
     )
 
 
 class AlertmanagerSource:
-    """Authorization: Bearer <token> (http_config.authorization); no delivery id is sent."""
+    """Authorization: Bearer <token> (http_config.authorization) or Basic with the token as
+    password (basic_auth); no delivery id is sent."""
 
     name: Source = "alertmanager"
 
     def verify(self, headers: Mapping[str, str], body: bytes, auth: SourceAuth) -> None:
-        require_token(bearer_token(headers), auth, "bearer token")
+        require_authorization(headers, auth)
 
     def delivery_id(self, headers: Mapping[str, str]) -> str | None:
         return None

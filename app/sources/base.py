@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 import json
-import re
+import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, Protocol, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import unquote_to_bytes, urlsplit
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
+import re2
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+)
+from pydantic_core import PydanticCustomError
 
 from app.events import Event, Labels, Source, Status
 
@@ -52,15 +64,32 @@ class JsonDocument(str):
 
 
 def decoded(payload: Any) -> Any:
-    """`payload` as Python values: a JsonDocument is decoded, anything else is already."""
+    """`payload` as Python values: a JsonDocument is decoded, anything else is already.
+
+    An integer too long for Python to read (over 4,300 digits) becomes ±infinity, which
+    every numeric field refuses by name and every other field ignores.
+    """
     if not isinstance(payload, JsonDocument):
         return payload
     try:
-        return json.loads(payload)
+        try:
+            return json.loads(payload)
+        except ValueError as exc:
+            if isinstance(exc, json.JSONDecodeError):
+                raise
+            # int()'s digit limit (CVE-2020-10735), raised from inside the decoder.
+            return json.loads(payload, parse_int=_unbounded_int)
     except json.JSONDecodeError as exc:
         raise MalformedJson(f"{exc.msg} at line {exc.lineno} column {exc.colno}") from exc
     except RecursionError as exc:
         raise MalformedJson("nested too deeply") from exc
+
+
+def _unbounded_int(text: str) -> int | float:
+    try:
+        return int(text)
+    except ValueError:
+        return -math.inf if text.startswith("-") else math.inf
 
 
 class Ignored(Exception):
@@ -73,12 +102,47 @@ def constant_time_equal(given: str | None, expected: str) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
 
 
-def bearer_token(headers: Mapping[str, str]) -> str | None:
+def authorization_tokens(headers: Mapping[str, str]) -> list[bytes]:
+    """What an `Authorization` header offers as the source's token.
+
+    `Bearer <token>`; or `Basic base64(user:password)` with any user name, the password
+    as sent and percent-decoded: the Jenkins Notification plugin sends a URL's user-info
+    (`http://user:TOKEN@host/...`) as Basic without decoding its %-escapes (Protocol.java,
+    https://github.com/jenkinsci/notification-plugin), Alertmanager's `basic_auth` sends it
+    as configured. Raises Unauthorized for a Basic value that is not base64 of user:password.
+    """
     value = headers.get("authorization")
     if value is None:
-        return None
-    scheme, _, token = value.partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else None
+        return []
+    scheme, _, credentials = value.strip().partition(" ")
+    scheme, credentials = scheme.lower(), credentials.strip()
+    if scheme == "bearer":
+        return [credentials.encode()]
+    if scheme != "basic":
+        return []
+    try:
+        pair = base64.b64decode(credentials, validate=True)
+    except (binascii.Error, ValueError):
+        raise Unauthorized("Authorization: Basic is not base64") from None
+    _user, colon, password = pair.partition(b":")
+    if not colon:
+        raise Unauthorized("Authorization: Basic holds no user:password pair")
+    return [password, unquote_to_bytes(password)]
+
+
+def require_authorization(headers: Mapping[str, str], auth: SourceAuth) -> None:
+    """Raise Unauthorized unless `Authorization` (Bearer, or Basic with the token as the
+    password) carries the configured token; accept everything when none is configured."""
+    expected = configured_secret(auth)
+    if expected is None:
+        return
+    offered = authorization_tokens(headers)
+    if not offered:
+        raise Unauthorized("missing Authorization: Bearer <token> or Basic user:<token>")
+    # Every candidate is compared, so the time taken does not say which form came close.
+    matches = [hmac.compare_digest(given, expected.encode()) for given in offered]
+    if not any(matches):
+        raise Unauthorized("wrong token in Authorization")
 
 
 class SourceModule(Protocol):
@@ -117,6 +181,24 @@ class Payload(BaseModel):
 NonEmpty = Annotated[str, Field(min_length=1)]
 """A string a label is built from, which must not be empty."""
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _int64(value: int) -> int:
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise PydanticCustomError("int64", "beyond the signed 64-bit range Signalbox keeps")
+    return value
+
+
+Int64 = Annotated[int, AfterValidator(_int64)]
+"""Every integer a payload model reads: what SQLite's INTEGER (run_order) and orjson (the
+webhook channel's body) can hold. A larger one is a 400 naming the field, never a 500 or
+an event that cannot be stored or sent."""
+
+DurationSeconds = Annotated[float, Field(ge=0, le=10**9, allow_inf_nan=False)]
+"""A run's duration: finite (1e400 parses as infinity), not negative, under ~31 years
+(Jenkins' millisecond durations have the same bound)."""
+
 PayloadT = TypeVar("PayloadT", bound=BaseModel)
 
 
@@ -132,6 +214,10 @@ def load(model: type[PayloadT], payload: Any, shape: str) -> PayloadT:
     except ValidationError as exc:
         first = exc.errors()[0]
         if first["type"] == "json_invalid":
+            if "number out of range" in first["msg"]:
+                # Over 4,300 digits: the JSON parser gives up without naming the field; the
+                # standard library's, as decoded() runs it, lets validation name it.
+                return load(model, decoded(payload), shape)
             raise MalformedJson(first["msg"].removeprefix("Invalid JSON: ")) from exc
         where = ".".join(str(part) for part in first["loc"]) or "body"
         what = "expected a JSON object" if first["type"] in _OBJECT_ERRORS else first["msg"]
@@ -141,8 +227,9 @@ def load(model: type[PayloadT], payload: Any, shape: str) -> PayloadT:
 
 _OBJECT_ERRORS = frozenset({"model_type", "model_attributes_type", "dict_type"})
 # Senders write ISO 8601 with a space before the offset ("... +0200") or a " UTC" suffix
-# (GitLab), which datetime.fromisoformat does not take as is.
-_SPACED_OFFSET = re.compile(r"\s+(UTC|Z|[+-]\d{2}:?\d{2})$")
+# (GitLab), which datetime.fromisoformat does not take as is. RE2, not `re`: searched with
+# backtracking, `\s+…$` is quadratic in a run of spaces (20,000 took 5 s).
+_SPACED_OFFSET = re2.compile(r"\s+(UTC|Z|[+-]\d{2}:?\d{2})$")
 
 
 def _timestamp(value: object) -> datetime | None:

@@ -10,6 +10,7 @@ from typing import Any
 from app.events import Event, Kind, Labels, Source, Status, base_labels
 from app.sources.base import (
     Ignored,
+    Int64,
     Malformed,
     NonEmpty,
     Payload,
@@ -82,7 +83,7 @@ class _Envelope(Payload):
 class _Run(Payload):
     """What workflow runs/jobs and check suites/runs share."""
 
-    id: int
+    id: Int64
     head_branch: str | None = None
     head_sha: str | None = None
     status: str | None = None
@@ -98,8 +99,8 @@ class _WorkflowRun(_Run):
     name: str | None = None
     path: str | None = None
     display_title: str | None = None
-    run_number: int | None = None
-    run_attempt: int | None = None
+    run_number: Int64 | None = None
+    run_attempt: Int64 | None = None
     event: str | None = None
     run_started_at: Timestamp = None
     actor: _Account | None = None
@@ -117,8 +118,8 @@ class WorkflowRunHook(_Envelope):
 
 class _WorkflowJob(_Run):
     name: str
-    run_id: int | None = None
-    run_attempt: int | None = None
+    run_id: Int64 | None = None
+    run_attempt: Int64 | None = None
     workflow_name: str | None = None
     runner_name: str | None = None
 
@@ -156,7 +157,7 @@ class _DeploymentStatus(Payload):
 
 
 class _Deployment(Payload):
-    id: int
+    id: Int64
     ref: str | None = None
     sha: str | None = None
     task: str | None = None

@@ -7,7 +7,9 @@ from typing import Any
 
 from app.events import Event, Kind, Labels, Source, Status, base_labels
 from app.sources.base import (
+    DurationSeconds,
     Ignored,
+    Int64,
     Malformed,
     NonEmpty,
     Payload,
@@ -70,8 +72,8 @@ class _Hook(Payload):
 
 
 class _PipelineAttributes(Payload):
-    id: int
-    iid: int | None = None
+    id: Int64
+    iid: Int64 | None = None
     name: str | None = None
     ref: str | None = None
     tag: bool | None = None
@@ -80,7 +82,7 @@ class _PipelineAttributes(Payload):
     status: str
     created_at: Timestamp = None
     finished_at: Timestamp = None
-    duration: float | None = None
+    duration: DurationSeconds | None = None
     url: str | None = None
 
 
@@ -104,16 +106,16 @@ class JobHook(_Hook):
     ref: str | None = None
     tag: bool | None = None
     sha: str | None = None
-    build_id: int
+    build_id: Int64
     build_name: str
     build_stage: str | None = None
     build_status: str
     build_started_at: Timestamp = None
     build_finished_at: Timestamp = None
-    build_duration: float | None = None
+    build_duration: DurationSeconds | None = None
     build_allow_failure: bool | None = None
     build_failure_reason: str | None = None
-    pipeline_id: int | None = None
+    pipeline_id: Int64 | None = None
     project_name: str | None = None
     # In job hooks `commit` describes the pipeline: its `name` is the pipeline's name.
     commit: _JobPipeline | None = None
@@ -124,7 +126,7 @@ class JobHook(_Hook):
 class DeploymentHook(_Hook):
     status: str
     status_changed_at: Timestamp = None
-    deployment_id: int
+    deployment_id: Int64
     deployable_url: str | None = None
     environment: NonEmpty
     environment_external_url: str | None = None

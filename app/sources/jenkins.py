@@ -12,18 +12,18 @@ from pydantic import BeforeValidator, Field
 
 from app.events import Event, Labels, Source, Status, base_labels
 from app.sources.base import (
+    Int64,
     Malformed,
     NonEmpty,
     Payload,
     SourceAuth,
-    bearer_token,
     branch_name,
     ci_event,
     decoded,
     extend_labels,
     load,
     map_status,
-    require_token,
+    require_authorization,
     url_path,
 )
 
@@ -72,7 +72,7 @@ class _Scm(Payload):
 
 
 class _Build(Payload):
-    number: int
+    number: Int64
     phase: str
     status: str | None = None
     full_url: str | None = None
@@ -90,7 +90,7 @@ class NotificationPayload(Payload):
 class OutboundPayload(Payload):
     project_name: NonEmpty = Field(alias="projectName")
     build_name: str | None = Field(None, alias="buildName")
-    build_number: int | None = Field(None, alias="buildNumber")
+    build_number: Int64 | None = Field(None, alias="buildNumber")
     build_url: str | None = Field(None, alias="buildUrl")
     event: str
 
@@ -192,12 +192,13 @@ def _outbound(payload: Any) -> Event:
 
 
 class JenkinsSource:
-    """Authorization: Bearer <token>; Jenkins sends no delivery id."""
+    """Authorization: Bearer <token>, or Basic with the token as password (a URL's user-info);
+    Jenkins sends no delivery id."""
 
     name: Source = "jenkins"
 
     def verify(self, headers: Mapping[str, str], body: bytes, auth: SourceAuth) -> None:
-        require_token(bearer_token(headers), auth, "bearer token")
+        require_authorization(headers, auth)
 
     def delivery_id(self, headers: Mapping[str, str]) -> str | None:
         return None

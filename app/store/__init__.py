@@ -5,9 +5,11 @@ from app.store.base import (
     DeliveryRecord,
     ReadTx,
     Retention,
+    RunHistory,
     RunRecord,
     Store,
     StoreUnavailable,
+    Suppression,
     WriteTx,
 )
 from app.store.sqlite import SqliteStore
@@ -17,9 +19,11 @@ __all__ = [
     "DeliveryRecord",
     "ReadTx",
     "Retention",
+    "RunHistory",
     "RunRecord",
     "SqliteStore",
     "Store",
     "StoreUnavailable",
+    "Suppression",
     "WriteTx",
 ]

@@ -55,6 +55,19 @@ class DeliveryRecord:
     parts_sent: int = 0
     # Deliveries of one receiver sharing this key go out one after another, in order.
     order_key: str = ""
+    # The digest this delivery was folded into (state "folded").
+    folded_into: str | None = None
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """A receiver was not told of an event on purpose: which stage decided, and why."""
+
+    event_id: str
+    route: str
+    receiver: str
+    stage: str  # dedup, mute, inhibit, send_resolved, old_news, stale, …
+    reason: str
 
 
 # Deliveries in these states still have work to do after a restart.
@@ -73,9 +86,12 @@ class Retention:
     keep_runs: int = 1001
 
 
-class WriteTx(Protocol):
-    def remember_delivery(self, key: str) -> bool:
-        """Remember a sender's delivery key; False when it was already remembered."""
+class RunHistory(Protocol):
+    """The stored runs of CI pipelines, as both kinds of transaction read them."""
+
+    def generation(self, pipeline_key: str) -> int:
+        """How many times a run of the pipeline was saved (0: never): equal generations,
+        equal history."""
         ...
 
     def get_run(self, pipeline_key: str, run_id: str) -> RunRecord | None: ...
@@ -86,7 +102,15 @@ class WriteTx(Protocol):
         """Finished runs older than `run` (by run_order, then arrival), newest first."""
         ...
 
-    def save_run(self, pipeline_key: str, run: RunRecord) -> None: ...
+
+class WriteTx(RunHistory, Protocol):
+    def remember_delivery(self, key: str) -> bool:
+        """Remember a sender's delivery key; False when it was already remembered."""
+        ...
+
+    def save_run(self, pipeline_key: str, run: RunRecord) -> None:
+        """Insert or update a run; the pipeline's generation goes up by one."""
+        ...
 
     def insert_event(self, event: Event, routing: dict[str, Any]) -> None: ...
 
@@ -94,14 +118,19 @@ class WriteTx(Protocol):
         """Remember that (route, receiver) pairs still owe this event a delivery."""
         ...
 
-    def save_delivery(
+    def insert_delivery(
         self, delivery: DeliveryRecord, dispatched: list[tuple[str, str, str]]
     ) -> None:
-        """Insert or update a delivery; (event_id, route, receiver) dispatches it covers end."""
+        """Store a new delivery, tied to its events; the (event_id, route, receiver)
+        dispatches it covers end."""
         ...
 
-    def drop_dispatches(self, dispatched: list[tuple[str, str, str]]) -> None:
-        """Dispatches that ended without a delivery (deduplicated, muted, inhibited)."""
+    def save_delivery(self, delivery: DeliveryRecord) -> None:
+        """Store a delivery's new state and attempts."""
+        ...
+
+    def suppress(self, suppressed: list[Suppression]) -> None:
+        """Record why receivers were not told of events; the matching dispatches end."""
         ...
 
     def prune(self, policy: Retention, now: float, batch: int) -> dict[str, int]:
@@ -114,10 +143,13 @@ class WriteTx(Protocol):
         ...
 
 
-class ReadTx(Protocol):
+class ReadTx(RunHistory, Protocol):
     def list_events(
         self, *, limit: int, source: str | None = None, status: str | None = None
-    ) -> list[dict[str, Any]]: ...
+    ) -> list[dict[str, Any]]:
+        """Newest first, each as stored with its `routing` and its `outcomes` per receiver:
+        the deliveries carrying it, the suppressions, and dispatches still waiting."""
+        ...
 
     def count_events(self) -> int: ...
 

@@ -12,55 +12,21 @@ import orjson
 
 from app.events import Event
 from app.store import retention
-from app.store.base import OPEN_DELIVERY_STATES, DeliveryRecord, Retention, RunRecord
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
-    id TEXT PRIMARY KEY,
-    source TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    status TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    received_at REAL NOT NULL,
-    event TEXT NOT NULL,
-    routing TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS events_by_source ON events (source, id);
-CREATE INDEX IF NOT EXISTS events_by_status ON events (status, id);
-CREATE TABLE IF NOT EXISTS seen_deliveries (
-    key TEXT PRIMARY KEY,
-    seen_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS pipeline_runs (
-    pipeline_key TEXT NOT NULL,
-    run_id TEXT NOT NULL,
-    run_order INTEGER,
-    status TEXT NOT NULL,
-    arrived INTEGER NOT NULL,
-    PRIMARY KEY (pipeline_key, run_id)
-);
-CREATE INDEX IF NOT EXISTS runs_by_order ON pipeline_runs (pipeline_key, run_order, arrived);
-CREATE TABLE IF NOT EXISTS dispatches (
-    event_id TEXT NOT NULL,
-    route TEXT NOT NULL,
-    receiver TEXT NOT NULL,
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    UNIQUE (event_id, route, receiver)
-);
-CREATE TABLE IF NOT EXISTS deliveries (
-    id TEXT PRIMARY KEY,
-    state TEXT NOT NULL,
-    receiver TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    record TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS deliveries_by_state ON deliveries (state, id);
-"""
+from app.store.base import (
+    OPEN_DELIVERY_STATES,
+    DeliveryRecord,
+    Retention,
+    RunRecord,
+    Suppression,
+)
+from app.store.outcomes import outcomes_of
 
 FINISHED = ("success", "failure", "unstable", "cancelled", "skipped")
 
 
-class SqliteWriteTx:
+class _SqliteTx:
+    """What both kinds of transaction share: the connection, the clock, run history."""
+
     def __init__(self, conn: sqlite3.Connection, clock: Callable[[], float] | None = None) -> None:
         self._conn = conn
         # Tests of retention compress weeks into seconds by injecting the clock.
@@ -72,12 +38,11 @@ class SqliteWriteTx:
     def _now_ns(self) -> int:
         return time.time_ns() if self._clock is None else int(self._clock() * 1e9)
 
-    def remember_delivery(self, key: str) -> bool:
-        inserted = self._conn.execute(
-            "INSERT OR IGNORE INTO seen_deliveries (key, seen_at) VALUES (?, ?)",
-            (key, self._now()),
-        )
-        return inserted.rowcount == 1
+    def generation(self, pipeline_key: str) -> int:
+        row = self._conn.execute(
+            "SELECT generation FROM pipelines WHERE pipeline_key = ?", (pipeline_key,)
+        ).fetchone()
+        return int(row[0]) if row else 0
 
     def get_run(self, pipeline_key: str, run_id: str) -> RunRecord | None:
         row = self._conn.execute(
@@ -117,6 +82,15 @@ class SqliteWriteTx:
         ).fetchall()
         return [RunRecord(*r) for r in rows]
 
+
+class SqliteWriteTx(_SqliteTx):
+    def remember_delivery(self, key: str) -> bool:
+        inserted = self._conn.execute(
+            "INSERT OR IGNORE INTO seen_deliveries (key, seen_at) VALUES (?, ?)",
+            (key, self._now()),
+        )
+        return inserted.rowcount == 1
+
     def save_run(self, pipeline_key: str, run: RunRecord) -> None:
         self._conn.execute(
             """INSERT INTO pipeline_runs (pipeline_key, run_id, run_order, status, arrived)
@@ -124,6 +98,11 @@ class SqliteWriteTx:
                ON CONFLICT (pipeline_key, run_id)
                DO UPDATE SET status = excluded.status, run_order = excluded.run_order""",
             (pipeline_key, run.run_id, run.run_order, run.status, self._now_ns()),
+        )
+        self._conn.execute(
+            """INSERT INTO pipelines (pipeline_key, generation) VALUES (?, 1)
+               ON CONFLICT (pipeline_key) DO UPDATE SET generation = generation + 1""",
+            (pipeline_key,),
         )
 
     def insert_event(self, event: Event, routing: dict[str, Any]) -> None:
@@ -149,9 +128,19 @@ class SqliteWriteTx:
             [(event_id, route, receiver) for route, receiver in targets],
         )
 
-    def save_delivery(
+    def insert_delivery(
         self, delivery: DeliveryRecord, dispatched: list[tuple[str, str, str]]
     ) -> None:
+        self.save_delivery(delivery)
+        # Only events still stored: a delivery retried by hand may outlive some of its own.
+        self._conn.executemany(
+            """INSERT OR IGNORE INTO delivery_events (event_id, delivery_id)
+               SELECT id, ? FROM events WHERE id = ?""",
+            [(delivery.id, event_id) for event_id in dict.fromkeys(delivery.event_ids)],
+        )
+        self._end_dispatches(dispatched)
+
+    def save_delivery(self, delivery: DeliveryRecord) -> None:
         self._conn.execute(
             """INSERT INTO deliveries (id, state, receiver, created_at, record)
                VALUES (?, ?, ?, ?, ?)
@@ -165,9 +154,17 @@ class SqliteWriteTx:
                 _json(vars(delivery)),
             ),
         )
-        self.drop_dispatches(dispatched)
 
-    def drop_dispatches(self, dispatched: list[tuple[str, str, str]]) -> None:
+    def suppress(self, suppressed: list[Suppression]) -> None:
+        at = self._now()
+        self._conn.executemany(
+            """INSERT INTO suppressed (event_id, route, receiver, stage, reason, at)
+               SELECT id, ?, ?, ?, ?, ? FROM events WHERE id = ?""",
+            [(s.route, s.receiver, s.stage, s.reason, at, s.event_id) for s in suppressed],
+        )
+        self._end_dispatches([(s.event_id, s.route, s.receiver) for s in suppressed])
+
+    def _end_dispatches(self, dispatched: list[tuple[str, str, str]]) -> None:
         self._conn.executemany(
             "DELETE FROM dispatches WHERE event_id = ? AND route = ? AND receiver = ?",
             dispatched,
@@ -189,10 +186,7 @@ def _delivery(record_json: str) -> DeliveryRecord:
     return DeliveryRecord(**json.loads(record_json))
 
 
-class SqliteReadTx:
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-
+class SqliteReadTx(_SqliteTx):
     def list_events(
         self, *, limit: int, source: str | None = None, status: str | None = None
     ) -> list[dict[str, Any]]:
@@ -213,6 +207,9 @@ class SqliteReadTx:
             item: dict[str, Any] = json.loads(event_json)
             item["routing"] = json.loads(routing_json)
             out.append(item)
+        outcomes = outcomes_of(self._conn, [item["id"] for item in out])
+        for item in out:
+            item["outcomes"] = outcomes.get(item["id"], [])
         return out
 
     def count_events(self) -> int:

@@ -11,13 +11,6 @@ import sqlite3
 
 from app.store.base import Retention
 
-# Indexes retention looks rows up by; created with the schema.
-RETENTION_SCHEMA = """
-CREATE INDEX IF NOT EXISTS events_by_time ON events (received_at);
-CREATE INDEX IF NOT EXISTS deliveries_by_age ON deliveries (state, created_at);
-CREATE INDEX IF NOT EXISTS seen_by_time ON seen_deliveries (seen_at);
-"""
-
 # Events still owed something: an open dispatch, or a delivery that may still be sent
 # (pending, failed) or re-sent by hand (dead, until its own retention removes it).
 _EVENTS = """
@@ -25,9 +18,9 @@ DELETE FROM events WHERE rowid IN (
     SELECT e.rowid FROM events e
     WHERE e.received_at < :cutoff
       AND NOT EXISTS (SELECT 1 FROM dispatches d WHERE d.event_id = e.id)
-      AND e.id NOT IN (
-          SELECT j.value FROM deliveries dl, json_each(dl.record, '$.event_ids') j
-          WHERE dl.state IN ('pending', 'failed', 'dead'))
+      AND NOT EXISTS (
+          SELECT 1 FROM delivery_events de JOIN deliveries dl ON dl.id = de.delivery_id
+          WHERE de.event_id = e.id AND dl.state IN ('pending', 'failed', 'dead'))
     LIMIT :batch)
 """
 
@@ -64,6 +57,14 @@ DELETE FROM pipeline_runs WHERE rowid IN (
     LIMIT :batch)
 """
 
+# A pipeline none of whose runs is kept any more needs no generation either.
+_PIPELINES = """
+DELETE FROM pipelines WHERE pipeline_key IN (
+    SELECT p.pipeline_key FROM pipelines p
+    WHERE NOT EXISTS (SELECT 1 FROM pipeline_runs r WHERE r.pipeline_key = p.pipeline_key)
+    LIMIT :batch)
+"""
+
 
 def prune(conn: sqlite3.Connection, policy: Retention, now: float, batch: int) -> dict[str, int]:
     """Delete up to `batch` expired rows of each table; how many went, by table."""
@@ -78,6 +79,7 @@ def prune(conn: sqlite3.Connection, policy: Retention, now: float, batch: int) -
     removed["pipeline_runs"] = run(
         _RUNS, int((now - policy.pipeline_runs) * 1e9), keep=policy.keep_runs
     )
+    removed["pipelines"] = run(_PIPELINES, 0)
     return removed
 
 

@@ -10,20 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import queue
 import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from app.logs import log
 from app.store.base import ReadTx, StoreUnavailable, WriteTx
-from app.store.queries import SCHEMA, SqliteReadTx, SqliteWriteTx
-from app.store.retention import RETENTION_SCHEMA
+from app.store.handoff import Pending, Queue, settle
+from app.store.queries import SqliteReadTx, SqliteWriteTx
+from app.store.sqlite_schema import migrate
 
 T = TypeVar("T")
 
@@ -44,6 +43,9 @@ WAL_RESTART_BYTES = 16 * 1024 * 1024
 # How long that restart waits for open reads (a console query) before trying again a
 # second later: webhooks queue behind it meanwhile.
 WAL_RESTART_WAIT_MS = 100
+# The readiness probe writes (and deletes) a row this large: more than a page, so it needs
+# pages nobody else uses, as a webhook's event does; on a full disk it fails as they do.
+PROBE_BYTES = 16 * 1024
 
 
 def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
@@ -61,10 +63,17 @@ def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
 
 
 @dataclass
-class _Job:
+class _Read(Pending):
+    fn: Callable[[ReadTx], Any]
+
+
+@dataclass
+class _Job(Pending):
     fn: Callable[[WriteTx], Any]
-    loop: asyncio.AbstractEventLoop
-    future: asyncio.Future[Any]
+    # Set under SqliteStore._claim: the writer has taken the job into a transaction, or
+    # its caller stopped waiting before that (the writer then drops it).
+    started: bool = False
+    abandoned: bool = False
 
 
 class SqliteStore:
@@ -73,27 +82,38 @@ class SqliteStore:
     def __init__(
         self, path: Path, busy_timeout: float = 30.0, clock: Callable[[], float] | None = None
     ) -> None:
+        """`busy_timeout`: seconds a write may take, queued or waiting for a lock, before
+        its caller gets StoreUnavailable (SIGNALBOX_DB_BUSY_TIMEOUT)."""
         self.path = path
         self.busy_timeout = busy_timeout
         self._clock = clock
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._jobs: Queue[_Job] = Queue()
+        self._claim = threading.Lock()
         self._writer: threading.Thread | None = None
-        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-read")
-        self._read_conn: sqlite3.Connection | None = None
+        self._write_conn: sqlite3.Connection | None = None
+        self._reads: Queue[_Read] = Queue()
+        self._reader: threading.Thread | None = None
         self._checkpointer: threading.Thread | None = None
         self._stopping = threading.Event()
 
     async def start(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = _connect(self.path, self.busy_timeout)
-        conn.executescript(SCHEMA + RETENTION_SCHEMA)
+        migrate(conn, self.path)
+        self._write_conn = conn
         conn.execute("PRAGMA wal_autocheckpoint=0")
         conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         self._writer = threading.Thread(
             target=self._write_loop, args=(conn,), name="sqlite-write", daemon=True
         )
         self._writer.start()
-        self._read_conn = _connect(self.path, self.busy_timeout)
+        self._reader = threading.Thread(
+            target=self._read_loop,
+            args=(_connect(self.path, self.busy_timeout),),
+            name="sqlite-read",
+            daemon=True,
+        )
+        self._reader.start()
         self._stopping.clear()
         self._checkpointer = threading.Thread(
             target=self._checkpoint_loop,
@@ -112,32 +132,79 @@ class SqliteStore:
             self._jobs.put(None)
             await asyncio.to_thread(self._writer.join)
             self._writer = None
-        self._reader.shutdown(wait=True)
-        if self._read_conn is not None:
-            self._read_conn.close()
-            self._read_conn = None
+        if self._reader is not None:
+            self._reads.put(None)
+            await asyncio.to_thread(self._reader.join)
+            self._reader = None
 
     async def write(self, fn: Callable[[WriteTx], T]) -> T:
+        """Run `fn` in the writer's next transaction; StoreUnavailable after busy_timeout.
+
+        A stalled disk or a long-held lock must not hold webhooks for ever. A job not yet
+        started when its caller gives up is never run; one already started may still
+        commit (the caller was told it did not: at least once, never lost).
+        """
         if self._writer is None:
             raise StoreUnavailable("store is not running")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._jobs.put(_Job(fn, loop, future))
-        return await future
+        job = _Job(loop, future, fn)
+        timer = loop.call_later(self.busy_timeout, self._give_up, job)
+        self._jobs.put(job)
+        try:
+            return await future
+        finally:
+            timer.cancel()
+
+    def _give_up(self, job: _Job) -> None:
+        with self._claim:
+            job.abandoned = not job.started
+        if not job.future.done():
+            job.future.set_exception(
+                StoreUnavailable(f"{self.path.name} did not commit within {self.busy_timeout:g}s")
+            )
 
     async def read(self, fn: Callable[[ReadTx], T]) -> T:
-        conn = self._read_conn
-        if conn is None:
+        """Run `fn` on the reader thread, which takes every read queued at once."""
+        if self._reader is None:
             raise StoreUnavailable("store is not running")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._reader, lambda: fn(SqliteReadTx(conn)))
+        future: asyncio.Future[T] = loop.create_future()
+        self._reads.put(_Read(loop, future, fn))
+        return await future
+
+    def _read_loop(self, conn: sqlite3.Connection) -> None:
+        tx = SqliteReadTx(conn, self._clock)
+        try:
+            while (batch := self._reads.batch(MAX_BATCH)) is not None:
+                outcomes: list[tuple[Pending, bool, Any]] = []
+                for job in batch:
+                    try:
+                        outcomes.append((job, True, job.fn(tx)))
+                    except Exception as exc:
+                        outcomes.append((job, False, exc))
+                settle(outcomes)
+        finally:
+            conn.close()
 
     async def writable(self) -> bool:
+        """Whether a webhook's write would commit now: a real row is written and deleted
+        through the writer queue, within busy_timeout. An empty transaction commits on a
+        full disk, while every event's insert fails."""
         try:
-            await self.write(lambda tx: None)
+            await self.write(self._probe)
         except StoreUnavailable:
             return False
         return True
+
+    def _probe(self, tx: WriteTx) -> None:
+        # Runs on the writer thread, inside its transaction, like any write job.
+        assert self._write_conn is not None
+        self._write_conn.execute(
+            "INSERT INTO readiness_probe (at, pad) VALUES (?, zeroblob(?))",
+            (time.time(), PROBE_BYTES),
+        )
+        self._write_conn.execute("DELETE FROM readiness_probe")
 
     def _checkpoint_loop(self, conn: sqlite3.Connection) -> None:
         try:
@@ -156,21 +223,13 @@ class SqliteStore:
         wal = self.path.with_name(self.path.name + "-wal")
         next_look = time.monotonic() + CHECKPOINT_EVERY
         try:
-            while True:
-                first = self._jobs.get()
-                if first is None:
-                    return
-                batch = [first]
-                while len(batch) < MAX_BATCH:
-                    try:
-                        job = self._jobs.get_nowait()
-                    except queue.Empty:
-                        break
-                    if job is None:
-                        self._jobs.put(None)
-                        break
-                    batch.append(job)
-                self._commit(conn, tx, batch)
+            while (batch := self._jobs.batch(MAX_BATCH)) is not None:
+                with self._claim:
+                    batch = [job for job in batch if not job.abandoned]
+                    for job in batch:
+                        job.started = True
+                if batch:
+                    self._commit(conn, tx, batch)
                 if time.monotonic() >= next_look:
                     next_look = time.monotonic() + CHECKPOINT_EVERY
                     self._restart_wal_if_large(conn, wal)
@@ -211,6 +270,10 @@ class SqliteStore:
                 except Exception as exc:
                     conn.execute("ROLLBACK TO job")
                     conn.execute("RELEASE job")
+                    if isinstance(exc, sqlite3.OperationalError):
+                        # A full disk, an I/O error, a lock: the store's state, not a bug of
+                        # the caller's, which gets the same answer as for a failed commit.
+                        exc = StoreUnavailable(f"could not write to {self.path.name}: {exc}")
                     results.append((False, exc))
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -219,18 +282,4 @@ class SqliteStore:
             failure = StoreUnavailable(f"could not commit to {self.path.name}: {exc}")
             results = [(False, failure)] * len(batch)
         # One wake-up per event loop for the whole batch, not one per job.
-        settled: dict[asyncio.AbstractEventLoop, list[tuple[_Job, bool, Any]]] = {}
-        for job, (ok, value) in zip(batch, results, strict=True):
-            settled.setdefault(job.loop, []).append((job, ok, value))
-        for loop, outcomes in settled.items():
-            loop.call_soon_threadsafe(_settle, outcomes)
-
-
-def _settle(outcomes: list[tuple[_Job, bool, Any]]) -> None:
-    for job, ok, value in outcomes:
-        if job.future.done():
-            continue
-        if ok:
-            job.future.set_result(value)
-        else:
-            job.future.set_exception(value)
+        settle([(job, ok, value) for job, (ok, value) in zip(batch, results, strict=True)])

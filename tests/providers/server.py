@@ -65,6 +65,7 @@ class FakeProvider:
         self.base_url = ""
         self._forced: deque[str] = deque()
         self._recent: deque[float] = deque()
+        self._down_until = 0.0
 
     def reset(self) -> None:
         self.per_minute = type(self).per_minute
@@ -72,6 +73,7 @@ class FakeProvider:
         self.requests.clear()
         self._forced.clear()
         self._recent.clear()
+        self._down_until = 0.0
 
     def force(self, *behaviours: str) -> None:
         """Answer the next requests with these faults, in order.
@@ -80,6 +82,10 @@ class FakeProvider:
         "http_429_date" (Retry-After HTTP-date); others are provider-specific.
         """
         self._forced.extend(behaviours)
+
+    def down_for(self, seconds: float) -> None:
+        """An outage: answer every request 503 for the next `seconds`."""
+        self._down_until = time.monotonic() + seconds
 
     def answer(self, request: Recorded) -> Reply:
         raise NotImplementedError
@@ -100,6 +106,8 @@ class FakeProvider:
         return len(self._recent) > self.per_minute
 
     async def _reply_for(self, request: Recorded) -> Reply:
+        if time.monotonic() < self._down_until:
+            return Reply(503, b"service unavailable")
         behaviour = self._forced.popleft() if self._forced else None
         if behaviour == "hang":
             await asyncio.sleep(self.hang_seconds)

@@ -1,0 +1,132 @@
+"""The SQLite schema as numbered migrations, applied in order on start.
+
+`PRAGMA user_version` holds how many have been applied. Each migration runs in its own
+transaction; a file written by a newer Signalbox (a higher version than this code knows)
+is refused rather than guessed at.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+_V1_BASE = """
+CREATE TABLE IF NOT EXISTS events (
+    id TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    status TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    received_at REAL NOT NULL,
+    event TEXT NOT NULL,
+    routing TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_source ON events (source, id);
+CREATE INDEX IF NOT EXISTS events_by_status ON events (status, id);
+CREATE INDEX IF NOT EXISTS events_by_time ON events (received_at);
+CREATE TABLE IF NOT EXISTS seen_deliveries (
+    key TEXT PRIMARY KEY,
+    seen_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS seen_by_time ON seen_deliveries (seen_at);
+CREATE TABLE IF NOT EXISTS pipeline_runs (
+    pipeline_key TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    run_order INTEGER,
+    status TEXT NOT NULL,
+    arrived INTEGER NOT NULL,
+    PRIMARY KEY (pipeline_key, run_id)
+);
+CREATE INDEX IF NOT EXISTS runs_by_order ON pipeline_runs (pipeline_key, run_order, arrived);
+CREATE TABLE IF NOT EXISTS dispatches (
+    event_id TEXT NOT NULL,
+    route TEXT NOT NULL,
+    receiver TEXT NOT NULL,
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    UNIQUE (event_id, route, receiver)
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    receiver TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS deliveries_by_state ON deliveries (state, id);
+CREATE INDEX IF NOT EXISTS deliveries_by_age ON deliveries (state, created_at);
+"""
+
+# What happened to each event per receiver: the deliveries that carry it, and the
+# dispatches that ended without one (and why). Both go with their event or delivery.
+_V2_OUTCOMES = """
+CREATE TABLE delivery_events (
+    event_id TEXT NOT NULL REFERENCES events (id) ON DELETE CASCADE,
+    delivery_id TEXT NOT NULL REFERENCES deliveries (id) ON DELETE CASCADE,
+    PRIMARY KEY (event_id, delivery_id)
+) WITHOUT ROWID;
+CREATE INDEX delivery_events_by_delivery ON delivery_events (delivery_id);
+INSERT OR IGNORE INTO delivery_events (event_id, delivery_id)
+    SELECT j.value, d.id FROM deliveries d, json_each(d.record, '$.event_ids') j
+    WHERE j.value IN (SELECT id FROM events);
+CREATE TABLE suppressed (
+    event_id TEXT NOT NULL REFERENCES events (id) ON DELETE CASCADE,
+    route TEXT NOT NULL,
+    receiver TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    at REAL NOT NULL
+);
+CREATE INDEX suppressed_by_event ON suppressed (event_id);
+"""
+
+# /readyz writes and deletes a row here: a real write, which fails on a full disk.
+_V3_READINESS = """
+CREATE TABLE IF NOT EXISTS readiness_probe (at REAL NOT NULL, pad BLOB NOT NULL);
+"""
+
+# A counter per pipeline, bumped with every run saved: the writer compares it with the one
+# a verdict was judged at, instead of judging again.
+_V4_PIPELINE_GENERATIONS = """
+CREATE TABLE pipelines (
+    pipeline_key TEXT PRIMARY KEY,
+    generation INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO pipelines (pipeline_key, generation)
+    SELECT pipeline_key, count(*) FROM pipeline_runs GROUP BY pipeline_key;
+"""
+
+MIGRATIONS: tuple[str, ...] = (
+    _V1_BASE,
+    _V2_OUTCOMES,
+    _V3_READINESS,
+    _V4_PIPELINE_GENERATIONS,
+)
+
+
+class SchemaTooNew(Exception):
+    """The database was written by a newer Signalbox than this one."""
+
+
+def migrate(conn: sqlite3.Connection, path: Path) -> int:
+    """Bring the file's schema up to this code's version; the version it ends at."""
+    current = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if current > len(MIGRATIONS):
+        raise SchemaTooNew(
+            f"{path} has schema version {current}, newer than this Signalbox knows "
+            f"({len(MIGRATIONS)}): run the newer version, or restore a backup"
+        )
+    for version in range(current, len(MIGRATIONS)):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(MIGRATIONS[version]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version + 1}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+    return len(MIGRATIONS)
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
