@@ -5,11 +5,7 @@ from __future__ import annotations
 from urllib.parse import parse_qs
 
 from app.sources.base import JsonDocument
-from app.web.body import read_limited
 from app.web.errors import ApiError
-
-# read_limited is imported from here by app/api/hooks.py; it lives in app/web/body.py.
-__all__ = ["json_document", "read_limited"]
 
 JSON_TYPES = ("application/json", "text/json")
 FORM_TYPE = "application/x-www-form-urlencoded"

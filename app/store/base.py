@@ -145,10 +145,16 @@ class WriteTx(RunHistory, Protocol):
 
 class ReadTx(RunHistory, Protocol):
     def list_events(
-        self, *, limit: int, source: str | None = None, status: str | None = None
+        self,
+        *,
+        limit: int,
+        source: str | None = None,
+        status: str | None = None,
+        event_id: str | None = None,
     ) -> list[dict[str, Any]]:
         """Newest first, each as stored with its `routing` and its `outcomes` per receiver:
-        the deliveries carrying it, the suppressions, and dispatches still waiting."""
+        the deliveries carrying it, the suppressions, and dispatches still waiting.
+        `event_id` picks one."""
         ...
 
     def count_events(self) -> int: ...

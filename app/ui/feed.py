@@ -35,6 +35,16 @@ async def feed(request: Request, ctx: Ctx) -> HTMLResponse:
     return page(request, ctx, "feed.html", tab="feed", events=events)
 
 
+@router.get("/ui/events/{event_id}/row", response_class=HTMLResponse)
+async def event_row(event_id: str, ctx: Ctx) -> HTMLResponse:
+    """One feed row again, with what came of it per receiver: rows still settling (sends
+    under way, groups waiting) poll this until they settle."""
+    found = await ctx.store.read(lambda tx: tx.list_events(limit=1, event_id=event_id))
+    if not found:
+        return HTMLResponse(fragment("_event_gone.html", event_id=event_id), status_code=404)
+    return HTMLResponse(fragment("_event.html", item=found[0]))
+
+
 @router.get("/ui/feed/stream", response_model=None)
 async def feed_stream(request: Request, ctx: Ctx) -> Response:
     """One open feed; 429 past the client's share of feeds, 503 when all are taken."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,8 @@ STATUS_LOOK: dict[str, tuple[str, str]] = {
     "pending": ("○", "busy"),
     "running": ("▶", "busy"),
     "retry": ("↺", "busy"),
+    "waiting": ("◷", "busy"),
+    "suppressed": ("⊘", "idle"),
 }
 
 TRANSITION_LOOK: dict[str, tuple[str, str]] = {
@@ -94,7 +97,27 @@ def duration(seconds: float | None) -> str:
     return f"{whole // 3600}h {whole % 3600 // 60:02d}m"
 
 
-templates.env.globals.update(status_look=status_look, transition_look=transition_look)
+# Outcomes that may still change: a send under way or waiting to retry, a group waiting.
+OPEN_OUTCOMES = frozenset({"waiting", "pending", "failed"})
+# A routed event with no outcome yet is settling for this long, then taken as it is.
+SETTLING_SECONDS = 120.0
+
+
+def settling(item: Mapping[str, Any]) -> bool:
+    """Whether an event's row may still change: what it polls for (see _event.html)."""
+    outcomes = item.get("outcomes") or []
+    if any(o.get("outcome") in OPEN_OUTCOMES for o in outcomes):
+        return True
+    routing = item.get("routing") or {}
+    if outcomes or routing.get("dropped") or not routing.get("receivers"):
+        return False
+    received = datetime.fromisoformat(str(item["received_at"]))
+    return (datetime.now(UTC) - received).total_seconds() < SETTLING_SECONDS
+
+
+templates.env.globals.update(
+    status_look=status_look, transition_look=transition_look, settling=settling
+)
 templates.env.filters.update(when=when, duration=duration, sparkline=svg, http_url=http_url)
 
 
