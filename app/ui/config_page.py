@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
@@ -30,7 +31,8 @@ async def route_test(request: Request, ctx: Ctx) -> HTMLResponse:
     """Answer the tester's form: the result alone for htmx, the whole page without script."""
     body = await read_limited(request, ctx.settings.max_body_bytes)
     form = {k: v[-1] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
-    result, error = _run(ctx, form)
+    # Parsing and routing a pasted payload is CPU work of any size: off the event loop.
+    result, error = await asyncio.to_thread(_run, ctx, form)
     # Input the tester cannot route is the caller's to fix: 400, saying why.
     status = 200 if error is None else 400
     if request.headers.get("hx-request"):
