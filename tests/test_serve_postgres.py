@@ -3,6 +3,7 @@ shared by replicas, 503 and not ready while the database is down, a newer schema
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -129,3 +130,21 @@ def test_serve_refuses_a_newer_schema(tmp_path: Path, pg_server: PgServer) -> No
     )
     assert done.returncode != 0
     assert "schema version 42, newer than this Signalbox knows" in done.stdout + done.stderr
+
+
+def test_serve_refuses_a_database_url_it_cannot_use(tmp_path: Path) -> None:
+    """A SIGNALBOX_DATABASE_URL that is not postgresql:// stops `signalbox serve` at once,
+    naming the setting, without echoing the URL (it may hold a password)."""
+    folder = replica(tmp_path, "a")
+    url = "mysql://admin:hunter2@db/signalbox"
+    done = subprocess.run(
+        serve_command(folder / "routes.yaml", free_port()),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "SIGNALBOX_DATABASE_URL": url},
+    )
+    assert done.returncode == 2
+    assert "database_url: Value error, must be a postgresql:// URL" in done.stderr
+    assert "hunter2" not in done.stdout + done.stderr

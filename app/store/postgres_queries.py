@@ -210,9 +210,14 @@ class PgWriteTx(_PgTx):
 
 class PgReadTx(_PgTx):
     def list_events(
-        self, *, limit: int, source: str | None = None, status: str | None = None
+        self,
+        *,
+        limit: int,
+        source: str | None = None,
+        status: str | None = None,
+        event_id: str | None = None,
     ) -> list[dict[str, Any]]:
-        where, params = where_equal("%s", source=source, status=status)
+        where, params = where_equal("%s", id=event_id, source=source, status=status)
         rows = self.conn.execute(
             f"SELECT event, routing FROM events {where} ORDER BY id DESC LIMIT %s",  # noqa: S608
             (*params, limit),

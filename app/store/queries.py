@@ -167,9 +167,14 @@ class SqliteWriteTx(_SqliteTx):
 
 class SqliteReadTx(_SqliteTx):
     def list_events(
-        self, *, limit: int, source: str | None = None, status: str | None = None
+        self,
+        *,
+        limit: int,
+        source: str | None = None,
+        status: str | None = None,
+        event_id: str | None = None,
     ) -> list[dict[str, Any]]:
-        where, params = where_equal("?", source=source, status=status)
+        where, params = where_equal("?", id=event_id, source=source, status=status)
         rows = self._conn.execute(
             f"SELECT event, routing FROM events {where} ORDER BY id DESC LIMIT ?",  # noqa: S608
             (*params, limit),
