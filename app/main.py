@@ -30,6 +30,7 @@ from app.routing.config import RoutingConfig
 from app.routing.inhibit import inhibition
 from app.routing.reload import ConfigHolder, ReloadResult
 from app.settings import Settings
+from app.store import StoreUnavailable
 from app.ui import routes as ui
 from app.ui.feed import feed_row
 from app.web.errors import ApiError
@@ -110,6 +111,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(hooks.HookFastPath)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(StoreUnavailable, _store_unavailable)
     return app
 
 
@@ -155,6 +157,12 @@ def _inhibit_check(config: RoutingConfig) -> InhibitCheck | None:
 async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
     return exc.response()
+
+
+async def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    # A read the database could not answer (PostgreSQL down or silent, a stalled disk):
+    # the API and console say so, for a retry, instead of a 500. The log has the cause.
+    return ApiError(503, "store unavailable", "the database did not answer; retry").response()
 
 
 async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:

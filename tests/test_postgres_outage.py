@@ -133,3 +133,22 @@ async def test_a_store_started_before_its_database_waits_for_it(
         assert await store.writable()
     finally:
         await store.close()
+
+
+async def test_closing_while_the_database_stopped_answering_does_not_hang(
+    own_pg_server: PgServer,
+) -> None:
+    """Shutting down while the writer waits on a silent server takes about the busy
+    timeout, not until the server answers."""
+    store = PostgresStore(own_pg_server.database(), BUSY_TIMEOUT, connect_wait=0)
+    await store.start()
+    loop = asyncio.get_running_loop()
+    own_pg_server.signal_all(signal.SIGSTOP)
+    try:
+        with pytest.raises(StoreUnavailable):
+            await ingest(store, [alert_event(1)], None, no_routes)
+        started = loop.time()
+        await store.close()
+        assert loop.time() - started < 2 * (BUSY_TIMEOUT + 1.0) + 0.5
+    finally:
+        own_pg_server.signal_all(signal.SIGCONT)

@@ -87,8 +87,9 @@ def test_replicas_on_one_database_share_what_they_accept(
 def test_webhooks_get_503_while_the_database_is_down(
     tmp_path: Path, own_pg_server: PgServer
 ) -> None:
-    """While PostgreSQL is stopped a webhook gets 503 and /readyz says not ready, each at
-    once; when it is back both recover without restarting Signalbox."""
+    """While PostgreSQL is stopped a webhook gets 503, /readyz says not ready and the API
+    says the store is unavailable (no 500), each at once, while /metrics still serves;
+    when it is back they recover without restarting Signalbox."""
     env = {"SIGNALBOX_DATABASE_URL": own_pg_server.database(), "SIGNALBOX_DB_BUSY_TIMEOUT": "2"}
     port = free_port()
     with signalbox(replica(tmp_path, "a"), port, env):
@@ -101,6 +102,10 @@ def test_webhooks_get_503_while_the_database_is_down(
             ready = httpx.get(f"http://127.0.0.1:{port}/readyz")
             assert ready.status_code == 503
             assert ready.json()["checks"]["store_writable"] is False
+            listed = httpx.get(f"http://127.0.0.1:{port}/api/events")
+            assert listed.status_code == 503, listed.text
+            assert listed.json()["error"] == "store unavailable"
+            assert httpx.get(f"http://127.0.0.1:{port}/metrics").status_code == 200
             assert time.monotonic() - started < 2.0
         finally:
             own_pg_server.start()

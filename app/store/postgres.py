@@ -119,7 +119,11 @@ class PostgresStore:
             else:
                 self._desk.reads.put(None)
         for thread in self._threads:
-            await asyncio.to_thread(thread.join)
+            # A thread stuck on a server that stopped answering must not hold the
+            # shutdown: it is a daemon, and its socket times out by itself.
+            await asyncio.to_thread(thread.join, self.busy_timeout + 1.0)
+            if thread.is_alive():
+                log(logging.WARNING, "left a database connection waiting", thread=thread.name)
         self._threads = []
 
     async def write(self, fn: Callable[[WriteTx], T]) -> T:
