@@ -6,8 +6,9 @@ webhook's commit waits on): the pipeline labels it matches on are judged against
 snapshot and the events routed on the store's reader thread, and the writer only checks
 that the judgement still holds. When another delivery for the same pipeline committed in
 between, the events are routed again with the writer's verdicts; from then on the
-deliveries of that pipeline take turns within the process, so the check can only fail
-again when another process wrote the pipeline meanwhile.
+deliveries of that pipeline take turns within the process (newcomers join the queue
+while it lasts), so the check can only fail again when another process wrote the
+pipeline meanwhile.
 """
 
 from __future__ import annotations
@@ -77,12 +78,15 @@ async def ingest(
 ) -> Accepted:
     """Store the events of one delivery; raises Duplicate or StoreUnavailable."""
     events = list(events)
-    routed = await store.read(partial(_route, events, plan, None))
-    try:
-        return await store.write(partial(_write, dedup_key, events, routed))
-    except _Rejudged as changed:
-        verdicts = changed.verdicts
-    async with _taking_turns(sorted({pipeline_key(e.labels) for e in events if tracked(e)})):
+    keys = sorted({pipeline_key(e.labels) for e in events if tracked(e)})
+    verdicts = None
+    if not _turns_taken(keys):
+        routed = await store.read(partial(_route, events, plan, None))
+        try:
+            return await store.write(partial(_write, dedup_key, events, routed))
+        except _Rejudged as changed:
+            verdicts = changed.verdicts
+    async with _taking_turns(keys):
         for _ in range(MAX_REROUTES):
             routed = await store.read(partial(_route, events, plan, verdicts))
             try:
@@ -131,6 +135,12 @@ def _judge_and_record(tx: WriteTx, events: list[Event]) -> list[Verdict | None]:
 
 # Per event loop (tests run several): pipeline key -> [lock, deliveries holding or waiting].
 _turns: WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, list[Any]]] = WeakKeyDictionary()
+
+
+def _turns_taken(keys: list[str]) -> bool:
+    """Whether deliveries are taking turns on one of these pipelines: join them, then."""
+    turns = _turns.get(asyncio.get_running_loop(), {})
+    return any(key in turns for key in keys)
 
 
 @asynccontextmanager

@@ -27,7 +27,7 @@ from app.observe import set_label_limit
 from app.retention import prune_forever
 from app.routing.config import RoutingConfig
 from app.routing.inhibit import inhibition
-from app.routing.reload import ConfigHolder
+from app.routing.reload import ConfigHolder, ReloadResult
 from app.settings import Settings
 from app.store import SqliteStore
 from app.ui import routes as ui
@@ -162,8 +162,17 @@ def _push_to_bus(holder: ConfigHolder, bus: Bus) -> None:
 
 def _reload_on_sighup(holder: ConfigHolder, stack: contextlib.AsyncExitStack) -> None:
     loop = asyncio.get_running_loop()
+    reloads: set[asyncio.Future[ReloadResult]] = set()
+
+    def reload() -> None:
+        # In a thread, as the watcher and POST /-/reload do: a load renders every template
+        # on the sample events, which must not hold the loop.
+        future = asyncio.ensure_future(asyncio.to_thread(holder.reload))
+        reloads.add(future)
+        future.add_done_callback(reloads.discard)
+
     try:
-        loop.add_signal_handler(signal.SIGHUP, holder.reload)
+        loop.add_signal_handler(signal.SIGHUP, reload)
     except (ValueError, RuntimeError, NotImplementedError):
         return  # not the main thread (tests serving in a thread): no signals to catch
     stack.callback(loop.remove_signal_handler, signal.SIGHUP)

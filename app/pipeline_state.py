@@ -76,6 +76,8 @@ def judge(history: RunHistory, event: Event) -> Verdict | None:
         elif status == known.status:
             # Jenkins' COMPLETED then FINALIZED, a sender's retry: reported once.
             old_news = f"run {event.run_id} had already reported {status}"
+            if known.run_order == event.run_order:
+                record = None  # nothing to write: the pipeline's history stays as it is
 
     run = RunRecord(event.run_id, event.run_order, status)
     previous = [

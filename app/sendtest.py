@@ -2,32 +2,14 @@
 
 from __future__ import annotations
 
-from app.events import Event, base_labels
 from app.routing.config import RoutingConfig
+from app.samples import send_test_event
 from channels import CHANNEL_TYPES
 from channels.base import DeliveryError, Notification, TransientError
 
 
 class SendTestFailed(Exception):
     """The channel could not be used or the provider refused; the text says why."""
-
-
-def test_event() -> Event:
-    labels = base_labels(
-        source="jenkins",
-        kind="pipeline",
-        status="failure",
-        project="signalbox/send-test",
-        pipeline="send-test",
-        branch="main",
-        transition="broken",
-        failure_streak="1",
-    )
-    return Event(
-        fingerprint="signalbox:send-test",
-        title="Signalbox test message · 测试消息: if you read this, the channel works",
-        labels=labels,
-    )
 
 
 async def send_test(config: RoutingConfig, name: str) -> list[str]:
@@ -40,11 +22,11 @@ async def send_test(config: RoutingConfig, name: str) -> list[str]:
         raise SendTestFailed(f"channel {name!r} is disabled: its URL or key resolved empty")
     channel = CHANNEL_TYPES[channel_config.type](name, channel_config)  # type: ignore[call-arg]
     notification = Notification(
-        receiver=name, route="send-test", group_key="send-test", events=[test_event()]
+        receiver=name, route="send-test", group_key="send-test", events=[send_test_event()]
     )
     answers = []
     try:
-        for message in channel.render(notification):
+        for message in await channel.render(notification):
             answers.append((await channel.send(message)).detail)
     except DeliveryError as exc:
         kind = "transient" if isinstance(exc, TransientError) else "permanent"

@@ -4,14 +4,53 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar, Protocol
+from email.errors import HeaderParseError
+from email.message import EmailMessage
+from typing import Annotated, ClassVar, Protocol
 
 import jinja2
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from app.durations import Duration
 from app.events import Event, Labels
 from channels.templating import compile_template
+
+
+class SettingError(ValueError):
+    """A channel setting the client could not use. The text never quotes the value (it
+    may be a credential), so it is also the error's public form (app/routing/errors.py)."""
+
+    @property
+    def public(self) -> str:
+        return str(self)
+
+
+def _mail_address(value: str, *, empty_ok: bool) -> str:
+    """`value` if the e-mail header parser reads it as one address, as `mail()` will."""
+    if not value.strip():
+        if empty_ok:
+            return value  # a `${VAR:-}` left unset: the channel is disabled, not broken
+        raise SettingError("an e-mail address is needed here")
+    probe = EmailMessage()
+    try:
+        probe["To"] = value
+        header = probe["To"]
+        addresses = header.addresses
+    except (ValueError, IndexError, HeaderParseError):
+        addresses, header = (), None
+    if header is None or header.defects or len(addresses) != 1 or not addresses[0].domain:
+        raise SettingError(
+            'not one e-mail address such as "oncall@example.com" or '
+            '"On-call <oncall@example.com>" (a list goes one address per item)'
+        )
+    return value
+
+
+# Fields of e-mail channel settings: checked at load as the sending code will read them.
+MailAddress = Annotated[str, AfterValidator(lambda v: _mail_address(v, empty_ok=False))]
+# A recipient may be an unset `${VAR:-}`: the channel is then disabled (see enabled()).
+Recipient = Annotated[str, AfterValidator(lambda v: _mail_address(v, empty_ok=True))]
+Port = Annotated[int, Field(ge=1, le=65535)]
 
 
 class RateLimit(BaseModel):
@@ -136,14 +175,24 @@ class TooLarge(PermanentError):
     """The provider refused the message's size: retrying `split_for_retry(message)` may help."""
 
 
+class TemplateFailed(PermanentError):
+    """The message could not be rendered: its template raised, looped or grew too large."""
+
+
 class Channel(Protocol):
     type_name: ClassVar[str]
     config_model: ClassVar[type[ChannelConfig]]
 
-    def render(self, notification: Notification, budget: int | None = None) -> list[Message]:
-        """Messages to send, in order, each within the provider's size limit (or `budget`)."""
+    async def render(self, notification: Notification, budget: int | None = None) -> list[Message]:
+        """Messages to send, in order, each within the provider's size limit (or `budget`);
+        raises TemplateFailed when the template cannot produce them."""
 
-    def split_for_retry(self, message: Message) -> list[Message]:
+    def render_blocking(
+        self, notification: Notification, budget: int | None = None
+    ) -> list[Message]:
+        """`render`, waited for in the calling thread (config checks run outside a loop)."""
+
+    async def split_for_retry(self, message: Message) -> list[Message]:
         """Smaller messages telling the same events; raises PermanentError when it cannot."""
 
     async def send(self, message: Message) -> DeliveryResult:

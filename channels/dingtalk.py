@@ -19,11 +19,12 @@ from pydantic import Field, SecretStr
 
 from channels.base import ChannelConfig, DeliveryResult, Message, Notification, secret_set
 from channels.http import ErrcodeChannel, HttpConfig
-from channels.limits import Budget, json_utf8_len, truncate
+from channels.limits import Budget, json_len, json_utf8_len, truncate
+from channels.markup import markdown as escape_markdown
+from channels.templating import Kind
 
-# Room kept in the 20,000-byte body for the JSON envelope and the markdown title.
-_ENVELOPE_BYTES = 1_000
-_TITLE_CHARS = 100
+# Characters of the title DingTalk shows in the chat list and the notification.
+_TITLE = Budget(100)
 
 
 def dingtalk_sign(secret: str, timestamp_ms: int) -> str:
@@ -52,6 +53,7 @@ class DingTalkChannel(ErrcodeChannel):
     config_model: ClassVar[type[ChannelConfig]] = DingTalkConfig
     config: DingTalkConfig
     template_name: ClassVar[str] = "markdown.md.j2"
+    markup: ClassVar[Kind] = "markdown"
     # Request body ≤ 20,000 bytes. DingTalk's pages state no limit; Feishu's sibling bot
     # documents 20 KB
     # (https://open.feishu.cn/document/client-docs/bot-v3/add-custom-bot).
@@ -68,14 +70,18 @@ class DingTalkChannel(ErrcodeChannel):
         return "\n\n" + " ".join(f"@{n}" for n in names) if names else ""
 
     def text_budget(self) -> Budget:
-        reserve = _ENVELOPE_BYTES + json_utf8_len(self.mentions())
-        return Budget(self.body_bytes - reserve, json_utf8_len)
+        # Everything but the text, with the widest title there can be (4-byte characters):
+        # the body is then within body_bytes whatever the title and the config's @-lists.
+        envelope = json_len(self.build_body("😀" * _TITLE.limit, "", None))
+        return Budget(self.body_bytes - envelope, json_utf8_len)
 
     def build_body(self, title: str, text: str, source: Notification | None) -> dict[str, object]:
         return {
             "msgtype": "markdown",
             "markdown": {
-                "title": truncate(title, Budget(_TITLE_CHARS), "…"),
+                # Shown as text in the chat list, but escaped too: what a client makes of
+                # markdown there is not documented.
+                "title": truncate(escape_markdown(title), _TITLE, "…"),
                 "text": text + self.mentions(),
             },
             "at": {

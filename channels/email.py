@@ -7,7 +7,6 @@ failures and timeouts transient. https://www.rfc-editor.org/rfc/rfc5321#section-
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import html
 import ssl
 from email.message import EmailMessage
@@ -20,14 +19,19 @@ from pydantic import Field, SecretStr, model_validator
 from channels.base import (
     ChannelConfig,
     DeliveryResult,
+    MailAddress,
     Message,
     Notification,
     PermanentError,
+    Port,
+    Recipient,
     TransientError,
     secret_set,
 )
+from channels.limits import Budget, utf8_len
+from channels.mailthread import mail_domain, message_id, thread_of
 from channels.redact import Redactor
-from channels.rendering import TemplatedChannel
+from channels.rendering import TemplatedChannel, render_capped
 from channels.templating import named_template
 
 
@@ -38,13 +42,13 @@ class EmailConfig(ChannelConfig):
     type: Literal["email"] = "email"
     host: str
     # None: 465 with implicit TLS, 587 with STARTTLS, else 25.
-    port: int | None = None
+    port: Port | None = None
     starttls: bool = False
     tls: bool = False
     username: str | None = None
     password: SecretStr | None = None
-    from_: str = Field(alias="from")
-    to: list[str] = Field(min_length=1)
+    from_: MailAddress = Field(alias="from")
+    to: list[Recipient] = Field(min_length=1)
     # PEM bundle to trust instead of the system CAs (internal relays).
     ca_file: str | None = None
 
@@ -62,20 +66,6 @@ class EmailConfig(ChannelConfig):
 
     def smtp_port(self) -> int:
         return self.port or (465 if self.tls else 587 if self.starttls else 25)
-
-
-def _msgid(seed: str, domain: str) -> str:
-    return f"<{hashlib.sha256(seed.encode()).hexdigest()[:32]}@{domain}>"
-
-
-def thread_key(source: Notification) -> str:
-    """What a mail thread is about: the alert group, or the pipeline on its branch."""
-    events = source.events
-    if not events or any(e.labels.get("kind") == "alert" for e in events):
-        return f"{source.receiver}\0{source.group_key}"
-    labels = events[0].labels
-    parts = (labels.get(k, "") for k in ("project", "pipeline", "branch"))
-    return "\0".join((source.receiver, *parts))
 
 
 # Connection trouble, not a verdict on the message: worth retrying.
@@ -110,44 +100,58 @@ class EmailChannel(TemplatedChannel):
     config: EmailConfig
     template_name: ClassVar[str] = "plain.txt.j2"
     html_template_name: ClassVar[str] = "email.html.j2"
+    # The text part; more events go as further mails in the same thread. Relays refuse
+    # messages over their SIZE (10–25 MB is common): text and HTML stay far below.
+    budget: ClassVar[Budget] = Budget(200_000, utf8_len)
+    # The HTML part, else it is the text part in <pre> (at most 5 bytes per character).
+    html_bytes: ClassVar[int] = 5 * 200_000 + 64
 
     def __init__(self, name: str, config: EmailConfig) -> None:
         super().__init__(name, config)
         self.redact = Redactor.for_config(config)
-        self.domain = config.from_.rpartition("@")[2] or "signalbox.invalid"
+        self.domain = mail_domain(config.from_)
 
     def build_body(self, title: str, text: str, source: Notification | None) -> dict[str, object]:
+        preformatted = f"<pre>{html.escape(text)}</pre>"
         if source is None:
-            return {"html": f"<pre>{html.escape(text)}</pre>"}
-        if source.template or self.config.template:
-            page = f"<pre>{html.escape(text)}</pre>"  # ops' template is text; keep it as-is
-        else:
+            return {"html": preformatted}
+        page = preformatted  # an ops template is text: keep it as it is
+        if not (source.template or self.config.template):
             context = self.context(source, source.events, title, "")
-            page = named_template(self.html_template_name).render(context)
-        root = _msgid(thread_key(source), self.domain)
+            page = render_capped(named_template(self.html_template_name, "html"), context)
+            if utf8_len(page) > self.html_bytes:
+                page = preformatted
+        thread = thread_of(source)
         ids = ",".join(e.id for e in source.events)
         return {
             "html": page,
-            "message_id": _msgid(
+            "subject": thread.subject(),
+            "message_id": message_id(
                 f"{source.receiver}\0{source.group_key}\0{ids}\0{title}", self.domain
             ),
-            "thread_root": root,
+            "thread_root": thread.root_id(self.domain),
+            "thread_topic": thread.subject(),
+            "thread_index": thread.index(),
         }
 
     def mail(self, message: Message) -> EmailMessage:
         body = self.body_of(message)
         mail = EmailMessage()
-        mail["Subject"] = message.title
+        subject = body.get("subject")
+        mail["Subject"] = subject if isinstance(subject, str) else message.title
         mail["From"] = self.config.from_
         mail["To"] = ", ".join(self.config.to)
         mail["Date"] = formatdate(usegmt=True)
-        if isinstance(message_id := body.get("message_id"), str):
-            mail["Message-ID"] = message_id
+        if isinstance(msgid := body.get("message_id"), str):
+            mail["Message-ID"] = msgid
         if isinstance(root := body.get("thread_root"), str):
             # Every message of a thread replies to the same virtual root, so clients
             # group a failure and its fix without us remembering past Message-IDs.
             mail["In-Reply-To"] = root
             mail["References"] = root
+        for header, key in (("Thread-Topic", "thread_topic"), ("Thread-Index", "thread_index")):
+            if isinstance(value := body.get(key), str):
+                mail[header] = value
         mail.set_content(message.text)
         mail.add_alternative(str(body.get("html", "")), subtype="html")
         return mail

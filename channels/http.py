@@ -18,13 +18,14 @@ from typing import Any, ClassVar
 
 import httpx
 import orjson
-from pydantic import BaseModel, SecretStr, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError, field_validator
 
 from channels.base import (
     ChannelConfig,
     DeliveryError,
     DeliveryResult,
     PermanentError,
+    SettingError,
     TooLarge,
     TransientError,
     secret_set,
@@ -87,10 +88,46 @@ class _NoCookies(CookieJar):
         return None
 
 
+def check_url(url: str) -> None:
+    """Raise SettingError unless the client can POST to `url` (empty is fine: disabled).
+
+    Parsed by httpx as `post()` parses it; the message never quotes the URL, which is
+    usually a credential.
+    """
+    if not url.strip():
+        return
+    if url != url.strip():
+        raise SettingError("url has spaces or a line break around it")
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        raise SettingError("url is not a valid URL") from None
+    if parsed.scheme not in ("http", "https"):
+        raise SettingError("url must start with http:// or https://")
+    if not parsed.host or "%" in parsed.host:
+        raise SettingError("url has no valid host name")
+    if parsed.userinfo:
+        # httpx turns them into an Authorization header and aiohttp then refuses the
+        # request, on every retry: refuse them here, once.
+        raise SettingError(
+            "url carries credentials (user:password@), which the HTTP client refuses: "
+            "pass them in a header instead, e.g. on a webhook channel headers: "
+            '{Authorization: "Basic ${HOOK_BASIC_AUTH}"}'
+        )
+    if parsed.port is not None and not 1 <= parsed.port <= 65535:
+        raise SettingError("url has a port outside 1-65535")
+
+
 class HttpConfig(ChannelConfig):
     """A channel that POSTs to one URL that is itself a credential."""
 
     url: SecretStr
+
+    @field_validator("url")
+    @classmethod
+    def _usable(cls, url: SecretStr) -> SecretStr:
+        check_url(url.get_secret_value())
+        return url
 
     def enabled(self) -> bool:
         return secret_set(self.url)

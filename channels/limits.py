@@ -8,10 +8,11 @@ character (Alertmanager's `TruncateInRunes`, Apprise's `body_maxlen`).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
+
+import orjson
 
 T = TypeVar("T")
 
@@ -22,9 +23,20 @@ def utf8_len(text: str) -> int:
     return len(text.encode("utf-8"))
 
 
+def utf16_len(text: str) -> int:
+    """Length in UTF-16 code units, as JavaScript counts (an emoji is two): never less
+    than `len`, so a limit in "characters" holds whichever way the provider counts."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def json_len(value: Any) -> int:
+    """Bytes `value` takes as UTF-8 JSON, encoded as channels encode request bodies."""
+    return len(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS))
+
+
 def json_utf8_len(text: str) -> int:
     """Bytes `text` takes inside a UTF-8 JSON body (escapes counted, quotes not)."""
-    return utf8_len(json.dumps(text, ensure_ascii=False)) - 2
+    return json_len(text) - 2
 
 
 @dataclass(frozen=True)
@@ -130,23 +142,69 @@ def _largest_fitting_end(
     return good
 
 
-def chunk_lines(text: str, limit: int) -> list[str]:
-    """Pack whole lines into chunks of at most `limit` characters, cutting only overlong lines."""
+def chunk_lines(text: str, budget: Budget) -> list[str]:
+    """Pack whole lines into chunks within `budget`, cutting only lines too long alone.
+
+    The budget's measure must add up over concatenation (len, utf8_len, utf16_len).
+    """
     chunks: list[str] = []
-    current = ""
+    current, size = "", 0
+    newline = budget.measure("\n")
     for line in text.split("\n"):
-        while len(line) > limit:
+        while not budget.fits(line):
+            head = truncate(line, budget, "") or line[0]
             if current:
                 chunks.append(current)
-                current = ""
-            chunks.append(line[:limit])
-            line = line[limit:]
-        candidate = f"{current}\n{line}" if current else line
-        if len(candidate) <= limit:
-            current = candidate
+                current, size = "", 0
+            chunks.append(head)
+            line = line[len(head) :]
+        length = budget.measure(line)
+        if current and size + newline + length <= budget.limit:
+            current, size = f"{current}\n{line}", size + newline + length
         else:
-            chunks.append(current)
-            current = line
+            if current:
+                chunks.append(current)
+            current, size = line, length
     if current.strip():
         chunks.append(current)
     return [c for c in chunks if c.strip()]
+
+
+def fit_json(value: Any, max_bytes: int, marker: str = "…") -> Any:
+    """`value` (JSON-able) with its longest strings cut, marked, until it takes at most
+    `max_bytes` as JSON; None when even cutting every string to nothing is too much."""
+    if json_len(value) <= max_bytes:
+        return value
+    low, high = 0, _longest_string(value)  # invariant: cut at `low` fits, if anything does
+    if json_len(_cut_strings(value, 0, marker)) > max_bytes:
+        return None
+    while low < high:
+        mid = (low + high + 1) // 2
+        if json_len(_cut_strings(value, mid, marker)) <= max_bytes:
+            low = mid
+        else:
+            high = mid - 1
+    return _cut_strings(value, low, marker)
+
+
+def _longest_string(value: Any) -> int:
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, dict):
+        return max((max(len(str(k)), _longest_string(v)) for k, v in value.items()), default=0)
+    if isinstance(value, list | tuple):
+        return max((_longest_string(v) for v in value), default=0)
+    return 0
+
+
+def _cut_strings(value: Any, chars: int, marker: str) -> Any:
+    if isinstance(value, str):
+        return value if len(value) <= chars else value[:chars] + marker
+    if isinstance(value, dict):
+        return {
+            _cut_strings(str(k), chars, marker): _cut_strings(v, chars, marker)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_cut_strings(v, chars, marker) for v in value]
+    return value

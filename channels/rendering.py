@@ -1,7 +1,8 @@
 """From a Notification to fitted Messages: template choice, template context, titles.
 
-Every templated channel renders the same way and differs only in its template,
-its size budget and the provider body it wraps the text in.
+Every templated channel renders the same way and differs only in its template, its
+markup (how payload values are escaped), its size budget and the provider body it wraps
+the text in.
 """
 
 from __future__ import annotations
@@ -13,9 +14,17 @@ from typing import Any, ClassVar
 import jinja2
 
 from app.events import Event
-from channels.base import ChannelConfig, Message, Notification, PermanentError
-from channels.limits import Budget, fit, marker, utf8_len
-from channels.templating import compile_template, named_template
+from channels import markup, sandbox
+from channels.base import (
+    ChannelConfig,
+    DeliveryError,
+    Message,
+    Notification,
+    PermanentError,
+    TemplateFailed,
+)
+from channels.limits import Budget, fit, marker, truncate
+from channels.templating import Kind, failure, named_template, ops_template
 
 # (icon, word) per state; the word is what readers scan for, the icon what they see first.
 _STATES: dict[str, tuple[str, str]] = {
@@ -33,6 +42,12 @@ _STATES: dict[str, tuple[str, str]] = {
 }
 # Budgets below this cannot hold a readable message; splitting further is pointless.
 MIN_BUDGET = 256
+# Longest title (characters): a 60,000-character branch name must not make one. Each
+# channel cuts further to what its provider shows (Slack's header, DingTalk's title…).
+TITLE_CHARS = 1_000
+# Text one template render may produce before it is stopped: an ops template looping
+# over nothing still fills memory with its output.
+MAX_TEMPLATE_OUTPUT = 4 * 1024 * 1024
 
 
 def state_of(event: Event) -> str:
@@ -75,7 +90,25 @@ def event_view(event: Event) -> dict[str, Any]:
 
 
 def summary_title(notification: Notification) -> str:
-    """One line naming what happened; alert groups follow Alertmanager's [FIRING:n] style."""
+    """One line naming what happened; alert groups follow Alertmanager's [FIRING:n] style.
+
+    At most TITLE_CHARS characters, without invisible controls or direction overrides.
+    """
+    title = markup.plain(_title(notification)).replace("\n", " ")
+    return truncate(title, Budget(TITLE_CHARS), "…")
+
+
+def truncated_alerts(events: Sequence[Event]) -> int:
+    """How many alerts Alertmanager left out of the notifications these events came in.
+
+    Alertmanager (max_alerts) says so per notification (`truncatedAlerts`); every event
+    of one carries the count, so the largest is what is known to be missing.
+    """
+    counts = (e.annotations.get("truncated_alerts", "") for e in events)
+    return max((int(c) for c in counts if c.isdigit()), default=0)
+
+
+def _title(notification: Notification) -> str:
     events = notification.events
     if not events:
         return f"{notification.receiver}: {notification.folded} event(s)"
@@ -102,20 +135,28 @@ class TemplatedChannel:
     config_model: ClassVar[type[ChannelConfig]]
     # Default body template in channels/templates/.
     template_name: ClassVar[str] = "plain.txt.j2"
-    # Provider size limit of the text, or None when the provider has none worth splitting for.
-    budget: ClassVar[Budget | None] = None
+    # How values from payloads are escaped in the template's output.
+    markup: ClassVar[Kind] = "plain"
+    # Provider size limit of the text.
+    budget: ClassVar[Budget] = Budget(65_536)
 
     def __init__(self, name: str, config: ChannelConfig) -> None:
         self.name = name
         self.config = config
 
-    def text_budget(self) -> Budget | None:
+    def text_budget(self) -> Budget:
         """This instance's budget for the template output (subclasses reserve for extras)."""
         return self.budget
 
+    def markup_kind(self) -> Kind:
+        return self.markup
+
     def template_for(self, notification: Notification) -> jinja2.Template:
         source = notification.template or self.config.template
-        return compile_template(source) if source else named_template(self.default_template_name())
+        kind = self.markup_kind()
+        if source:
+            return ops_template(source, kind)
+        return named_template(self.default_template_name(), kind)
 
     def default_template_name(self) -> str:
         return self.template_name
@@ -132,37 +173,57 @@ class TemplatedChannel:
             return message.body
         return self.build_body(message.title, message.text, message.source) or {}
 
-    def render(self, notification: Notification, budget: int | None = None) -> list[Message]:
+    async def render(self, notification: Notification, budget: int | None = None) -> list[Message]:
+        """Ops-written templates render in a worker process within time and memory limits
+        (channels/sandbox.py); the shipped ones render here (docs/channels.md says why)."""
+        if notification.template or self.config.template:
+            return await sandbox.render_sandboxed(self, notification, budget)
+        return self._render_shipped(notification, budget)
+
+    def render_blocking(
+        self, notification: Notification, budget: int | None = None
+    ) -> list[Message]:
+        """`render`, waited for in this thread: for config checks, which have no loop."""
+        if notification.template or self.config.template:
+            return sandbox.render_sandboxed_blocking(self, notification, budget)
+        return self._render_shipped(notification, budget)
+
+    def _render_shipped(self, notification: Notification, budget: int | None) -> list[Message]:
+        try:
+            return self.render_now(notification, budget)
+        except TemplateFailed as exc:
+            raise TemplateFailed(f"the default template {exc.detail}") from exc
+        except DeliveryError:
+            raise
+        except Exception as exc:
+            # A payload the default template did not foresee: this delivery dies, with why.
+            raise TemplateFailed(f"the default template {failure(exc)}") from exc
+
+    def render_now(self, notification: Notification, budget: int | None = None) -> list[Message]:
+        """`render`, in this thread."""
         fitted = self.text_budget()
         if budget is not None:
-            fitted = fitted.shrunk(budget) if fitted else Budget(budget, utf8_len)
+            fitted = fitted.shrunk(budget)
         template = self.template_for(notification)
         title = summary_title(notification)
 
         def render_text(events: Sequence[Event], part: str) -> str:
             context = self.context(notification, events, f"{title} {part}".strip(), part)
-            return template.render(context).strip()
+            return render_capped(template, context).strip()
 
-        if fitted is None:
-            parts = [(tuple(notification.events), render_text(notification.events, ""), 1, 1)]
-        else:
-            parts = [
-                (p.items, p.text, p.index, p.count)
-                for p in fit(notification.events, render_text, fitted)
-            ]
         messages = []
-        for events, text, index, count in parts:
-            part_title = f"{title} {marker(index, count)}".strip()
-            source = replace(notification, events=events)
+        for p in fit(notification.events, render_text, fitted):
+            part_title = f"{title} {marker(p.index, p.count)}".strip()
+            source = replace(notification, events=p.items)
             messages.append(
                 Message(
                     title=part_title,
-                    text=text,
-                    body=self.build_body(part_title, text, source),
+                    text=p.text,
+                    body=self.build_body(part_title, p.text, source),
                     source=source,
-                    budget=fitted.limit if fitted else None,
-                    part=index,
-                    parts=count,
+                    budget=fitted.limit,
+                    part=p.index,
+                    parts=p.count,
                 )
             )
         return messages
@@ -181,12 +242,13 @@ class TemplatedChannel:
             "group_labels": dict(notification.group_labels),
             "is_fallback": notification.is_fallback,
             "folded": notification.folded,
+            "truncated_alerts": truncated_alerts(notification.events),
             "events": views,
             "firing": [v for v in views if v["labels"].get("status") == "firing"],
             "resolved": [v for v in views if v["resolved"]],
         }
 
-    def split_for_retry(self, message: Message) -> list[Message]:
+    async def split_for_retry(self, message: Message) -> list[Message]:
         """Render `message` again as smaller messages after the provider said TooLarge."""
         source = message.source
         if source is None:
@@ -195,8 +257,23 @@ class TemplatedChannel:
             half = len(source.events) // 2
             halves = (source.events[:half], source.events[half:])
             return [
-                m for h in halves for m in self.render(replace(source, events=h), message.budget)
+                m
+                for h in halves
+                for m in await self.render(replace(source, events=h), message.budget)
             ]
         if message.budget is None or message.budget // 2 < MIN_BUDGET:
             raise PermanentError("message too large and cannot be split further")
-        return self.render(source, message.budget // 2)
+        return await self.render(source, message.budget // 2)
+
+
+def render_capped(template: jinja2.Template, context: dict[str, Any]) -> str:
+    """`template.render(context)`, stopped once it has produced MAX_TEMPLATE_OUTPUT characters."""
+    chunks: list[str] = []
+    size = 0
+    for chunk in template.generate(context):
+        size += len(chunk)
+        if size > MAX_TEMPLATE_OUTPUT:
+            limit = MAX_TEMPLATE_OUTPUT // (1024 * 1024)
+            raise TemplateFailed(f"stopped: it produced more than {limit} MiB of text")
+        chunks.append(chunk)
+    return "".join(chunks)

@@ -17,7 +17,10 @@ from channels.base import (
     TooLarge,
 )
 from channels.http import HttpChannel, HttpConfig
-from channels.limits import Budget, chunk_lines, truncate
+from channels.limits import Budget, chunk_lines, truncate, utf16_len
+from channels.markup import slack as escape_mrkdwn
+from channels.rendering import TITLE_CHARS
+from channels.templating import Kind
 
 # Body codes Slack answers when the message, not the request, is too big.
 _TOO_LARGE_CODES = frozenset({"msg_too_long", "msg_blocks_too_long"})
@@ -34,26 +37,38 @@ class SlackChannel(HttpChannel):
     type_name: ClassVar[str] = "slack"
     config_model: ClassVar[type[ChannelConfig]] = SlackConfig
     template_name: ClassVar[str] = "slack.mrkdwn.j2"
-    # `text` ≤ 40,000 chars (https://api.slack.com/methods/chat.postMessage#arg_text); the
-    # fallback repeats title + text, so the body text leaves 1,000 chars for the title.
-    budget: ClassVar[Budget | None] = Budget(39_000)
+    markup: ClassVar[Kind] = "slack"
+    # `text` ≤ 40,000 chars (https://api.slack.com/methods/chat.postMessage#arg_text). The
+    # fallback is title + "\n" + text: the text leaves TITLE_CHARS + 1 for the title. Counted
+    # in UTF-16 units (an emoji is two), never fewer than Slack's characters.
+    budget: ClassVar[Budget] = Budget(40_000 - TITLE_CHARS - 1, utf16_len)
     # Block Kit: ≤ 50 blocks, section text ≤ 3,000 chars, header ≤ 150 chars
-    # (https://api.slack.com/reference/block-kit/blocks). 39,000 chars packed by line into
-    # 3,000-char sections take at most 26 sections, well under 50 blocks.
+    # (https://api.slack.com/reference/block-kit/blocks). Text packed by line into
+    # sections fills each past half, so 39,000 units take at most 27 sections.
     max_blocks: ClassVar[int] = 50
-    section_chars: ClassVar[int] = 3_000
-    header_chars: ClassVar[int] = 150
+    section: ClassVar[Budget] = Budget(3_000, utf16_len)
+    header: ClassVar[Budget] = Budget(150, utf16_len)
+    fallback_title: ClassVar[Budget] = Budget(TITLE_CHARS, utf16_len)
 
     def build_body(self, title: str, text: str, source: Notification | None) -> dict[str, object]:
-        header = truncate(title, Budget(self.header_chars), "…")
+        # The header is plain_text (shown as is); the fallback `text` is mrkdwn, so the
+        # title is escaped there like any value from a payload.
         blocks: list[dict[str, object]] = [
-            {"type": "header", "text": {"type": "plain_text", "text": header, "emoji": True}}
+            {
+                "type": "header",
+                "text": {
+                    "type": "plain_text",
+                    "text": truncate(title, self.header, "…"),
+                    "emoji": True,
+                },
+            }
         ]
         blocks += [
             {"type": "section", "text": {"type": "mrkdwn", "text": chunk}}
-            for chunk in chunk_lines(text, self.section_chars)
+            for chunk in chunk_lines(text, self.section)
         ]
-        return {"text": f"{title}\n{text}", "blocks": blocks[: self.max_blocks]}
+        fallback = truncate(escape_mrkdwn(title), self.fallback_title, "…")
+        return {"text": f"{fallback}\n{text}", "blocks": blocks[: self.max_blocks]}
 
     async def send(self, message: Message) -> DeliveryResult:
         response = await self.post_json(self.config.url.get_secret_value(), self.body_of(message))

@@ -14,6 +14,7 @@ from pydantic import Field, model_validator
 from channels.base import ChannelConfig, DeliveryResult, Message, Notification
 from channels.http import ErrcodeChannel, HttpConfig
 from channels.limits import Budget, utf8_len
+from channels.templating import Kind
 
 
 class WeComConfig(HttpConfig):
@@ -49,6 +50,10 @@ class WeComChannel(ErrcodeChannel):
 
     def default_template_name(self) -> str:
         return "plain.txt.j2" if self.config.msgtype == "text" else self.template_name
+
+    def markup_kind(self) -> Kind:
+        # Text messages render no markdown but still turn <@userid> into a mention.
+        return "chat_text" if self.config.msgtype == "text" else "markdown"
 
     def mentions(self) -> str:
         if self.config.msgtype == "text" or not self.config.mentioned_list:

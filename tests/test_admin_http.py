@@ -22,7 +22,8 @@ def test_config_shows_state_without_secrets(tmp_path: Path) -> None:
 
 
 def test_reload_keeps_rules_on_a_bad_edit(tmp_path: Path) -> None:
-    """POST /-/reload with a broken file answers 400 naming file and line; old rules stay."""
+    """POST /-/reload with a broken file answers 400 naming file, line and the kind of
+    problem (not the channel: API errors quote nothing from the file); old rules stay."""
     with serve(tmp_path) as client:
         before = client.get("/api/config").json()["hash"]
         (tmp_path / "routes.yaml").write_text(
@@ -31,10 +32,10 @@ def test_reload_keeps_rules_on_a_bad_edit(tmp_path: Path) -> None:
         refused = client.post("/-/reload")
         assert refused.status_code == 400
         detail = refused.json()["detail"]
-        assert "routes.yaml:" in detail and "nowhere" in detail
+        assert detail.endswith("routes.yaml:10: undefined channel in route 0")
         state = client.get("/api/config").json()
         assert state["hash"] == before
-        assert "nowhere" in state["last_error"]
+        assert state["last_error"] == detail
         metrics = client.get("/metrics").text
         assert "config_last_reload_successful 0.0" in metrics
         (tmp_path / "routes.yaml").write_text(

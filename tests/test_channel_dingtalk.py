@@ -32,7 +32,7 @@ async def test_signed_markdown_with_mentions_is_accepted(fake_dingtalk: FakeDing
     """A signed robot accepts our timestamp+sign; @-ed mobiles appear in text and `at`."""
     fake_dingtalk.robot("tok", SECRET)
     channel = ding(fake_dingtalk, secret=SECRET, at_mobiles=["13800001111"], at_all=False)
-    result = await channel.send(channel.render(notification(pipeline_event(1)))[0])
+    result = await channel.send((await channel.render(notification(pipeline_event(1))))[0])
     await channel.aclose()
     assert result.detail == "errcode 0 ok"
     request = fake_dingtalk.requests[0]
@@ -47,7 +47,7 @@ async def test_wrong_secret_is_permanent_and_redacted(fake_dingtalk: FakeDingTal
     fake_dingtalk.robot("tok", SECRET)
     channel = ding(fake_dingtalk, secret="SECnotTheRightOne")
     with pytest.raises(PermanentError, match="310000") as info:
-        await channel.send(channel.render(notification(pipeline_event(1)))[0])
+        await channel.send((await channel.render(notification(pipeline_event(1))))[0])
     await channel.aclose()
     assert "SECnotTheRightOne" not in str(info.value)
 
@@ -56,7 +56,7 @@ async def test_rate_limit_is_transient_with_ten_minute_wait(fake_dingtalk: FakeD
     """The 21st message in a minute gets 130101: transient, retry after the 10-minute penalty."""
     fake_dingtalk.robot("tok")
     channel = ding(fake_dingtalk)
-    message = channel.render(notification(pipeline_event(1)))[0]
+    message = (await channel.render(notification(pipeline_event(1))))[0]
     for _ in range(20):
         await channel.send(message)
     with pytest.raises(TransientError) as info:
@@ -69,15 +69,15 @@ async def test_oversize_body_is_too_large_then_split_fits(fake_dingtalk: FakeDin
     """460101 becomes TooLarge; split_for_retry yields messages the robot accepts."""
     fake_dingtalk.robot("tok")
     channel = ding(fake_dingtalk)
-    [message] = channel.render(big_notification(count=30), budget=10**6)
+    [message] = await channel.render(big_notification(count=30), budget=10**6)
     with pytest.raises(TooLarge):
         await channel.send(message)
-    pending = channel.split_for_retry(message)
+    pending = await channel.split_for_retry(message)
     while pending:
         part = pending.pop(0)
         try:
             await channel.send(part)
         except TooLarge:
-            pending[:0] = channel.split_for_retry(part)
+            pending[:0] = await channel.split_for_retry(part)
     await channel.aclose()
     assert all(len(r.body) <= 20_000 for r in fake_dingtalk.requests[1:])

@@ -69,6 +69,6 @@ def test_json_utf8_len_counts_escapes() -> None:
 @given(text=st.one_of(texts, cjk), limit=st.integers(1, 50))
 def test_chunk_lines_respects_limit_and_keeps_text(text: str, limit: int) -> None:
     """Section chunks stay within the limit and lose no non-blank line content."""
-    chunks = chunk_lines(text, limit)
+    chunks = chunk_lines(text, Budget(limit))
     assert all(len(c) <= limit for c in chunks)
     assert "".join("".join(chunks).split()) == "".join(text.split())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from app.sources import SOURCE_MODULES
 from channels import CHANNEL_TYPES
 from channels.base import Message, PermanentError
 from channels.dingtalk import DingTalkChannel, DingTalkConfig
@@ -13,6 +14,7 @@ from channels.log import LogChannel, LogConfig
 from channels.rendering import summary_title
 from channels.slack import SlackChannel, SlackConfig
 from channels.wecom import WeComConfig
+from fixtures import payload
 from providers.harness import make_channel
 from providers.sample import alert_event, big_notification, notification, pipeline_event
 
@@ -27,7 +29,7 @@ MINIMAL: dict[str, dict[str, object]] = {
 
 
 @pytest.mark.parametrize("type_name", list(CHANNEL_TYPES))
-def test_every_channel_renders_chinese_failures_fixes_and_alerts(type_name: str) -> None:
+async def test_every_channel_renders_chinese_failures_fixes_and_alerts(type_name: str) -> None:
     """Each default template shows Chinese titles, FAILED/FIXED words and marks resolved alerts."""
     channel = make_channel(type_name, MINIMAL[type_name])
     group = notification(
@@ -35,7 +37,7 @@ def test_every_channel_renders_chinese_failures_fixes_and_alerts(type_name: str)
         pipeline_event(2, status="success"),
         alert_event(3, status="resolved"),
     )
-    [message] = channel.render(group)
+    [message] = await channel.render(group)
     assert "流水线 #1 失败" in message.text and "已修复" in message.text
     assert "FAILED" in message.text and "FIXED" in message.text
     assert "RESOLVED" in message.text
@@ -53,22 +55,22 @@ def test_titles_follow_alertmanager_and_ci_conventions() -> None:
     assert "DEPLOYED" in summary_title(notification(deploy))
 
 
-def test_slack_strikes_through_resolved_alerts_and_escapes_mrkdwn() -> None:
+async def test_slack_strikes_through_resolved_alerts_and_escapes_mrkdwn() -> None:
     """Resolved items are visibly struck through; <, > and & cannot inject Slack markup."""
     event = alert_event(1, status="resolved")
     event = event.model_copy(update={"title": "a <!channel> & b"})
     channel = SlackChannel("s", SlackConfig.model_validate(MINIMAL["slack"]))
-    [message] = channel.render(notification(event))
+    [message] = await channel.render(notification(event))
     assert "~a &lt;!channel&gt; &amp; b~" in message.text
 
 
-def test_route_template_beats_channel_template_beats_default() -> None:
+async def test_route_template_beats_channel_template_beats_default() -> None:
     """Notification.template overrides ChannelConfig.template, which overrides the default."""
     channel = LogChannel("l", LogConfig(template="channel: {{ events | length }}"))
     group = notification(pipeline_event(1))
-    assert channel.render(group)[0].text == "channel: 1"
+    assert (await channel.render(group))[0].text == "channel: 1"
     routed = notification(pipeline_event(1), template="route: {{ events[0].labels.branch }}")
-    assert channel.render(routed)[0].text == "route: main"
+    assert (await channel.render(routed))[0].text == "route: main"
 
 
 def test_bad_template_is_a_config_validation_error_with_its_line() -> None:
@@ -108,13 +110,15 @@ def test_configs_reject_unknown_keys_and_contradictions() -> None:
         WeComConfig.model_validate({**MINIMAL["wecom"], "mentioned_mobile_list": ["138"]})
 
 
-def test_email_threads_a_failure_and_its_fix_together() -> None:
+async def test_email_threads_a_failure_and_its_fix_together() -> None:
     """The failure and the fix of one pipeline+branch share In-Reply-To; Message-IDs differ."""
     config = EmailConfig.model_validate(MINIMAL["email"])
     channel = EmailChannel("m", config)
-    [broken] = channel.render(notification(pipeline_event(1), group_key="g1"))
-    [fixed] = channel.render(notification(pipeline_event(2, status="success"), group_key="g2"))
-    other = channel.render(notification(pipeline_event(3, branch="dev"), group_key="g1"))[0]
+    [broken] = await channel.render(notification(pipeline_event(1), group_key="g1"))
+    [fixed] = await channel.render(
+        notification(pipeline_event(2, status="success"), group_key="g2")
+    )
+    other = (await channel.render(notification(pipeline_event(3, branch="dev"), group_key="g1")))[0]
     mails = [channel.mail(m) for m in (broken, fixed, other)]
     assert mails[0]["In-Reply-To"] == mails[1]["In-Reply-To"] == mails[1]["References"]
     assert mails[0]["In-Reply-To"] != mails[2]["In-Reply-To"]
@@ -122,14 +126,34 @@ def test_email_threads_a_failure_and_its_fix_together() -> None:
     assert channel.mail(broken)["Message-ID"] == mails[0]["Message-ID"]  # stable on retry
 
 
-def test_split_for_retry_halves_events_then_budget() -> None:
+async def test_split_for_retry_halves_events_then_budget() -> None:
     """After TooLarge a group splits by events; a single event re-renders at half the budget."""
     channel = DingTalkChannel("d", DingTalkConfig.model_validate(MINIMAL["dingtalk"]))
-    [whole] = channel.render(big_notification(count=4, summary_chars=100))
-    halves = channel.split_for_retry(whole)
+    [whole] = await channel.render(big_notification(count=4, summary_chars=100))
+    halves = await channel.split_for_retry(whole)
     assert [len(m.source.events) for m in halves if m.source] == [2, 2]
-    [single] = channel.render(big_notification(count=1, summary_chars=2000))
-    smaller = channel.split_for_retry(single)
+    [single] = await channel.render(big_notification(count=1, summary_chars=2000))
+    smaller = await channel.split_for_retry(single)
     assert all(m.budget == (single.budget or 0) // 2 for m in smaller)
     with pytest.raises(PermanentError):
-        channel.split_for_retry(Message(title="t", text="x"))
+        await channel.split_for_retry(Message(title="t", text="x"))
+
+
+@pytest.mark.parametrize("type_name", list(CHANNEL_TYPES))
+async def test_alerts_alertmanager_left_out_are_counted_in_every_default_template(
+    type_name: str,
+) -> None:
+    """truncatedAlerts from Alertmanager reads "and N more not sent by Alertmanager"."""
+    doc = payload("alertmanager/resolved.single.v4_truncatedAlerts.json")
+    doc["truncatedAlerts"] = 7
+    events = SOURCE_MODULES["alertmanager"].parse({}, doc)
+    channel = make_channel(type_name, MINIMAL[type_name])
+    [message] = await channel.render(notification(*events))
+    shown = [message.text]
+    if isinstance(channel, EmailChannel):
+        shown.append(str(channel.body_of(message)["html"]))
+    assert all("and 7 more not sent by Alertmanager" in text for text in shown)
+    doc["truncatedAlerts"] = 0
+    events = SOURCE_MODULES["alertmanager"].parse({}, doc)
+    [complete] = await channel.render(notification(*events))
+    assert "not sent by Alertmanager" not in complete.text

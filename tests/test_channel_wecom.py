@@ -19,7 +19,7 @@ async def test_markdown_mentions_become_userid_tags(fake_wecom: FakeWeCom) -> No
     """In markdown, mentioned_list is rendered as <@userid> in the content."""
     fake_wecom.robot("k-123")
     channel = wecom(fake_wecom, mentioned_list=["zhangsan"])
-    await channel.send(channel.render(notification(pipeline_event(1)))[0])
+    await channel.send((await channel.render(notification(pipeline_event(1))))[0])
     await channel.aclose()
     body = fake_wecom.requests[0].json()
     assert body["msgtype"] == "markdown" and "<@zhangsan>" in body["markdown"]["content"]
@@ -29,7 +29,7 @@ async def test_text_msgtype_carries_mobile_mentions(fake_wecom: FakeWeCom) -> No
     """msgtype text sends plain text with mentioned_list and mentioned_mobile_list."""
     fake_wecom.robot("k-123")
     channel = wecom(fake_wecom, msgtype="text", mentioned_mobile_list=["13800001111", "@all"])
-    await channel.send(channel.render(notification(pipeline_event(1)))[0])
+    await channel.send((await channel.render(notification(pipeline_event(1))))[0])
     await channel.aclose()
     text = fake_wecom.requests[0].json()["text"]
     assert text["mentioned_mobile_list"] == ["13800001111", "@all"]
@@ -42,7 +42,7 @@ async def test_big_group_split_within_byte_limit(fake_wecom: FakeWeCom, msgtype:
     fake_wecom.robot("k-123")
     fake_wecom.per_minute = 1_000
     channel = wecom(fake_wecom, msgtype=msgtype)
-    messages = channel.render(big_notification(count=12, summary_chars=200))
+    messages = await channel.render(big_notification(count=12, summary_chars=200))
     assert len(messages) > 1
     for message in messages:
         await channel.send(message)
@@ -52,7 +52,7 @@ async def test_big_group_split_within_byte_limit(fake_wecom: FakeWeCom, msgtype:
 async def test_errcodes_map_to_retry_decisions(fake_wecom: FakeWeCom) -> None:
     """93000 is permanent, 45009 transient with a minute's wait, 40058 TooLarge."""
     channel = wecom(fake_wecom, key="unknown-key")
-    message = channel.render(notification(pipeline_event(1)))[0]
+    message = (await channel.render(notification(pipeline_event(1))))[0]
     with pytest.raises(PermanentError, match="93000") as info:
         await channel.send(message)
     assert "unknown-key" not in str(info.value)
@@ -62,7 +62,7 @@ async def test_errcodes_map_to_retry_decisions(fake_wecom: FakeWeCom) -> None:
     with pytest.raises(TransientError) as rate:
         await good.send(message)
     assert rate.value.retry_after == 60.0
-    [huge] = good.render(big_notification(count=5), budget=10**6)
+    [huge] = await good.render(big_notification(count=5), budget=10**6)
     with pytest.raises(TooLarge):
         await good.send(huge)
     await channel.aclose()

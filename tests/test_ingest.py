@@ -109,3 +109,19 @@ async def test_a_run_written_by_another_process_meanwhile_is_taken_into_account(
         await other.close()
     assert streaks == ["1", "2"]
     assert accepted.events[0].labels["transition"] == "still_failing"
+
+
+async def test_a_flood_of_one_runs_repeats_is_stored_without_refusals(store: SqliteStore) -> None:
+    """Thirty senders posting one run's failure ten times each, all at once, are never
+    refused as contended: the first copy is news, the rest old news."""
+
+    def plan(event: Event) -> Plan:
+        time.sleep(0.0005)  # routing takes a while: others commit meanwhile
+        return Plan({}, [])
+
+    async def sender() -> list[Event]:
+        return [(await ingest(store, [run_event(7)], None, plan)).events[0] for _ in range(10)]
+
+    stored = [e for batch in await asyncio.gather(*(sender() for _ in range(30))) for e in batch]
+    assert sum(e.old_news is None for e in stored) == 1
+    assert {e.labels["failure_streak"] for e in stored} == {"1"}

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import threading
 import time
@@ -53,7 +54,8 @@ def receivers(holder: ConfigHolder) -> list[str]:
 
 
 def test_invalid_edit_keeps_old_config_and_reports(config_file: Path) -> None:
-    """A bad edit is rejected with file:line:cause, the old config stays, metrics say so."""
+    """A bad edit is rejected with file:line and the kind of problem (the public form, which
+    names no channel), the old config stays, metrics say so."""
     holder = ConfigHolder(config_file)
     old = holder.current
     assert gauge("signalbox_config_last_reload_successful") == 1
@@ -61,7 +63,7 @@ def test_invalid_edit_keeps_old_config_and_reports(config_file: Path) -> None:
     result = holder.reload()
     assert not result.ok and not result.changed
     assert holder.current is old
-    assert holder.last_error == f'{config_file}:4: undefined channel "ops-slack" in route 0'
+    assert holder.last_error == f"{config_file}:4: undefined channel in route 0"
     assert result.error == holder.last_error
     assert gauge("signalbox_config_last_reload_successful") == 0
     assert holder.status()["last_error"] == holder.last_error
@@ -188,3 +190,70 @@ def test_reload_storm_routes_every_event_with_one_version(config_file: Path) -> 
         seen.add(a)
     assert len(seen) > 10
     assert receivers(holder) == ["v98-a", "v98-b"]
+
+
+# Edits that made loading raise something other than a config error, killing the watcher
+# task: a template nested past Python's recursion limit, a value YAML cannot construct,
+# and a template whose rendering asks for a petabyte.
+RAISING_EDITS = {
+    "RecursionError": version(9).replace(
+        "continue: true }",
+        "continue: true, template: '{{ " + "(" * 3000 + "1" + ")" * 3000 + " }}' }",
+    ),
+    "ValueError": version(9) + "defaults: { group_wait: !!int 0x }\n",
+    "MemoryError": version(9).replace(
+        "continue: true }", "continue: true, template: '{{ \"x\" * 10**15 }}' }"
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", list(RAISING_EDITS))
+async def test_watch_survives_an_edit_that_makes_loading_raise(
+    watching: ConfigHolder, config_file: Path, kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An edit making the load raise (even RecursionError or MemoryError) is reported like
+    any invalid edit — log line, last_error, metric at 0, old config kept — and the next
+    edit is still picked up."""
+    caplog.set_level(logging.ERROR, logger="app.routing.reload")
+    old = watching.current
+    config_file.write_text(RAISING_EDITS[kind])
+    await wait_for(lambda: watching.last_error is not None)
+    assert watching.last_error is not None and str(config_file) in watching.last_error
+    assert watching.current is old
+    assert gauge("signalbox_config_last_reload_successful") == 0
+    assert "routes.yaml rejected" in caplog.text
+    config_file.write_text(version(5))
+    await wait_for(lambda: receivers(watching) == ["v5-a", "v5-b"])
+    assert watching.last_error is None
+    assert gauge("signalbox_config_last_reload_successful") == 1
+
+
+async def test_watch_sees_edits_to_a_symlinks_target(tmp_path: Path) -> None:
+    """routes.yaml → another directory's file: writing the target in place is picked up,
+    and so is the target of a link pointed elsewhere later."""
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "other").mkdir()
+    target = tmp_path / "shared" / "signalbox-routes.yaml"
+    target.write_text(version(1))
+    link = tmp_path / "etc" / "routes.yaml"
+    link.symlink_to(target)
+    holder = ConfigHolder(link)
+    stop = asyncio.Event()
+    task = asyncio.create_task(holder.watch(stop))
+    try:
+        await asyncio.sleep(0.3)
+        target.write_text(version(2))
+        await wait_for(lambda: receivers(holder) == ["v2-a", "v2-b"])
+        moved = tmp_path / "other" / "routes-v3.yaml"
+        moved.write_text(version(3))
+        temp = tmp_path / "etc" / ".routes.yaml.tmp"
+        temp.symlink_to(moved)
+        os.replace(temp, link)  # how `ln -sfn` and ConfigMaps repoint a link
+        await wait_for(lambda: receivers(holder) == ["v3-a", "v3-b"])
+        await asyncio.sleep(0.3)  # the watch restarts on the new target's directory
+        moved.write_text(version(4))
+        await wait_for(lambda: receivers(holder) == ["v4-a", "v4-b"])
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=5)

@@ -229,7 +229,7 @@ class Bus:
         """Render and send what is left of the delivery; raises TransientError or
         PermanentError, whatever went wrong in the channel."""
         try:
-            pending = live.channel.render(notification)[delivery.parts_sent :]
+            pending = (await live.channel.render(notification))[delivery.parts_sent :]
             result = DeliveryResult("nothing left to send")
             while pending:
                 message = pending[0]
@@ -237,7 +237,7 @@ class Bus:
                 try:
                     result = await live.channel.send(message)
                 except TooLarge:
-                    pending[:1] = live.channel.split_for_retry(message)
+                    pending[:1] = await live.channel.split_for_retry(message)
                     continue
                 finally:
                     limiter.release()

@@ -1,13 +1,16 @@
-"""Load routes.yaml: read → resolve ${VAR} → validate everything → build the route tree.
+"""Load routes.yaml: read → bound → resolve ${VAR} → validate everything → build the tree →
+render every template on sample events.
 
 Every problem is collected (not just the first) with its file and line, because `check`
-shows them all and a half-applied config is never acceptable.
+shows them all and a half-applied config is never acceptable. Whatever a file makes
+loading raise, the caller gets ConfigInvalid: no file can take the server down.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -19,23 +22,21 @@ from pydantic import ValidationError
 
 from app.events import utcnow
 from app.routing.crossref import cross_reference_errors
+from app.routing.errors import ConfigError, ConfigInvalid
 from app.routing.inhibit import InhibitRule
 from app.routing.intervals import NamedInterval
+from app.routing.limits import MAX_FILE_BYTES, count_problems
+from app.routing.rendercheck import template_errors
 from app.routing.schema import RoutesFile, RouteSpec
+from app.routing.schemaerrors import located, pydantic_errors
 from app.routing.tree import FALLBACK_PATH, Route, RouteSettings, RoutingDecision, decide
-from app.routing.yamlsource import ConfigError, Loc, YamlDocument, read_yaml
+from app.routing.yamlsource import YamlDocument, read_yaml
 from app.sources.base import SourceAuth
 from channels import CHANNEL_TYPES
 from channels.base import ChannelConfig
 from channels.templating import compile_template
 
-
-class ConfigInvalid(Exception):
-    """The file was rejected; `errors` holds every problem found, in line order."""
-
-    def __init__(self, errors: list[ConfigError]) -> None:
-        self.errors = tuple(errors)
-        super().__init__("\n".join(str(e) for e in self.errors))
+__all__ = ["ConfigInvalid", "RoutingConfig", "load_config", "parse_config"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -77,39 +78,82 @@ def short_hash(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()[:12]
 
 
+def _invalid(file: str, line: int | None, message: str, public: str | None = None) -> ConfigInvalid:
+    return ConfigInvalid([ConfigError(file, line, message, message if public is None else public)])
+
+
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> RoutingConfig:
     """Read and validate `path`; raise ConfigInvalid listing every problem."""
+    return parse_config(read_config_file(path), str(path), env)
+
+
+def read_config_file(path: str | Path) -> bytes:
+    """The file's bytes, at most MAX_FILE_BYTES + 1 of them; ConfigInvalid if it cannot be
+    read or is not a regular file.
+
+    Opened without blocking and checked to be a regular file first: a FIFO would block the
+    reload forever, /dev/zero would fill memory.
+    """
     try:
-        raw = Path(path).read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as stream:
+            if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+                raise _invalid(str(path), None, "not a regular file")
+            return stream.read(MAX_FILE_BYTES + 1)  # one more: parse_config refuses it
     except OSError as exc:
-        raise ConfigInvalid([ConfigError(str(path), None, f"cannot read: {exc.strerror}")]) from exc
-    return parse_config(raw, str(path), env)
+        raise _invalid(str(path), None, f"cannot read: {exc.strerror}") from exc
 
 
 def parse_config(raw: bytes, file: str, env: Mapping[str, str] | None = None) -> RoutingConfig:
-    """Validate the bytes of a routes.yaml; `file` names it in errors."""
+    """Validate the bytes of a routes.yaml; `file` names it in errors.
+
+    Raises ConfigInvalid and nothing else for anything the bytes cause, down to a
+    RecursionError in a template compiler or a MemoryError.
+    """
+    try:
+        return _parse(raw, file, os.environ if env is None else env)
+    except ConfigInvalid:
+        raise
+    except Exception as exc:
+        # Not a finding of ours but still this file's doing: reject it like any other.
+        cause = f"{type(exc).__name__}: {exc}"
+        raise _invalid(
+            file, None, f"cannot load: {cause}", f"cannot load ({type(exc).__name__})"
+        ) from exc
+
+
+def _parse(raw: bytes, file: str, env: Mapping[str, str]) -> RoutingConfig:
+    if len(raw) > MAX_FILE_BYTES:
+        raise _invalid(file, None, f"larger than the limit of {MAX_FILE_BYTES:,} bytes")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigInvalid([ConfigError(file, None, f"not UTF-8: {exc}")]) from None
-    doc, errors = read_yaml(text, file, os.environ if env is None else env)
+        raise _invalid(file, None, f"not UTF-8: {exc}", "not UTF-8 text") from None
+    doc, errors = read_yaml(text, file, env)
     if doc.data is None and errors:
         raise ConfigInvalid(errors)
     if not isinstance(doc.data, dict):
-        raise ConfigInvalid([ConfigError(file, 1, "the file must be a mapping (sources:, ...)")])
+        raise _invalid(file, 1, "the file must be a mapping (sources:, ...)")
+    limits = [located(doc, file, loc, m, m) for loc, m in count_problems(doc.data)]
+    if limits:
+        raise ConfigInvalid(errors + limits)  # too large to validate: say so and stop
     spec: RoutesFile | None = None
     try:
         spec = RoutesFile.model_validate(doc.data)
     except ValidationError as exc:
-        errors.extend(_pydantic_errors(exc, doc, file, prefix=()))
+        errors.extend(pydantic_errors(exc, doc, file, prefix=()))
     channels = _validate_channels(doc, file, errors)
     errors.extend(
-        ConfigError(file, doc.line_of(loc), message)
-        for loc, message in cross_reference_errors(doc.data)
+        ConfigError(file, doc.line_of(loc), message, public)
+        for loc, message, public in cross_reference_errors(doc.data)
     )
     if errors or spec is None:
-        raise ConfigInvalid(sorted(errors, key=lambda e: e.line or 0))
-    return _build(spec, channels, file, short_hash(raw))
+        raise ConfigInvalid(errors)
+    config = _build(spec, channels, file, short_hash(raw))
+    rendering = template_errors(config.channels, config.tree, doc, file)
+    if rendering:
+        raise ConfigInvalid(rendering)
+    return config
 
 
 def _validate_channels(
@@ -128,45 +172,15 @@ def _validate_channels(
             known = ", ".join(sorted(CHANNEL_TYPES))
             line = doc.line_of(("channels", name, "type"))
             message = f'unknown channel type {kind!r} for channel "{name}" (known: {known})'
-            errors.append(ConfigError(file, line, message))
+            errors.append(
+                ConfigError(file, line, message, f"unknown channel type (known: {known})")
+            )
             continue
         try:
             channels[name] = channel_type.config_model.model_validate(entry)
         except ValidationError as exc:
-            errors.extend(_pydantic_errors(exc, doc, file, prefix=("channels", name)))
+            errors.extend(pydantic_errors(exc, doc, file, prefix=("channels", name)))
     return channels
-
-
-def _pydantic_errors(
-    exc: ValidationError, doc: YamlDocument, file: str, prefix: Loc
-) -> list[ConfigError]:
-    found = []
-    for error in exc.errors(include_input=False, include_url=False):
-        loc = (*prefix, *error["loc"])
-        where = describe_loc(loc[:-1] if error["type"] in ("extra_forbidden", "missing") else loc)
-        if error["type"] == "extra_forbidden":
-            message = f'unknown key "{loc[-1]}" in {where or "the file"}'
-        elif error["type"] == "missing":
-            message = f'missing key "{loc[-1]}" in {where or "the file"}'
-        else:
-            cause = error["msg"].removeprefix("Value error, ")
-            message = f"{where}: {cause}" if where else cause
-        found.append(ConfigError(file, doc.line_of(loc), message))
-    return found
-
-
-def describe_loc(loc: Loc) -> str:
-    """('routes', 2, 'routes', 1, 'to', 0) -> 'route 2.1: to[0]'."""
-    parts = [p for p in loc if p != "[key]"]  # pydantic's marker for a bad dict key
-    path: list[str] = []
-    while len(parts) >= 2 and parts[0] == "routes" and isinstance(parts[1], int):
-        path.append(str(parts[1]))
-        parts = parts[2:]
-    rest = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".")
-    if not path:
-        return rest
-    head = f"route {'.'.join(path)}"
-    return f"{head}: {rest}" if rest else head
 
 
 def _build(
@@ -184,8 +198,9 @@ def _build(
         send_resolved=d.send_resolved,
         resolve_timeout=d.resolve_timeout,
     )
-    # Top-level routes must name their own receivers (checked); they never inherit fallback.
-    children = _build_routes(spec.routes, replace(root_settings, receivers=()), "", intervals)
+    # The root's receivers are `fallback:` (Alertmanager's root receiver): top-level routes
+    # without `to` inherit them, like every route inherits its parent's.
+    children = _build_routes(spec.routes, root_settings, "", intervals, inherits_fallback=True)
     tree = Route(FALLBACK_PATH, (), root_settings, children=children)
     disabled = sorted(name for name, cfg in channels.items() if not cfg.enabled())
     warnings = (
@@ -211,13 +226,18 @@ def _build_routes(
     parent: RouteSettings,
     prefix: str,
     intervals: dict[str, NamedInterval],
+    *,
+    inherits_fallback: bool,
 ) -> tuple[Route, ...]:
     routes = []
     for index, spec in enumerate(specs):
         path = f"{prefix}{index}"
         settings = _inherit(parent, spec, intervals)
-        children = _build_routes(spec.routes, settings, f"{path}.", intervals)
-        routes.append(Route(path, spec.matchers, settings, spec.continue_, children))
+        from_fallback = inherits_fallback and spec.to is None
+        children = _build_routes(
+            spec.routes, settings, f"{path}.", intervals, inherits_fallback=from_fallback
+        )
+        routes.append(Route(path, spec.matchers, settings, spec.continue_, children, from_fallback))
     return tuple(routes)
 
 

@@ -1,7 +1,8 @@
 """Checks that span sections: every channel and time interval a route names must exist.
 
 These run on the raw decoded data, tolerating any shape, so they are reported together
-with schema errors instead of only once the schema is right.
+with schema errors instead of only once the schema is right. Each problem comes with its
+public form, which names no channel or interval (see app/routing/errors.py).
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from typing import Any
 
 from app.routing.yamlsource import Loc
 
-Problem = tuple[Loc, str]
+# (where, message quoting the file, public form quoting nothing from it)
+Problem = tuple[Loc, str, str]
 
 
 def _strings(value: Any) -> Iterator[tuple[int, str]]:
@@ -25,7 +27,7 @@ def _mappings(value: Any) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def cross_reference_errors(data: dict[str, Any]) -> list[Problem]:
-    """Dangling channel / interval names and routes that name no receivers at all."""
+    """Dangling channel / interval names and routes that end up with no receivers at all."""
     raw_channels = data.get("channels")
     channels = raw_channels if isinstance(raw_channels, dict) else {}
     problems: list[Problem] = []
@@ -33,18 +35,31 @@ def cross_reference_errors(data: dict[str, Any]) -> list[Problem]:
     for i, item in _mappings(data.get("time_intervals")):
         name = item.get("name")
         if name in intervals:
-            problems.append((("time_intervals", i, "name"), f'duplicate time interval "{name}"'))
+            where = ("time_intervals", i, "name")
+            problems.append((where, f'duplicate time interval "{name}"', "duplicate time interval"))
         if isinstance(name, str):
             intervals.add(name)
     for name, entry in channels.items():
         target = entry.get("fallback_channel") if isinstance(entry, dict) else None
-        if isinstance(target, str) and (target not in channels or target == name):
-            where = ("channels", name, "fallback_channel")
-            problems.append((where, f'undefined fallback_channel "{target}" of channel "{name}"'))
-    for i, name in _strings(data.get("fallback")):
+        where = ("channels", name, "fallback_channel")
+        if target == name:
+            public = "a channel names itself as its fallback_channel (it must be another channel)"
+            problems.append(
+                (where, f'channel "{name}" names itself as its fallback_channel', public)
+            )
+        elif isinstance(target, str) and target not in channels:
+            message = f'undefined fallback_channel "{target}" of channel "{name}"'
+            problems.append((where, message, "undefined fallback_channel"))
+    fallback = list(_strings(data.get("fallback")))
+    for i, name in fallback:
         if name not in channels:
-            problems.append((("fallback", i), f'undefined channel "{name}" in fallback'))
-    problems.extend(_route_problems(data.get("routes"), (), "", channels, intervals, False))
+            message = f'undefined channel "{name}" in fallback'
+            problems.append((("fallback", i), message, "undefined channel in fallback"))
+    # Top-level routes inherit the root's receivers, which are `fallback:` (Alertmanager's
+    # root receiver); with no fallback, a route must find a `to:` on its own way up.
+    problems.extend(
+        _route_problems(data.get("routes"), (), "", channels, intervals, bool(fallback))
+    )
     return problems
 
 
@@ -61,18 +76,20 @@ def _route_problems(
         path = f"{prefix}{index}"
         has_to = inherited_to or "to" in route
         if not has_to:
-            yield (
-                here,
-                f'route {path} names no receivers: add "to: [...]" '
-                '(or "to: []" to drop what it matches)',
+            message = (
+                f"route {path} names no receivers, nor does any route above it, and there "
+                'is no fallback: add "to: [...]" (or "to: []" to drop what it matches)'
             )
+            yield here, message, message
         for i, name in _strings(route.get("to")):
             if name not in channels:
-                yield (*here, "to", i), f'undefined channel "{name}" in route {path}'
+                message = f'undefined channel "{name}" in route {path}'
+                yield (*here, "to", i), message, f"undefined channel in route {path}"
         for key in ("mute_when", "active_when"):
             for i, name in _strings(route.get(key)):
                 if name not in intervals:
-                    yield (*here, key, i), f'undefined time interval "{name}" in route {path}'
+                    message = f'undefined time interval "{name}" in route {path}'
+                    yield (*here, key, i), message, f"undefined time interval in route {path}"
         yield from _route_problems(
             route.get("routes"), here, f"{path}.", channels, intervals, has_to
         )

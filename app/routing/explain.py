@@ -29,6 +29,8 @@ class RouteTrace:
     actual: str | None = None  # the failed label's value; None when the label is missing
     muted: bool = False
     skipped_because: str | None = None
+    # No `to` in its chain: its receivers are the fallback's.
+    inherited_fallback: bool = False
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,8 @@ class Explanation:
             verdict = f"no route matched: fallback → {', '.join(d.receivers)}"
         else:
             verdict = f"routes {', '.join(d.routes)} → {', '.join(d.receivers) or '(nobody)'}"
+            if inherited := d.inherited_fallback:
+                verdict += f" (route {', '.join(inherited)} names no receivers: the fallback's)"
         return [verdict, *(_describe(t) for t in self.traces)]
 
 
@@ -61,7 +65,8 @@ def _describe(trace: RouteTrace) -> str:
     if not trace.selected:
         return f"{head} matched, refined by a child"
     mute = "  [muted now]" if trace.muted else ""
-    return f"{head} MATCHED → {', '.join(trace.receivers) or '(nobody)'}{mute}"
+    inherited = " (inherited from fallback)" if trace.inherited_fallback else ""
+    return f"{head} MATCHED → {', '.join(trace.receivers) or '(nobody)'}{inherited}{mute}"
 
 
 def _skip_reason(path: str, visited: Mapping[str, Matcher | None]) -> str:
@@ -98,6 +103,7 @@ def explain(config: RoutingConfig, labels: Mapping[str, str], when: datetime) ->
                 actual=labels.get(failed.name) if failed else None,
                 muted=route.path in selected and route.muted_at(when),
                 skipped_because=None if reached else _skip_reason(route.path, visited),
+                inherited_fallback=route.inherits_fallback,
             )
         )
     return Explanation(decision, traces)

@@ -5,16 +5,21 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from app.routing.errors import ConfigValueError
+
 # `$${` escapes a literal `${`; anything else between `${` and `}` is a reference.
 _REFERENCE = re.compile(r"\$\$\{|\$\{([^}]*)\}")
 _NAME_AND_DEFAULT = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?", re.DOTALL)
 
 
-class InterpolationError(ValueError):
-    """A reference that cannot be resolved; `offset` is where it starts in the value."""
+class InterpolationError(ConfigValueError):
+    """A reference that cannot be resolved; `offset` is where it starts in the value.
 
-    def __init__(self, message: str, offset: int) -> None:
-        super().__init__(message)
+    `public` says what is wrong without naming the variable (see app/routing/errors.py).
+    """
+
+    def __init__(self, message: str, offset: int, public: str) -> None:
+        super().__init__(message, public)
         self.offset = offset
 
 
@@ -33,9 +38,8 @@ def interpolate(value: str, env: Mapping[str, str]) -> tuple[str, list[Interpola
             return "${"
         parsed = _NAME_AND_DEFAULT.fullmatch(match.group(1))
         if parsed is None:
-            errors.append(
-                InterpolationError(f'bad variable reference "{match.group(0)}"', match.start())
-            )
+            message = f'bad variable reference "{match.group(0)}"'
+            errors.append(InterpolationError(message, match.start(), "bad variable reference"))
             return ""
         name, default = parsed.group(1), parsed.group(2)
         resolved = env.get(name)
@@ -44,7 +48,8 @@ def interpolate(value: str, env: Mapping[str, str]) -> tuple[str, list[Interpola
         if resolved is None:
             hint = f"write ${{{name}:-}} to allow it unset"
             message = f'environment variable "{name}" is not set ({hint})'
-            errors.append(InterpolationError(message, match.start()))
+            public = "environment variable not set"
+            errors.append(InterpolationError(message, match.start(), public))
             return ""
         return resolved
 

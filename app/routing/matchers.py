@@ -1,7 +1,7 @@
 """Label matchers in Alertmanager's syntax, plus numeric comparisons.
 
 `name="value"`, `name!="value"`, `name=~"regex"`, `name!~"regex"` exactly as Alertmanager
-(regexes anchored at both ends, a missing label equals ""), and `name>N`, `name>=N`,
+(RE2 regexes anchored at both ends, a missing label equals ""), and `name>N`, `name>=N`,
 `name<N`, `name<=N` comparing the label as a number (a non-numeric value never matches).
 """
 
@@ -14,12 +14,21 @@ from typing import Annotated, Literal
 
 from pydantic import PlainValidator, WrapSerializer
 
+from app.routing.errors import ConfigValueError
+from app.routing.regex import Regex, RegexError
+
 Op = Literal["=", "!=", "=~", "!~", ">", ">=", "<", "<="]
 # Longest first so `=~` is not read as `=` followed by a value starting with `~`.
 _OPS: tuple[Op, ...] = ("=~", "!~", "!=", ">=", "<=", "=", ">", "<")
+# Python's `re` below runs on matcher text (config) and, for _NUMBER, on label values:
+# neither pattern nests quantifiers, so each is linear in its input.
 _NAME = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_.:-]*)\s*")
 # Strict decimal numbers: float() would also take "nan", "inf", "1_000" and spaces.
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_NO_NAME = "expected a label name first"
+_NO_OP = "expected one of = != =~ !~ > >= < <="
+_UNTERMINATED = "unterminated quoted value"
+_TRAILING = "unexpected text after the quoted value"
 _COMPARE = {
     ">": float.__gt__,
     ">=": float.__ge__,
@@ -28,8 +37,11 @@ _COMPARE = {
 }
 
 
-class MatcherError(ValueError):
-    """A matcher that cannot be parsed or whose regex does not compile."""
+class MatcherError(ConfigValueError):
+    """A matcher that cannot be parsed or whose regex RE2 refuses.
+
+    The text quotes the matcher; `public` says what is wrong without it (errors.py).
+    """
 
 
 def _number(text: str) -> float | None:
@@ -43,7 +55,7 @@ class Matcher:
     name: str
     op: Op
     value: str
-    _regex: re.Pattern[str] | None = field(default=None, repr=False, compare=False)
+    _regex: Regex | None = field(default=None, repr=False, compare=False)
     _number: float | None = field(default=None, repr=False, compare=False)
 
     def matches(self, labels: Mapping[str, str]) -> bool:
@@ -54,7 +66,7 @@ class Matcher:
         if op == "!=":
             return actual != self.value
         if self._regex is not None:
-            return (self._regex.fullmatch(actual) is not None) == (op == "=~")
+            return self._regex.fullmatch(actual) == (op == "=~")
         number = _number(actual)
         if number is None or self._number is None:
             return False
@@ -100,18 +112,22 @@ def parse_matcher(text: str) -> Matcher:
     """Parse one matcher such as `status=~"failure|unstable"` or `failure_streak>=2`."""
     name_match = _NAME.match(text)
     if name_match is None:
-        raise MatcherError(f"matcher {text!r}: expected a label name first")
+        raise MatcherError(f"matcher {text!r}: {_NO_NAME}", f"invalid matcher: {_NO_NAME}")
     name, rest = name_match.group(1), text[name_match.end() :]
     op = next((candidate for candidate in _OPS if rest.startswith(candidate)), None)
     if op is None:
-        raise MatcherError(f"matcher {text!r}: expected one of = != =~ !~ > >= < <= after {name!r}")
+        raise MatcherError(
+            f"matcher {text!r}: {_NO_OP} after {name!r}", f"invalid matcher: {_NO_OP}"
+        )
     raw = rest[len(op) :].strip()
     if raw.startswith('"'):
         end = _closing_quote(raw)
         if end < 0:
-            raise MatcherError(f"matcher {text!r}: unterminated quoted value")
+            raise MatcherError(
+                f"matcher {text!r}: {_UNTERMINATED}", f"invalid matcher: {_UNTERMINATED}"
+            )
         if raw[end + 1 :].strip():
-            raise MatcherError(f"matcher {text!r}: unexpected text after the quoted value")
+            raise MatcherError(f"matcher {text!r}: {_TRAILING}", f"invalid matcher: {_TRAILING}")
         value = _unquote(raw[1:end])
     else:
         value = raw
@@ -123,13 +139,20 @@ def compile_matcher(name: str, op: Op, value: str, text: str | None = None) -> M
     shown = text if text is not None else f"{name}{op}{value}"
     if op in ("=~", "!~"):
         try:
-            return Matcher(name, op, value, _regex=re.compile(value))
-        except re.error as exc:
-            raise MatcherError(f"matcher {shown!r}: invalid regex: {exc}") from None
+            return Matcher(name, op, value, _regex=Regex(value))
+        except RegexError as exc:
+            hint = "RE2 syntax, as in Alertmanager: no backreferences or lookaround"
+            raise MatcherError(
+                f"matcher {shown!r}: invalid regex: {exc} ({hint})",
+                f"invalid matcher: invalid regex ({hint})",
+            ) from None
     if op in _COMPARE:
         number = _number(value)
         if number is None:
-            raise MatcherError(f"matcher {shown!r}: {op} needs a number, got {value!r}")
+            raise MatcherError(
+                f"matcher {shown!r}: {op} needs a number, got {value!r}",
+                f"invalid matcher: {op} needs a number",
+            )
         return Matcher(name, op, value, _number=number)
     return Matcher(name, op, value)
 
@@ -146,7 +169,8 @@ def _validate(value: object) -> Matcher:
     if isinstance(value, Matcher):
         return value
     if not isinstance(value, str):
-        raise MatcherError(f"a matcher is a string such as 'status=\"failure\"', got {value!r}")
+        example = "a matcher is a string such as 'status=\"failure\"'"
+        raise MatcherError(f"{example}, got {value!r}", example)
     return parse_matcher(value)
 
 

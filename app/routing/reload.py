@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -25,7 +26,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ReloadResult:
-    """What one reload attempt did. `error` is every problem, one `file:line: cause` a line."""
+    """What one reload attempt did. `error` is every problem, one `file:line: kind` a line,
+    in public form: it quotes nothing from the file (app/routing/errors.py)."""
 
     ok: bool
     changed: bool
@@ -65,9 +67,16 @@ class ConfigHolder:
             try:
                 config = load_config(self.path, self._env)
             except ConfigInvalid as exc:
-                self.last_error = str(exc)
+                # The log (the owner's) gets the full form, with the traceback when loading
+                # raised something unforeseen; the API and console the public one.
+                log.error(
+                    "routes.yaml rejected, keeping %s:\n%s",
+                    self._current.hash,
+                    exc,
+                    exc_info=exc.__cause__,
+                )
+                self.last_error = exc.public()
                 self._record(ok=False)
-                log.error("routes.yaml rejected, keeping %s:\n%s", self._current.hash, exc)
                 return ReloadResult(False, False, self._current.hash, error=self.last_error)
             changed = config.hash != self._current.hash
             if changed:
@@ -95,25 +104,48 @@ class ConfigHolder:
             "last_success_at": self.last_success_at.isoformat(),
         }
 
+    def _watched_dirs(self) -> tuple[Path, ...]:
+        """The file's directory and, when it is a symlink, its final target's directory."""
+        target = Path(os.path.realpath(self.path))
+        found: dict[str, Path] = {}
+        for directory in (self.path.absolute().parent, target.parent):
+            if directory.is_dir():
+                found.setdefault(os.path.realpath(directory), directory)
+        return tuple(found.values())
+
     def _concerns_config(self, _change: Change, path: str) -> bool:
         name = Path(path).name
         # Kubernetes ConfigMaps swap a `..data` symlink rather than touching the file.
-        return name == self.path.name or name.startswith("..")
+        target = Path(os.path.realpath(self.path)).name
+        return name in (self.path.name, target) or name.startswith("..")
 
     async def watch(self, stop: asyncio.Event | None = None, debounce_ms: int = 200) -> None:
         """Reload on every change to the file until `stop` is set or the task is cancelled.
 
-        Watches the parent directory, not the file: editors that save by writing a temp
+        Watches the file's directory, not the file: editors that save by writing a temp
         file and renaming it (vim, `sed -i`, atomic saves) and delete-then-recreate replace
-        the inode, which a watch on the file itself would lose.
+        the inode, which a watch on the file itself would lose. A symlinked file's target
+        directory is watched too, so edits to the target are seen; when the link is
+        pointed elsewhere the watch follows. Nothing ends the watch but `stop`: a failure
+        to watch is logged and the watch started again a second later.
         """
-        async for _changes in awatch(
-            self.path.parent,
-            watch_filter=self._concerns_config,
-            debounce=debounce_ms,
-            step=50,
-            stop_event=stop,
-            recursive=False,
-        ):
-            # Loading is a few ms of CPU; a thread keeps the event loop serving meanwhile.
-            await asyncio.to_thread(self.reload)
+        while stop is None or not stop.is_set():
+            dirs = self._watched_dirs()
+            try:
+                async for _changes in awatch(
+                    *dirs,
+                    watch_filter=self._concerns_config,
+                    debounce=debounce_ms,
+                    step=50,
+                    stop_event=stop,
+                    recursive=False,
+                ):
+                    # Loading is a few ms of CPU; a thread keeps the event loop serving.
+                    await asyncio.to_thread(self.reload)
+                    if self._watched_dirs() != dirs:
+                        break  # the link points elsewhere now: watch its new directory
+                else:
+                    return  # awatch ends only when `stop` is set
+            except Exception:
+                log.exception("watching %s failed; watching again in 1 s", self.path)
+                await asyncio.sleep(1)

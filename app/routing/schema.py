@@ -7,17 +7,20 @@ own `config_model` from `channels.CHANNEL_TYPES`, so new channel types need no c
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any
+from functools import cache
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import jinja2
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from app.durations import Duration
 from app.events import Source
+from app.routing.errors import ConfigValueError
 from app.routing.inhibit import InhibitRule
 from app.routing.intervals import NamedInterval
 from app.routing.matchers import MatcherField
 from app.sources.base import SourceAuth
+from channels import CHANNEL_TYPES
 from channels.templating import compile_template
 
 
@@ -26,8 +29,8 @@ def _compiles(source: str) -> str:
     try:
         compile_template(source)
     except jinja2.TemplateSyntaxError as exc:
-        cause = f"template syntax error at template line {exc.lineno}: {exc.message}"
-        raise ValueError(cause) from None
+        where = f"template syntax error at template line {exc.lineno}"
+        raise ConfigValueError(f"{where}: {exc.message}", where) from None
     return source
 
 
@@ -81,3 +84,29 @@ class RoutesFile(_Strict):
     routes: tuple[RouteSpec, ...] = ()
     fallback: tuple[str, ...] = ()
     inhibit_rules: tuple[InhibitRule, ...] = ()
+
+
+@cache
+def schema_words() -> frozenset[str]:
+    """Every key and literal value the file's models (channels' included) define.
+
+    A public error may name these (they are ours, not the file's); any other key in its
+    location is shown as `*`.
+    """
+    words: set[str] = set()
+    pending: list[Any] = [RoutesFile, *(t.config_model for t in CHANNEL_TYPES.values())]
+    seen: set[int] = set()
+    while pending:
+        kind = pending.pop()
+        if id(kind) in seen:
+            continue
+        seen.add(id(kind))
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            for name, info in kind.model_fields.items():
+                words.update(w for w in (name, info.alias) if w)
+                pending.append(info.annotation)
+        elif get_origin(kind) is Literal:
+            words.update(a for a in get_args(kind) if isinstance(a, str))
+        else:
+            pending.extend(get_args(kind))
+    return frozenset(words)

@@ -3,7 +3,9 @@
 Semantics are Alertmanager's `Route.Match`: depth-first; among siblings the first match
 wins unless it has `continue: true`; when a route matches but none of its children do,
 the route itself is the result. The root is implicit: it matches everything and its
-receivers are `fallback:`, so an event no route matches lands on the root.
+receivers are `fallback:`, so an event no route matches lands on the root, and a route
+that names no receivers in its whole chain inherits the fallback's (Alertmanager's root
+receiver).
 """
 
 from __future__ import annotations
@@ -44,13 +46,18 @@ class RouteSettings:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Route:
-    """One node of the tree; `path` is its position in routes.yaml, e.g. "2.1"."""
+    """One node of the tree; `path` is its position in routes.yaml, e.g. "2.1".
+
+    `inherits_fallback`: neither this route nor any above it sets `to`, so its receivers
+    are the fallback's.
+    """
 
     path: str
     matchers: tuple[Matcher, ...]
     settings: RouteSettings
     continue_: bool = False
     children: tuple[Route, ...] = ()
+    inherits_fallback: bool = False
 
     @property
     def receivers(self) -> tuple[str, ...]:
@@ -103,7 +110,8 @@ RouteMatch: TypeAlias = Route
 class RoutingDecision:
     """Where one event goes. `routes` lists matched route paths (never the fallback);
     `fallback` is set when no route matched; `dropped` when no route matched and there is
-    no fallback (the caller counts those)."""
+    no fallback (the caller counts those). `inherited_fallback` lists the matched routes
+    whose receivers are the fallback's because no `to` is set in their chain."""
 
     routes: list[str]
     receivers: list[str]
@@ -111,12 +119,17 @@ class RoutingDecision:
     fallback: bool
     dropped: bool
 
+    @property
+    def inherited_fallback(self) -> list[str]:
+        return [m.path for m in self.matches if m.inherits_fallback]
+
     def as_dict(self) -> dict[str, object]:
         return {
             "routes": self.routes,
             "receivers": self.receivers,
             "fallback": self.fallback,
             "dropped": self.dropped,
+            "inherited_fallback": self.inherited_fallback,
         }
 
 

@@ -7,12 +7,12 @@ import binascii
 import hmac
 import json
 import math
-import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, Protocol, TypeVar
 from urllib.parse import unquote_to_bytes, urlsplit
 
+import re2
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -227,8 +227,9 @@ def load(model: type[PayloadT], payload: Any, shape: str) -> PayloadT:
 
 _OBJECT_ERRORS = frozenset({"model_type", "model_attributes_type", "dict_type"})
 # Senders write ISO 8601 with a space before the offset ("... +0200") or a " UTC" suffix
-# (GitLab), which datetime.fromisoformat does not take as is.
-_SPACED_OFFSET = re.compile(r"\s+(UTC|Z|[+-]\d{2}:?\d{2})$")
+# (GitLab), which datetime.fromisoformat does not take as is. RE2, not `re`: searched with
+# backtracking, `\s+…$` is quadratic in a run of spaces (20,000 took 5 s).
+_SPACED_OFFSET = re2.compile(r"\s+(UTC|Z|[+-]\d{2}:?\d{2})$")
 
 
 def _timestamp(value: object) -> datetime | None:

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from channels import CHANNEL_TYPES
 from channels.base import Channel
 from providers.dingtalk import FakeDingTalk
@@ -44,10 +46,14 @@ class HttpHarness:
     rate_limit_wait: float | None = 7.0
     # Whether the channel fits messages to a documented provider limit by itself.
     proactive_limit: bool = True
+    # Settings that tell the channel the provider's limit when it cannot know it.
+    limit_config: dict[str, Any] = field(default_factory=dict)
 
-    def channel(self, timeout: float = 2.0, *, bad_credential: bool = False) -> Channel:
+    def channel(
+        self, timeout: float = 2.0, *, bad_credential: bool = False, told_limit: bool = False
+    ) -> Channel:
         url = self.url.replace(TOKEN, "wrongTok3nValue42") if bad_credential else self.url
-        extra = dict(self.extra)
+        extra = {**self.extra, **(self.limit_config if told_limit else {})}
         if bad_credential and "secret" in extra:
             extra["secret"] = "SECwrongSecret"
         return make_channel(self.type_name, {"url": url, "timeout": timeout, **extra})
@@ -63,6 +69,10 @@ class HttpHarness:
         """Every request body received, decoded."""
         return [r.body.decode() for r in self.provider.requests]
 
+    def received(self) -> list[Any]:
+        """Every request body received, parsed from JSON."""
+        return [orjson.loads(r.body) for r in self.provider.requests]
+
     def unthrottle(self) -> None:
         self.provider.per_minute = 1_000_000
 
@@ -76,9 +86,12 @@ class SmtpHarness:
     type_name: str = "email"
     rate_limit_wait: float | None = None
     proactive_limit: bool = False
+    limit_config: dict[str, Any] = field(default_factory=dict)
     _hang: bool = False
 
-    def channel(self, timeout: float = 2.0, *, bad_credential: bool = False) -> Channel:
+    def channel(
+        self, timeout: float = 2.0, *, bad_credential: bool = False, told_limit: bool = False
+    ) -> Channel:
         return make_channel(
             "email",
             {
@@ -107,6 +120,9 @@ class SmtpHarness:
 
     def bodies(self) -> list[str]:
         return [r.message().as_string() for r in self.server.handler.received]
+
+    def received(self) -> list[Any]:
+        return [r.message() for r in self.server.handler.received]
 
     def unthrottle(self) -> None:
         return None
@@ -138,7 +154,12 @@ def harness_for(
     # Our own receivers have limits too, undocumented to the channel: it learns by 413.
     provider.max_body_bytes = 64_000
     return HttpHarness(
-        "webhook", provider, f"{base}/hooks/{TOKEN}", {"secret": SIGN_SECRET}, proactive_limit=False
+        "webhook",
+        provider,
+        f"{base}/hooks/{TOKEN}",
+        {"secret": SIGN_SECRET},
+        proactive_limit=False,
+        limit_config={"max_body_bytes": provider.max_body_bytes},
     )
 
 

@@ -79,3 +79,30 @@ def big_notification(count: int = 60, summary_chars: int = 400) -> Notification:
     """A group far larger than any chat provider accepts in one message."""
     text = "数据库连接池耗尽，请检查慢查询。" * (summary_chars // 16)
     return notification(*(alert_event(i, summary=text) for i in range(count)))
+
+
+def giant_notifications() -> list[Notification]:
+    """Values no provider takes whole: a 60,000-character branch and title, a 1 MB
+    annotation, 100,000-character labels and group labels; as a lone CI event (its title
+    is the message's), an alert group (its labels title it) and both together."""
+    ci = pipeline_event(1, branch="分支" * 30_000, project="p" * 100_000)
+    ci = ci.model_copy(
+        update={
+            "fingerprint": "giant-ci-1",
+            "title": "标题" * 30_000,
+            "annotations": {"summary": "日志" * 500_000},
+        }
+    )
+    alert = alert_event(2, summary="x" * 1_000_000)
+    alert = alert.model_copy(
+        update={
+            "fingerprint": "giant-alert-2",
+            "labels": {**alert.labels, "cluster": "c" * 100_000, "team": "t" * 100_000},
+        }
+    )
+    group_labels = {"alertname": "A" * 60_000}
+    return [
+        notification(ci),
+        notification(alert, group_labels=group_labels),
+        notification(ci, alert, group_labels=group_labels),
+    ]

@@ -10,6 +10,7 @@ from providers.server import FakeProvider, Recorded, Reply
 MAX_TEXT_CHARS = 40_000
 MAX_BLOCKS = 50
 MAX_SECTION_CHARS = 3_000
+MAX_HEADER_CHARS = 150
 
 
 class FakeSlack(FakeProvider):
@@ -40,7 +41,12 @@ class FakeSlack(FakeProvider):
             return Reply(400, b"msg_too_long")
         blocks = body.get("blocks", [])
         sections = [b["text"]["text"] for b in blocks if b.get("type") == "section"]
-        if len(blocks) > MAX_BLOCKS or any(len(s) > MAX_SECTION_CHARS for s in sections):
+        headers = [b["text"]["text"] for b in blocks if b.get("type") == "header"]
+        if (
+            len(blocks) > MAX_BLOCKS
+            or any(len(s) > MAX_SECTION_CHARS for s in sections)
+            or any(len(h) > MAX_HEADER_CHARS for h in headers)
+        ):
             return Reply(400, b"invalid_blocks")
         return Reply(200, b"ok", {"content-type": "text/html"})
 
