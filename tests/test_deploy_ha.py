@@ -141,7 +141,9 @@ def test_lb_checks_readyz_and_sends_to_both_replicas() -> None:
         servers = {line.split()[2] for line in lines if line.startswith("server ")}
         assert servers == wanted
     replicas_backend = backends["backend replicas"]
-    assert "option httpchk GET /readyz" in replicas_backend
+    assert "option httpchk" in replicas_backend
+    (send,) = [line for line in replicas_backend if line.startswith("http-check send ")]
+    assert "meth GET uri /readyz ver HTTP/1.1" in send
     assert "http-check expect status 200" in replicas_backend
     assert all(" check " in line for line in replicas_backend if line.startswith("server "))
     for line in backends["backend live_feeds"]:
