@@ -29,6 +29,7 @@ def serve(
     """Run the HTTP service."""
     import uvicorn
 
+    from app.http_server import uvicorn_options
     from app.logs import setup_logging
     from app.main import create_app, freeze_startup_heap
     from app.settings import Settings
@@ -47,6 +48,7 @@ def serve(
         # Open requests (a console's live feed never ends by itself) may delay the bus's
         # grace period this long at most; webhooks are answered in milliseconds.
         timeout_graceful_shutdown=min(math.ceil(settings.shutdown_grace), 5),
+        **uvicorn_options(settings),
     )
 
 
@@ -106,11 +108,14 @@ def route_test(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     try:
-        result = route_payload(
-            loaded, source, json.loads(event.read_bytes()), headers, overrides, datetime.now(UTC)
-        )
-    except (CannotRoute, ValueError, OSError) as exc:
-        typer.echo(f"{event}: cannot parse: {exc}", err=True)
+        text = event.read_bytes().decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        typer.echo(f"{event}: cannot read: {exc}", err=True)
+        raise typer.Exit(1) from None
+    try:
+        result = route_payload(loaded, source, text, headers, overrides, datetime.now(UTC))
+    except CannotRoute as exc:
+        typer.echo(f"{event}: {exc}", err=True)
         raise typer.Exit(1) from None
     if result.ignored is not None:
         typer.echo(

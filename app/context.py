@@ -6,12 +6,11 @@ from dataclasses import dataclass, field
 
 from app.accept import Intake
 from app.bus.worker import Bus
-from app.ingest import Accepted
+from app.live import Broadcaster
 from app.routing.config import RoutingConfig
 from app.routing.reload import ConfigHolder
 from app.settings import Settings
 from app.store import Store
-from app.ui.live import Broadcaster, feed_items
 
 
 @dataclass
@@ -25,12 +24,8 @@ class AppContext:
 
     @property
     def intake(self) -> Intake:
-        return Intake(self.store, self.bus, self._publish_live)
-
-    def _publish_live(self, accepted: Accepted) -> None:
-        if self.live.subscribers():
-            # A feed row costs a JSON dump per event: build them only for an open console.
-            self.live.publish(feed_items(accepted))
+        # publish() does nothing while no feed is open.
+        return Intake(self.store, self.bus, self.live.publish)
 
     def config_in_force(self) -> RoutingConfig:
         """The config to handle one request with (the bus gets each one pushed on load)."""

@@ -15,13 +15,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from app.api import admin, deliveries, events, hooks
-from app.api.errors import ApiError
+from app.api import admin, deliveries, docs, events, hooks
 from app.bus.plan import resumer, route_templates
 from app.bus.retry import RetryPolicy
 from app.bus.stages import InhibitCheck
 from app.bus.worker import Bus
+from app.config_state import unauthenticated_sources
 from app.context import AppContext
+from app.live import Broadcaster
 from app.logs import log
 from app.observe import set_label_limit
 from app.retention import prune_forever
@@ -31,6 +32,10 @@ from app.routing.reload import ConfigHolder, ReloadResult
 from app.settings import Settings
 from app.store import SqliteStore
 from app.ui import routes as ui
+from app.ui.feed import feed_row
+from app.web.errors import ApiError
+from app.web.headers import SecurityHeaders
+from app.web.origin import CrossSiteGuard, origin_of
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -42,7 +47,8 @@ def create_app(settings: Settings) -> FastAPI:
         await store.start()
         policy = RetryPolicy(max_age=settings.retry_for, max_interval=settings.retry_max_interval)
         bus = Bus(store, lambda: _inhibit_check(holder.current), policy)
-        ctx = AppContext(settings=settings, store=store, config=holder, bus=bus)
+        live = Broadcaster(settings.live_max_streams, settings.live_max_streams_per_client)
+        ctx = AppContext(settings=settings, store=store, config=holder, bus=bus, live=live)
         app.state.ctx = ctx
         config = ctx.config_in_force()
         _push_to_bus(holder, bus)
@@ -53,6 +59,8 @@ def create_app(settings: Settings) -> FastAPI:
                 prune_forever(store, settings.retention, settings.prune_interval)
             )
             stack.push_async_callback(_cancelled, pruner)
+            broadcaster = asyncio.create_task(live.run(feed_row))
+            stack.push_async_callback(_cancelled, broadcaster)
             if settings.watch_config:
                 watcher = asyncio.create_task(holder.watch())
                 stack.callback(watcher.cancel)
@@ -76,17 +84,30 @@ def create_app(settings: Settings) -> FastAPI:
 
     # FastAPI's OpenTelemetry hooks look their providers up on every request; Signalbox
     # reports through /metrics and its JSON log, so they would only cost time.
+    # FastAPI's own docs routes are open to anyone and pull Swagger UI from a CDN: off, and
+    # served by app/api/docs.py behind the token when SIGNALBOX_API_DOCS asks for them.
     app = FastAPI(
         title="Signalbox",
         lifespan=lifespan,
         telemetry={"tracing": False, "metrics": False, "logs": False},
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     for module in (events, deliveries, admin):
         app.include_router(module.router)
+    if settings.api_docs:
+        app.include_router(docs.router)
     app.include_router(ui.router)
     # htmx, its SSE extension and the stylesheet: public files, vendored so the console
     # works without reaching any CDN.
     app.mount("/ui/static", StaticFiles(directory=ui.STATIC_DIR), name="ui-static")
+    # Outermost last: webhooks take the fast path past both browser protections.
+    external = settings.external_url
+    app.add_middleware(
+        CrossSiteGuard, external_origin=origin_of(str(external)) if external else None
+    )
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(hooks.HookFastPath)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
@@ -179,7 +200,7 @@ def _reload_on_sighup(holder: ConfigHolder, stack: contextlib.AsyncExitStack) ->
 
 
 def _warn_about_open_doors(config: RoutingConfig) -> None:
-    for source in admin.unauthenticated_sources(config):
+    for source in unauthenticated_sources(config):
         log(
             logging.WARNING,
             "source accepts unauthenticated posts",

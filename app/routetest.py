@@ -1,7 +1,9 @@
 """Route a pasted payload without storing or sending it: `signalbox route-test` and the console.
 
 Both callers go through `route_payload`, so the CLI, the console and the server agree on
-where an event would go (the decision itself comes from the same `decide()` the server uses).
+where an event would go (the decision itself comes from the same `decide()` the server uses),
+and on what the server would refuse: the payload is read from its JSON text by the source's
+own parser, as a webhook's body is.
 """
 
 from __future__ import annotations
@@ -9,23 +11,24 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from starlette.datastructures import Headers
 
 from app.routing.config import RoutingConfig
 from app.routing.explain import Explanation, explain
 from app.sources import SOURCE_MODULES
-from app.sources.base import Ignored, Malformed
+from app.sources.base import Ignored, JsonDocument, Malformed, MalformedJson, decoded
 
 
 class CannotRoute(Exception):
-    """The input cannot be routed: unknown source, or a payload the source cannot parse."""
+    """The input cannot be routed: unknown source, unusable headers, or a payload that is
+    not JSON (nested too deeply, lone surrogates, NaN) or not what the source sends."""
 
 
 @dataclass(frozen=True)
 class RoutedEvent:
     title: str
+    url: str | None
     labels: dict[str, str]
     explanation: Explanation
 
@@ -53,12 +56,12 @@ def parse_pairs(values: list[str], what: str) -> dict[str, str]:
 def route_payload(
     config: RoutingConfig,
     source: str,
-    payload: Any,
+    text: str,
     headers: Mapping[str, str],
     overrides: Mapping[str, str],
     when: datetime,
 ) -> RouteTest:
-    """Parse `payload` as `source` would receive it and explain where each event goes.
+    """Parse the JSON `text` as `source` would receive it and explain where each event goes.
 
     Stored history is not consulted: `transition` and `failure_streak` are only what the
     payload yields unless given in `overrides`.
@@ -66,15 +69,34 @@ def route_payload(
     module = SOURCE_MODULES.get(source)
     if module is None:
         raise CannotRoute(f"unknown source {source!r} (known: {', '.join(SOURCE_MODULES)})")
-    lowered = Headers(headers={k.lower(): v for k, v in headers.items()})
+    payload = JsonDocument(text)
     try:
-        events = module.parse(lowered, payload)
+        events = module.parse(_headers(headers), payload)
     except Ignored as exc:
+        # As the server does: ignored, unless the body is not JSON at all.
+        _require_json(payload)
         return RouteTest(config.hash, ignored=str(exc))
+    except MalformedJson as exc:
+        raise CannotRoute(f"the payload is not JSON: {exc}") from exc
     except Malformed as exc:
         raise CannotRoute(f"cannot parse: {exc}") from exc
     routed = []
     for event in events:
         labels = {**event.labels, **overrides}
-        routed.append(RoutedEvent(event.title, labels, explain(config, labels, when)))
+        routed.append(RoutedEvent(event.title, event.url, labels, explain(config, labels, when)))
     return RouteTest(config.hash, routed)
+
+
+def _headers(given: Mapping[str, str]) -> Headers:
+    try:
+        return Headers(headers={k.lower(): v for k, v in given.items()})
+    except UnicodeEncodeError as exc:
+        # Header names and values are Latin-1 on the wire (RFC 9110 section 5.5).
+        raise CannotRoute(f"a header is not Latin-1 text: {exc.object!r}") from exc
+
+
+def _require_json(payload: JsonDocument) -> None:
+    try:
+        decoded(payload)
+    except MalformedJson as exc:
+        raise CannotRoute(f"the payload is not JSON: {exc}") from exc

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BeforeValidator, SecretStr
+from pydantic import BeforeValidator, HttpUrl, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.durations import parse_duration
@@ -61,6 +61,24 @@ class Settings(BaseSettings):
 
     # Seconds a write waits for a lock held by someone else before answering 503.
     db_busy_timeout: float = 5.0
+
+    # Slow or idle clients (app/http_server.py): seconds a connection may wait for a
+    # request to begin, a request's headers may take, and its body after them.
+    timeout_keep_alive: Seconds = 5.0
+    timeout_headers: Seconds = 10.0
+    timeout_body: Seconds = 30.0
+    # Open live feeds (GET /ui/feed/stream) in all and per client address; more are refused.
+    live_max_streams: int = 100
+    live_max_streams_per_client: int = 10
+
+    # The address people reach the console at (behind a proxy, its public https:// URL).
+    # Console form posts from this origin are accepted besides the Host a request came to.
+    external_url: HttpUrl | None = None
+    # /metrics wants SIGNALBOX_API_TOKEN too (its series name projects, pipelines, branches).
+    metrics_require_token: bool = False
+    # FastAPI's /docs, /redoc and /openapi.json, behind the API token. Off: /docs loads
+    # Swagger UI from a CDN and needs inline script, which the console's CSP forbids.
+    api_docs: bool = False
 
     @property
     def db_path(self) -> Path:

@@ -78,6 +78,16 @@ def workdir(prefix: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=f"signalbox-bench-{prefix}-"))
 
 
+def export_tree(rev: str) -> Path:
+    """The tree of git revision `rev` in a temporary folder."""
+    out = Path(tempfile.mkdtemp(prefix="signalbox-base-"))
+    archive = subprocess.run(
+        ["git", "-C", str(SRC), "archive", rev], check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(out)], input=archive, check=True)
+    return out
+
+
 class Child:
     """A server started for one run: waits until it answers, reports its memory, stops."""
 

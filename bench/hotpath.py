@@ -41,6 +41,7 @@ from common import (
     PYTHON,
     SERVER_CPU,
     SRC,
+    export_tree,
     free_port,
     machine_note,
     pinned,
@@ -217,16 +218,6 @@ def child(tree: Path, rounds: int, deliver: bool) -> None:
             sink.stop()
 
 
-def _export(rev: str) -> Path:
-    """The tree of git revision `rev` in a temporary folder."""
-    out = Path(tempfile.mkdtemp(prefix="signalbox-base-"))
-    archive = subprocess.run(
-        ["git", "-C", str(SRC), "archive", rev], check=True, capture_output=True
-    ).stdout
-    subprocess.run(["tar", "-x", "-C", str(out)], input=archive, check=True)
-    return out
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", help="git revision to compare against, runs interleaved")
@@ -241,7 +232,7 @@ def main() -> None:
 
     trees = {"this tree": SRC}
     if args.base:
-        trees = {args.base: _export(args.base), **trees}
+        trees = {args.base: export_tree(args.base), **trees}
     best: dict[str, dict[str, float]] = {name: {} for name in trees}
     full_gc: dict[str, list[float]] = {name: [] for name in trees}
     print(f"# hot path — {machine_note()}", file=sys.stderr)

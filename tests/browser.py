@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Root needs --no-sandbox; the rest keep Chromium from calling out of this closed machine.
@@ -46,10 +46,25 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
+def csp_refusals(page: Page) -> list[str]:
+    """What the page's Content-Security-Policy refused, as Chromium reports it, from now on."""
+    refused: list[str] = []
+
+    def seen(message: ConsoleMessage) -> None:
+        if message.type == "error" and "Content Security Policy" in message.text:
+            refused.append(message.text)
+
+    page.on("console", seen)
+    return refused
+
+
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
+    """A desktop page; the test fails if the console breaks its own Content-Security-Policy."""
     context = browser.new_context(viewport=DESKTOP)  # type: ignore[arg-type]
     opened = context.new_page()
+    refused = csp_refusals(opened)
     yield opened
     # Closing first ends the page's live stream, so the server can stop without waiting.
     context.close()
+    assert refused == [], "the console broke its Content-Security-Policy"

@@ -14,6 +14,7 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
+from app.http_server import uvicorn_options
 from app.main import create_app
 from app.settings import Settings
 
@@ -58,14 +59,15 @@ def serve_app(
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    app = create_app(
-        Settings(
-            config=config,
-            data_dir=tmp_path / "data",
-            **{"watch_config": False, "shutdown_grace": 1.0, **settings},
-        )
+    options = Settings(
+        config=config,
+        data_dir=tmp_path / "data",
+        **{"watch_config": False, "shutdown_grace": 1.0, **settings},
     )
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="on"))
+    app = create_app(options)
+    # The connection handling `signalbox serve` has (app/http_server.py).
+    server_config = uvicorn.Config(app, log_config=None, lifespan="on", **uvicorn_options(options))
+    server = uvicorn.Server(server_config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 15

@@ -90,3 +90,29 @@ def test_each_receiver_outcome_is_told_with_its_cause(
             "stage": "mute",
             "detail": "route 0 muted: mute_when always is active",
         }
+
+
+def test_a_retrying_delivery_shows_its_next_attempt_in_api_and_console(
+    tmp_path: Path, fake_receiver: FakeReceiver
+) -> None:
+    """While a receiver is down, the delivery is `failed` with the time of its next attempt,
+    in GET /api/deliveries, in the event's outcomes and on the console's deliveries page."""
+    fake_receiver.down_for(60)
+    with serve(tmp_path, routes(fake_receiver)) as client:
+        body = alertmanager_body(alert("DiskFull", cluster="c9"))
+        assert client.post("/hooks/alertmanager", json=body, headers=AUTH).status_code == 202
+
+        def failed() -> list[dict[str, Any]]:
+            found: list[dict[str, Any]] = client.get("/api/deliveries?state=failed").json()[
+                "deliveries"
+            ]
+            return found
+
+        wait_until(failed)
+        [delivery] = failed()
+        assert delivery["next_attempt_at"] > time.time()
+        [[outcome]] = story(client, "DiskFull")
+        assert outcome["outcome"] == "failed"
+        assert outcome["next_attempt_at"] == delivery["next_attempt_at"]
+        page = client.get("/ui/deliveries?state=failed").text
+        assert "next attempt" in page

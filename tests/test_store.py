@@ -138,7 +138,7 @@ async def test_wal_stays_bounded_under_steady_writes(
                 largest = max(largest, wal.stat().st_size)
     finally:
         await store.close()
-    assert n > 500, "writes kept coming"
+    assert n > 200, "writes kept coming (a loaded machine fsyncs slowly)"
     # Without the restart the WAL keeps every commit's frames: over 4 kB per commit
     # (40 MB for 7,441 commits here). With it, it stays near the threshold whatever n is.
     assert largest < min(n * 4096 / 3, 16 * 1024 * 1024), (largest, n)

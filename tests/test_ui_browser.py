@@ -12,20 +12,18 @@ from playwright.sync_api import Browser, Page, expect
 from browser import PHONE
 from fixtures import fixtures_dir
 from providers.dingtalk import FakeDingTalk
+from providers.webhook import FakeReceiver
 from service import serve
-from uidata import ALERTS_FIRING, RUN_FAILED, SOURCES, chinese_alert, post, seed_feed, seed_history
-
-DING_ROUTES = (
-    SOURCES
-    + """\
-channels:
-  stdout: {{ type: log }}
-  cn-ding: {{ type: dingtalk, url: "{url}" }}
-routes:
-  - matchers: ['source="github"', 'status="failure"']
-    to: [cn-ding]
-fallback: [stdout]
-"""
+from uidata import (
+    ALERTS_FIRING,
+    DING_ROUTES,
+    RUN_FAILED,
+    SOURCES,
+    chinese_alert,
+    dead_delivery,
+    post,
+    seed_feed,
+    seed_history,
 )
 
 
@@ -56,10 +54,7 @@ def test_dead_delivery_is_retried_from_the_page(
     url = f"{fake_dingtalk.base_url}/robot/send?access_token=revoked"
     with serve(tmp_path, DING_ROUTES.format(url=url)) as client:
         post(client, "github", RUN_FAILED)
-        deadline = time.monotonic() + 10
-        while not client.get("/api/deliveries?state=dead").json()["deliveries"]:
-            assert time.monotonic() < deadline, "the delivery never died"
-            time.sleep(0.05)
+        dead_delivery(client)
         page.goto(f"{client.base_url}/ui/deliveries?state=dead")
         row = page.locator("li.delivery").first
         expect(row).to_have_attribute("data-state", "dead")
@@ -158,3 +153,33 @@ def test_open_console_says_so(page: Page, tmp_path: Path) -> None:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def test_each_event_row_tells_what_came_of_it_per_receiver(
+    page: Page, tmp_path: Path, fake_receiver: FakeReceiver
+) -> None:
+    """A live row settles into its story: sent (linking to the delivery), and a repeat of
+    the same news says it was deduplicated by which event."""
+    routes = SOURCES.format() + (
+        "channels:\n"
+        f'  sink: {{ type: webhook, url: "{fake_receiver.base_url}/in" }}\n'
+        "routes:\n"
+        "  - matchers: ['source=\"alertmanager\"']\n"
+        "    to: [sink]\n"
+    )
+    with serve(tmp_path, routes) as client:
+        page.goto(f"{client.base_url}/ui")
+        expect(page.locator("#live-state")).to_have_attribute("data-live", "on")
+        # Two alerts each time; the feed shows the newest first.
+        first = post(client, "alertmanager", ALERTS_FIRING)["event_ids"][-1]
+        post(client, "alertmanager", ALERTS_FIRING)
+        told = page.locator(f"#event-{first} .outcomes li").first
+        expect(told).to_have_attribute("data-outcome", "sent", timeout=10_000)
+        expect(told).to_contain_text("sink")
+        told.get_by_role("link", name="delivery").click()
+        expect(page.locator("li.delivery")).to_have_attribute("data-state", "sent")
+        page.goto(f"{client.base_url}/ui")
+        repeat = page.locator("#feed > li").first.locator(".outcomes li").first
+        expect(repeat).to_have_attribute("data-outcome", "suppressed", timeout=10_000)
+        expect(repeat).to_contain_text(f"duplicate of event {first}")
+        page.close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,6 +27,19 @@ sources:
   jenkins: {{ token: "jk-token" }}
   alertmanager: {{ token: "am-token" }}
 """
+# A DingTalk robot (a fake one's URL filled in) gets GitHub failures; the rest: stdout.
+DING_ROUTES = (
+    SOURCES
+    + """\
+channels:
+  stdout: {{ type: log }}
+  cn-ding: {{ type: dingtalk, url: "{url}" }}
+routes:
+  - matchers: ['source="github"', 'status="failure"']
+    to: [cn-ding]
+fallback: [stdout]
+"""
+)
 RUN_FAILED = "github/workflow_run.completed.failure.json"
 RUN_SUCCEEDED = "github/workflow_run.completed.success.json"
 PIPELINE_SUCCEEDED = "gitlab/pipeline_hook.success.json"
@@ -50,6 +64,15 @@ def post(client: httpx.Client, source: str, name: str, reshape: Reshape | None =
     answer = client.post(f"/hooks/{source}", content=body, headers=headers)
     assert answer.status_code in (200, 202), answer.text
     return answer.json()
+
+
+def dead_delivery(client: httpx.Client, within: float = 10.0) -> str:
+    """The id of the first delivery to die (a GitHub failure to a revoked DingTalk robot)."""
+    deadline = time.monotonic() + within
+    while not (dead := client.get("/api/deliveries?state=dead").json()["deliveries"]):
+        assert time.monotonic() < deadline, "the delivery never died"
+        time.sleep(0.05)
+    return str(dead[0]["id"])
 
 
 def _stamp(at: datetime) -> str:

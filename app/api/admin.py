@@ -5,32 +5,16 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from app.api.deps import ApiAuth, Ctx
-from app.api.errors import ApiError
+from app.config_state import config_state
 from app.observe import refresh_scrape_gauges
-from app.routing.config import RoutingConfig
-from app.sources import SOURCE_MODULES
-from app.sources.base import SourceAuth
+from app.web.deps import ApiAuth, Ctx, require_api_token
+from app.web.errors import ApiError
 
 router = APIRouter()
-
-
-def config_state(ctx: Ctx) -> dict[str, Any]:
-    return {
-        **ctx.config.status(),
-        "unauthenticated_sources": unauthenticated_sources(ctx.config.current),
-    }
-
-
-def unauthenticated_sources(config: RoutingConfig) -> list[str]:
-    """Sources that accept posts from anyone: no secret or token configured."""
-    return [
-        name for name in SOURCE_MODULES if not config.sources.get(name, SourceAuth()).configured()
-    ]
 
 
 @router.get("/api/config", dependencies=[ApiAuth])
@@ -59,6 +43,10 @@ async def readyz(ctx: Ctx) -> JSONResponse:
 
 
 @router.get("/metrics")
-async def metrics(ctx: Ctx) -> Response:
+async def metrics(request: Request, ctx: Ctx) -> Response:
+    # Open by default so Prometheus scrapes without credentials; the series name
+    # projects, pipelines and branches, so SIGNALBOX_METRICS_REQUIRE_TOKEN can close it.
+    if ctx.settings.metrics_require_token:
+        await require_api_token(request, ctx)
     await refresh_scrape_gauges(ctx.bus, ctx.store)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

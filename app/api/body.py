@@ -1,53 +1,32 @@
-"""Reading and decoding a webhook body without trusting its size or its encoding."""
+"""Decoding a webhook body without trusting its encoding."""
 
 from __future__ import annotations
 
 from urllib.parse import parse_qs
 
-from starlette.requests import ClientDisconnect, Request
-
-from app.api.errors import ApiError
 from app.sources.base import JsonDocument
+from app.web.errors import ApiError
 
 JSON_TYPES = ("application/json", "text/json")
 FORM_TYPE = "application/x-www-form-urlencoded"
+# Sources whose documented webhooks may come form-encoded, the JSON in a `payload` field:
+# GitHub's "Content type: application/x-www-form-urlencoded"
+# (https://docs.github.com/en/webhooks/using-webhooks/creating-webhooks). Every other
+# source takes JSON only: a cross-site HTML form can send a form encoding, never JSON
+# (that needs a CORS preflight, which is not answered), so no web page can plant events
+# on a source left without a token.
+FORM_SOURCES = frozenset({"github"})
 
 
-async def read_limited(request: Request, limit: int) -> bytes:
-    """The raw body, refused with 413 as soon as it passes `limit` bytes."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise _too_large(limit)
-    # Straight from the ASGI messages: Request.stream()'s async generator cost more than
-    # the copying, and a webhook is usually one message.
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await request.receive()
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnect()
-        chunk: bytes = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
-def _too_large(limit: int) -> ApiError:
-    return ApiError(413, "payload too large", f"body exceeds {limit} bytes")
-
-
-def json_document(content_type: str | None, body: bytes) -> JsonDocument:
-    """The JSON text of a JSON body or of GitHub's form encoding (`payload=<json>`).
+def json_document(content_type: str | None, body: bytes, source: str) -> JsonDocument:
+    """The JSON text of a JSON body, or of GitHub's form encoding (`payload=<json>`).
 
     Only the encoding is checked here; the source's payload model parses the text.
     """
     media = (content_type or "").split(";", 1)[0].strip().lower()
     if media in JSON_TYPES or media.endswith("+json"):
         return _text(body)
-    if media == FORM_TYPE:
+    if media == FORM_TYPE and source in FORM_SOURCES:
         fields = parse_qs(body.decode("utf-8", errors="replace"), max_num_fields=10)
         if "payload" in fields:
             return _text(fields["payload"][0].encode())

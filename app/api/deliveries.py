@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from app.api.deps import ApiAuth, Ctx
-from app.api.errors import ApiError
+from app.store.base import DeliveryState
+from app.web.deps import ApiAuth, Ctx
+from app.web.errors import ApiError
 
 router = APIRouter(prefix="/api", dependencies=[ApiAuth])
-
-State = Literal["pending", "sent", "failed", "dead", "skipped", "folded"]
 
 
 @router.get("/deliveries")
 async def list_deliveries(
     ctx: Ctx,
-    state: State | None = None,
+    state: DeliveryState | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     found = await ctx.store.read(lambda tx: tx.list_deliveries(limit=limit, state=state))

@@ -6,8 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from app.api.deps import ApiAuth, Ctx
 from app.events import Source, Status
+from app.web.deps import ApiAuth, Ctx
 
 router = APIRouter(prefix="/api", dependencies=[ApiAuth])
 

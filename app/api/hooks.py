@@ -13,8 +13,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.accept import accept
-from app.api.body import json_document, read_limited
-from app.api.errors import ApiError
+from app.api.body import json_document
 from app.bus.plan import plan
 from app.context import AppContext
 from app.ingest import Duplicate
@@ -31,6 +30,8 @@ from app.sources.base import (
     decoded,
 )
 from app.store import StoreUnavailable
+from app.web.body import read_limited
+from app.web.errors import ApiError
 
 # signalbox_webhooks_refused_total{reason}: one short word per HTTP refusal.
 REFUSAL_REASONS = {
@@ -56,9 +57,10 @@ class HookFastPath:
     Webhooks are the hot path. FastAPI's exception, exit-stack and telemetry middlewares
     and its route matching over every console and API route cost about a third as much as
     handling the hook itself, and a hook needs none of them: it answers its own errors.
-    Installed as the innermost user middleware, so ServerErrorMiddleware still turns a bug
-    into a logged 500. Other methods on a hook get 405; every other path goes on to the
-    router.
+    Installed as the outermost user middleware (the origin check and security headers,
+    which concern browsers, sit inside it), with ServerErrorMiddleware still around it to
+    turn a bug into a logged 500. Other methods on a hook get 405; every other path goes
+    on to the rest of the app.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -129,7 +131,7 @@ async def _receive(source: str, request: Request, ctx: AppContext) -> Response:
         module.verify(request.headers, body, config.sources.get(source, SourceAuth()))
     except Unauthorized as exc:
         raise ApiError(401, "unauthorized", str(exc)) from exc
-    payload = json_document(request.headers.get("content-type"), body)
+    payload = json_document(request.headers.get("content-type"), body, source)
     try:
         events = module.parse(request.headers, payload)
     except Ignored as exc:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 from app.events import Event
 
@@ -26,6 +26,10 @@ class RunRecord:
     run_id: str
     run_order: int | None
     status: str
+
+
+# What DeliveryRecord.state holds; the API and the console filter deliveries by it.
+DeliveryState = Literal["pending", "sent", "failed", "dead", "skipped", "folded"]
 
 
 @dataclass
@@ -141,10 +145,16 @@ class WriteTx(RunHistory, Protocol):
 
 class ReadTx(RunHistory, Protocol):
     def list_events(
-        self, *, limit: int, source: str | None = None, status: str | None = None
+        self,
+        *,
+        limit: int,
+        source: str | None = None,
+        status: str | None = None,
+        event_id: str | None = None,
     ) -> list[dict[str, Any]]:
         """Newest first, each as stored with its `routing` and its `outcomes` per receiver:
-        the deliveries carrying it, the suppressions, and dispatches still waiting."""
+        the deliveries carrying it, the suppressions, and dispatches still waiting.
+        `event_id` picks one."""
         ...
 
     def count_events(self) -> int: ...

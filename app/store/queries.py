@@ -188,9 +188,17 @@ def _delivery(record_json: str) -> DeliveryRecord:
 
 class SqliteReadTx(_SqliteTx):
     def list_events(
-        self, *, limit: int, source: str | None = None, status: str | None = None
+        self,
+        *,
+        limit: int,
+        source: str | None = None,
+        status: str | None = None,
+        event_id: str | None = None,
     ) -> list[dict[str, Any]]:
         clauses, params = [], []
+        if event_id is not None:
+            clauses.append("id = ?")
+            params.append(event_id)
         if source is not None:
             clauses.append("source = ?")
             params.append(source)

@@ -7,14 +7,15 @@ from typing import get_args
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from app.api.deliveries import State
-from app.api.deps import ApiAuth, Ctx
+from app.context import AppContext
 from app.store import DeliveryRecord
+from app.store.base import DeliveryState
 from app.ui.templating import page, templates
+from app.web.deps import ApiAuth, Ctx
 
 router = APIRouter(dependencies=[ApiAuth])
 
-STATES: tuple[str, ...] = get_args(State)
+STATES: tuple[str, ...] = get_args(DeliveryState)
 LIMIT = 100
 
 
@@ -22,14 +23,32 @@ LIMIT = 100
 async def deliveries(request: Request, ctx: Ctx, state: str | None = None) -> HTMLResponse:
     chosen = state if state in STATES else None
     found = await ctx.store.read(lambda tx: tx.list_deliveries(limit=LIMIT, state=chosen))
+    return _page(request, ctx, found, state=chosen)
+
+
+@router.get("/ui/deliveries/{delivery_id}", response_class=HTMLResponse)
+async def one_delivery(delivery_id: str, request: Request, ctx: Ctx) -> HTMLResponse:
+    """One delivery on a page of its own: where an event's story links to."""
+    delivery = await ctx.store.read(lambda tx: tx.get_delivery(delivery_id))
+    return _page(request, ctx, [delivery] if delivery is not None else [], one=delivery_id)
+
+
+def _page(
+    request: Request,
+    ctx: AppContext,
+    found: list[DeliveryRecord],
+    state: str | None = None,
+    one: str | None = None,
+) -> HTMLResponse:
     return page(
         request,
         ctx,
         "deliveries.html",
         tab="deliveries",
         states=STATES,
-        state=chosen,
+        state=state,
         deliveries=found,
+        one=one,
     )
 
 

@@ -9,10 +9,10 @@ from datetime import datetime
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from app.api.deps import ApiAuth, Ctx
 from app.events import Event
 from app.ui.sparkline import Series, bucketed
 from app.ui.templating import page
+from app.web.deps import ApiAuth, Ctx
 
 router = APIRouter(dependencies=[ApiAuth])
 
@@ -46,9 +46,13 @@ class Card:
         return int(streak) if streak.isdigit() else 0
 
     @property
+    def last_run(self) -> Event:
+        """The run the card reports on: the last finished one, else the newest."""
+        return self.last_finished or self.last
+
+    @property
     def last_run_at(self) -> datetime:
-        event = self.last_finished or self.last
-        return event.finished_at or event.received_at
+        return self.last_run.finished_at or self.last_run.received_at
 
     @property
     def last_duration(self) -> float | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,8 @@ STATUS_LOOK: dict[str, tuple[str, str]] = {
     "pending": ("○", "busy"),
     "running": ("▶", "busy"),
     "retry": ("↺", "busy"),
+    "waiting": ("◷", "busy"),
+    "suppressed": ("⊘", "idle"),
 }
 
 TRANSITION_LOOK: dict[str, tuple[str, str]] = {
@@ -67,6 +70,22 @@ def when(value: str | float | datetime | None) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def http_url(value: object) -> str | None:
+    """`value` when it is an absolute http(s) URL, else None: only those become links.
+
+    Payload URLs are the sender's (or anyone's, on a source without a token): a
+    `javascript:` one would run in the console when clicked. Browsers drop leading spaces
+    and controls and remove tabs and newlines anywhere before reading a scheme (WHATWG
+    URL), so "java\tscript:" is javascript:; a URL holding any such character is refused
+    rather than read the way a browser might.
+    """
+    if not isinstance(value, str) or not value.lower().startswith(("http://", "https://")):
+        return None
+    if any(ord(char) <= 0x20 or ord(char) == 0x7F for char in value):
+        return None
+    return value
+
+
 def duration(seconds: float | None) -> str:
     if seconds is None:
         return "—"
@@ -78,8 +97,28 @@ def duration(seconds: float | None) -> str:
     return f"{whole // 3600}h {whole % 3600 // 60:02d}m"
 
 
-templates.env.globals.update(status_look=status_look, transition_look=transition_look)
-templates.env.filters.update(when=when, duration=duration, sparkline=svg)
+# Outcomes that may still change: a send under way or waiting to retry, a group waiting.
+OPEN_OUTCOMES = frozenset({"waiting", "pending", "failed"})
+# A routed event with no outcome yet is settling for this long, then taken as it is.
+SETTLING_SECONDS = 120.0
+
+
+def settling(item: Mapping[str, Any]) -> bool:
+    """Whether an event's row may still change: what it polls for (see _event.html)."""
+    outcomes = item.get("outcomes") or []
+    if any(o.get("outcome") in OPEN_OUTCOMES for o in outcomes):
+        return True
+    routing = item.get("routing") or {}
+    if outcomes or routing.get("dropped") or not routing.get("receivers"):
+        return False
+    received = datetime.fromisoformat(str(item["received_at"]))
+    return (datetime.now(UTC) - received).total_seconds() < SETTLING_SECONDS
+
+
+templates.env.globals.update(
+    status_look=status_look, transition_look=transition_look, settling=settling
+)
+templates.env.filters.update(when=when, duration=duration, sparkline=svg, http_url=http_url)
 
 
 def console_is_open(ctx: AppContext) -> bool:
@@ -87,10 +126,12 @@ def console_is_open(ctx: AppContext) -> bool:
     return token is None or not token.get_secret_value()
 
 
-def page(request: Request, ctx: AppContext, name: str, **context: Any) -> HTMLResponse:
+def page(
+    request: Request, ctx: AppContext, name: str, status_code: int = 200, **context: Any
+) -> HTMLResponse:
     """A full console page: the shared layout knows which tab is current and the open banner."""
     return templates.TemplateResponse(
-        request, name, {"open_console": console_is_open(ctx), **context}
+        request, name, {"open_console": console_is_open(ctx), **context}, status_code=status_code
     )
 
 

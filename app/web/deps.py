@@ -9,9 +9,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from app.api.errors import ApiError
 from app.context import AppContext
 from app.settings import Settings
+from app.web.errors import ApiError
 
 
 # async: a plain `def` dependency costs every request a hop through the thread pool.
