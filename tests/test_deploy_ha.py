@@ -228,9 +228,11 @@ def local_config(ports: dict[str, int], lb: int, stats: int, scale: float = 1.0)
 
 
 @contextmanager
-def ha_stack(tmp_path: Path, scale: float = 1.0) -> Iterator[Stack]:
-    """signalbox-a and -b (SIGNALBOX_DB_BUSY_TIMEOUT=1 so a held lock fails /readyz fast)
-    behind HAProxy run with the shipped config; yields once HAProxy sees both UP."""
+def ha_stack(
+    tmp_path: Path, scale: float = 1.0, env: dict[str, str] | None = None
+) -> Iterator[Stack]:
+    """signalbox-a and -b (SIGNALBOX_DB_BUSY_TIMEOUT=1 so a held lock fails /readyz fast,
+    and `env`) behind HAProxy run with the shipped config; yields once both are UP."""
     tool = haproxy()
     ports = {name: free_port() for name in ("signalbox-a", "signalbox-b")}
     data = {name: tmp_path / name for name in ports}
@@ -241,7 +243,8 @@ def ha_stack(tmp_path: Path, scale: float = 1.0) -> Iterator[Stack]:
         for name, port in ports.items():
             data[name].mkdir()
             (data[name] / "routes.yaml").write_text(LOG_ONLY, "utf-8")
-            stack.enter_context(signalbox(data[name], port, {"SIGNALBOX_DB_BUSY_TIMEOUT": "1"}))
+            settings = {"SIGNALBOX_DB_BUSY_TIMEOUT": "1", **(env or {})}
+            stack.enter_context(signalbox(data[name], port, settings))
         log = stack.enter_context((tmp_path / "haproxy.log").open("wb"))
         proc = subprocess.Popen([tool, "-db", "-f", str(cfg)], stdout=log, stderr=log)
         stack.callback(proc.wait, 10)
@@ -365,3 +368,17 @@ def _refused(address: tuple[str, int]) -> bool:
         return True
     assert answer == b"" or answer.startswith(b"HTTP/1.1 200"), answer
     return answer == b""
+
+
+def test_a_client_cannot_forge_its_address_past_the_lb(tmp_path: Path) -> None:
+    """With 2 live feeds allowed per client, 5 opened through HAProxy by one client, each
+    claiming another X-Forwarded-For, are counted as that one client's (HAProxy replaces the
+    header the replicas trust): the replica given 3 refuses one with 429."""
+    codes = []
+    limit = {"SIGNALBOX_LIVE_MAX_STREAMS_PER_CLIENT": "2"}
+    with ha_stack(tmp_path, env=limit) as stack, ExitStack() as feeds:
+        for n in range(5):
+            forged = {"x-forwarded-for": f"203.0.113.{n}"}
+            stream = stack.lb.stream("GET", "/ui/feed/stream", headers=forged)
+            codes.append(feeds.enter_context(stream).status_code)
+    assert sorted(codes) == [200, 200, 200, 200, 429], codes
