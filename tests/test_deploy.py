@@ -21,7 +21,6 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from typer.testing import CliRunner
 
-from app.bus.plan import plan
 from app.cli import cli
 from app.routing.config import load_config
 from app.sources import SOURCE_MODULES
@@ -161,7 +160,7 @@ def receivers(name: str, status: str | None = None) -> set[str]:
     for event in source.parse(fixture.headers, fixture.payload):
         if status is not None:
             event.labels["status"] = status
-        found |= {target.receiver for target in plan(config, event).targets}
+        found |= set(config.decide(event.labels).receivers)
     return found
 
 

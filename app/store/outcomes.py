@@ -13,10 +13,9 @@ import sqlite3
 from collections import defaultdict
 from typing import Any
 
-Outcome = dict[str, Any]
+from app.store.sqlite_util import rows_for
 
-# SQLite caps the number of bound parameters per statement.
-_CHUNK = 500
+Outcome = dict[str, Any]
 
 
 _DELIVERIES = """SELECT de.event_id, d.record FROM delivery_events de
@@ -29,10 +28,10 @@ _WAITING = "SELECT event_id, route, receiver FROM dispatches WHERE event_id IN (
 def outcomes_of(conn: sqlite3.Connection, event_ids: list[str]) -> dict[str, list[Outcome]]:
     """Every event's outcomes, oldest first."""
     found: dict[str, list[tuple[str, Outcome]]] = defaultdict(list)
-    for event_id, record in _rows(conn, _DELIVERIES, event_ids):
+    for event_id, record in rows_for(conn, _DELIVERIES, event_ids):
         delivery = json.loads(record)
         found[event_id].append((delivery["id"], delivered(delivery)))
-    for event_id, route, receiver, stage, reason, at in _rows(conn, _SUPPRESSED, event_ids):
+    for event_id, route, receiver, stage, reason, at in rows_for(conn, _SUPPRESSED, event_ids):
         outcome = {
             "receiver": receiver,
             "route": route,
@@ -43,7 +42,7 @@ def outcomes_of(conn: sqlite3.Connection, event_ids: list[str]) -> dict[str, lis
         }
         # Sorted with delivery ids, which start with their creation time in nanoseconds.
         found[event_id].append((f"{int(at * 1e9):019d}", outcome))
-    for event_id, route, receiver in _rows(conn, _WAITING, event_ids):
+    for event_id, route, receiver in rows_for(conn, _WAITING, event_ids):
         waiting = {
             "receiver": receiver,
             "route": route,
@@ -52,15 +51,6 @@ def outcomes_of(conn: sqlite3.Connection, event_ids: list[str]) -> dict[str, lis
         }
         found[event_id].append(("~", waiting))
     return {key: [o for _, o in sorted(items, key=_first)] for key, items in found.items()}
-
-
-def _rows(conn: sqlite3.Connection, sql: str, ids: list[str]) -> list[tuple[Any, ...]]:
-    rows: list[tuple[Any, ...]] = []
-    for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start : start + _CHUNK]
-        query = sql.format(ids=",".join("?" * len(chunk)))  # only placeholders go in
-        rows += conn.execute(query, chunk).fetchall()
-    return rows
 
 
 def _first(item: tuple[str, Outcome]) -> str:

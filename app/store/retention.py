@@ -65,6 +65,29 @@ DELETE FROM pipelines WHERE pipeline_key IN (
     LIMIT :batch)
 """
 
+# The bus's shared state (app/store/shared.py): dedup news past its window, sends older
+# than any rate-limit window, penalties served, and activities nobody has heard of for a
+# day (an alert nobody resolves stops inhibiting others then, as it did in memory).
+_NEWS = """
+DELETE FROM news WHERE (receiver, route, subject) IN (
+    SELECT receiver, route, subject FROM news WHERE expires_at < :cutoff LIMIT :batch)
+"""
+_SENDS = """
+DELETE FROM send_log WHERE rowid IN (
+    SELECT rowid FROM send_log WHERE at < :cutoff LIMIT :batch)
+"""
+_PAUSES = "DELETE FROM pauses WHERE until < :cutoff"
+_ACTIVITY = """
+DELETE FROM activity WHERE key IN (
+    SELECT key FROM activity WHERE heard_at < :cutoff
+    UNION SELECT key FROM (SELECT key FROM activity ORDER BY heard_at DESC LIMIT -1 OFFSET :keep)
+    LIMIT :batch)
+"""
+# Longest rate-limit window a send is kept for; the longest sensible `per` is an hour.
+SEND_LOG_SECONDS = 86400.0
+ACTIVITY_SECONDS = 86400.0
+MAX_ACTIVITY = 10_000
+
 
 def prune(conn: sqlite3.Connection, policy: Retention, now: float, batch: int) -> dict[str, int]:
     """Delete up to `batch` expired rows of each table; how many went, by table."""
@@ -80,6 +103,10 @@ def prune(conn: sqlite3.Connection, policy: Retention, now: float, batch: int) -
         _RUNS, int((now - policy.pipeline_runs) * 1e9), keep=policy.keep_runs
     )
     removed["pipelines"] = run(_PIPELINES, 0)
+    removed["news"] = run(_NEWS, now)
+    removed["send_log"] = run(_SENDS, now - SEND_LOG_SECONDS)
+    removed["pauses"] = run(_PAUSES, now)
+    removed["activity"] = run(_ACTIVITY, now - ACTIVITY_SECONDS, keep=MAX_ACTIVITY)
     return removed
 
 
