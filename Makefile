@@ -56,7 +56,23 @@ $(BIN)/promtool: | $(BIN)/python
 	|| echo "promtool not installed: the Prometheus rule tests will skip"; \
 	rm -rf $$tmp
 
-pytest: $(STAMP) system-packages $(BIN)/promtool
+# haproxy checks and runs deploy/haproxy/haproxy.cfg (tests/test_deploy.py). Like promtool
+# it is taken out of Debian's haproxy package into the venv (installing the package would
+# start a server); the shared libraries it links (~200 KB, no service) are installed.
+# ~2 MB once; without it those tests skip, saying why.
+$(BIN)/haproxy: | $(BIN)/python
+	@tmp=$$(mktemp -d) && chmod 755 $$tmp && cd $$tmp && \
+	{ apt-get download haproxy >/dev/null 2>&1 || \
+		{ $(SUDO) apt-get update -qq && apt-get download haproxy >/dev/null; }; } && \
+	libs=$$(dpkg-deb -f haproxy_*.deb Depends | tr ',' '\n' | \
+		sed -n 's/^ *\(lib[^ (|]*\).*/\1/p') && \
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		$$libs >/dev/null && \
+	dpkg-deb -x haproxy_*.deb root && cp root/usr/sbin/haproxy $(CURDIR)/$(BIN)/haproxy \
+	|| echo "haproxy not installed: the load balancer tests will skip"; \
+	rm -rf $$tmp
+
+pytest: $(STAMP) system-packages $(BIN)/promtool $(BIN)/haproxy
 	$(BIN)/pytest -q
 
 # Re-shoots docs/screenshots/*.png from fixture data (see tests/screenshots.py).

@@ -1,4 +1,5 @@
-"""Accepting a sender's events: store, count, log, hand to the bus, show in the console.
+"""Accepting a sender's events: store, count, log, hand to the bus (or wake the replica
+that owns a receiver), show in the console.
 
 One sequence, in this order, for every webhook: the hooks endpoint calls `accept`, and so
 do the tests that drive the bus, so what is tested is what serves.
@@ -11,9 +12,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from app.bus.plan import PlanFn
 from app.bus.worker import Bus
 from app.events import Event
-from app.ingest import Accepted, PlanFn, ingest
+from app.ingest import Accepted, ingest
 from app.logs import log
 from app.observe import event_accepted
 from app.store import Store
@@ -34,10 +36,14 @@ async def accept(
 ) -> Accepted:
     """Store the events (raises Duplicate or StoreUnavailable), then act on them."""
     accepted = await ingest(intake.store, events, dedup_key, plan)
+    elsewhere: set[str] = set()
     for event, event_plan in zip(accepted.events, accepted.plans, strict=True):
         event_accepted(event, event_plan.decision, event.id in accepted.finished_runs)
         _log_received(event, event_plan.decision)
-        intake.bus.submit(event, event_plan.targets)
+        elsewhere |= intake.bus.submit(event, event_plan.targets)
+    if elsewhere:
+        # Receivers other replicas own: their owners pick the work up from the store.
+        await intake.store.wake(elsewhere)
     if intake.publish is not None:
         intake.publish(accepted)
     return accepted

@@ -81,6 +81,8 @@ class Event(BaseModel):
     # finished before this progress update arrived); None when it is news. Stored and
     # shown, but nobody is notified of old news.
     old_news: str | None = None
+    # Why an active source inhibits this event (judged when it was routed), or None.
+    inhibited_by: str | None = None
 
     @property
     def source(self) -> str:

@@ -16,14 +16,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from app.bus.plan import Plan
+from app.bus.plan import Plan, PlanFn
 from app.events import Event
 from app.logs import log
 from app.pipeline_state import (
@@ -36,8 +36,6 @@ from app.pipeline_state import (
     tracked,
 )
 from app.store import ReadTx, Store, StoreUnavailable, WriteTx
-
-PlanFn = Callable[[Event], Plan]
 
 # Routing again this often means other processes keep writing the same pipeline; the
 # sender is then asked to retry (503) rather than holding its request any longer.
@@ -105,7 +103,12 @@ def _route(
     if verdicts is None:
         verdicts = [judge(tx, e) for e in events]
     finished = {e.id for e, v in zip(events, verdicts, strict=True) if apply_verdict(e, v)}
-    return _Routed(verdicts, [plan(e) for e in events], finished)
+    plans = []
+    for event in events:
+        event_plan = plan(event, tx)
+        event.inhibited_by = event_plan.inhibited_by
+        plans.append(event_plan)
+    return _Routed(verdicts, plans, finished)
 
 
 def _write(dedup_key: str | None, events: list[Event], routed: _Routed, tx: WriteTx) -> Accepted:
@@ -120,6 +123,9 @@ def _write(dedup_key: str | None, events: list[Event], routed: _Routed, tx: Writ
         tx.insert_event(event, event_plan.decision)
         if event_plan.targets:
             tx.add_dispatches(event.id, [(t.route, t.receiver) for t in event_plan.targets])
+    activity = [p.activity for p in routed.plans if p.activity is not None]
+    if activity:
+        tx.track_activity(activity, events[0].received_at.timestamp())
     return Accepted(events, routed.plans, routed.finished)
 
 

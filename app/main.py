@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import gc
 import logging
 import signal
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -16,9 +15,9 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from app.api import admin, deliveries, docs, events, hooks
+from app.bus.ownership import Ownership
 from app.bus.plan import resumer, route_templates
 from app.bus.retry import RetryPolicy
-from app.bus.stages import InhibitCheck
 from app.bus.worker import Bus
 from app.config_state import unauthenticated_sources
 from app.context import AppContext
@@ -27,7 +26,6 @@ from app.logs import log
 from app.observe import set_label_limit
 from app.retention import prune_forever
 from app.routing.config import RoutingConfig
-from app.routing.inhibit import inhibition
 from app.routing.reload import ConfigHolder, ReloadResult
 from app.settings import Settings
 from app.store import StoreUnavailable
@@ -46,15 +44,28 @@ def create_app(settings: Settings) -> FastAPI:
         store = settings.open_store()
         await store.start()
         policy = RetryPolicy(max_age=settings.retry_for, max_interval=settings.retry_max_interval)
-        bus = Bus(store, lambda: _inhibit_check(holder.current), policy)
+        bus = Bus(store, policy)
         live = Broadcaster(settings.live_max_streams, settings.live_max_streams_per_client)
         ctx = AppContext(settings=settings, store=store, config=holder, bus=bus, live=live)
         app.state.ctx = ctx
         config = ctx.config_in_force()
         _push_to_bus(holder, bus)
         _warn_about_open_doors(config)
-        resumed = await bus.resume(resumer(config))
+        store.on_wake(bus.woken)
+        ownership = Ownership(
+            store,
+            bus,
+            bus.receivers,
+            settings.lease_ttl,
+            settings.lease_renew,
+            owner=settings.replica,
+        )
+        # The first round takes this replica's receivers over: what a previous process
+        # left open is resumed before a single webhook is served.
+        resumed = await ownership.round()
         async with contextlib.AsyncExitStack() as stack:
+            renewals = asyncio.create_task(ownership.run())
+            stack.push_async_callback(_cancelled, renewals)
             pruner = asyncio.create_task(
                 prune_forever(store, settings.retention, settings.prune_interval)
             )
@@ -75,6 +86,10 @@ def create_app(settings: Settings) -> FastAPI:
             )
             yield
         await bus.close(settings.shutdown_grace)
+        # Handed back at once: another replica takes the receivers over without waiting
+        # for the leases to lapse.
+        with contextlib.suppress(StoreUnavailable):
+            await ownership.release()
         await store.close()
         # What the grace period did not send stays in the store for the next start.
         log(logging.INFO, "signalbox stopped", left_for_next_start=bus.queue_depth())
@@ -134,26 +149,6 @@ async def _cancelled(task: asyncio.Task[None]) -> None:
         await task
 
 
-# Asked for every event and every dispatch: built once per config version, not each time.
-@functools.lru_cache(maxsize=2)
-def _inhibit_check(config: RoutingConfig) -> InhibitCheck | None:
-    """A config's inhibit rules as a check, or None when it has none."""
-    rules = config.inhibit_rules
-    if not rules:
-        return None
-
-    def check(
-        target: Mapping[str, str], sources: Iterable[tuple[str, Mapping[str, str]]]
-    ) -> str | None:
-        found = inhibition(rules, target, sources)
-        if found is None:
-            return None
-        index, source = found
-        return f"inhibited by event {source} under inhibit_rules[{index}]"
-
-    return check
-
-
 async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
     return exc.response()
@@ -179,7 +174,7 @@ def _push_to_bus(holder: ConfigHolder, bus: Bus) -> None:
     loop = asyncio.get_running_loop()
 
     def apply(config: RoutingConfig) -> None:
-        bus.configure(config.channels, route_templates(config))
+        bus.configure(config.channels, route_templates(config), resumer(config))
 
     def pushed(config: RoutingConfig) -> None:
         loop.call_soon_threadsafe(apply, config)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Annotated
 
@@ -62,6 +63,19 @@ class Settings(BaseSettings):
     # at most retry_max_interval apart), then it is dead.
     retry_for: Seconds = 6 * 3600.0
     retry_max_interval: Seconds = 300.0
+
+    # Replicas share the receivers out by leases (app/bus/ownership.py): one lapses this
+    # long after its replica stopped renewing it, and is renewed this often.
+    lease_ttl: Seconds = 10.0
+    lease_renew: Seconds = 2.0
+    # This replica's name on its leases. The default, host:port, is what no other live
+    # process can have, and what a restarted one has again: it takes its receivers back
+    # at once instead of waiting for its old leases to lapse.
+    replica_id: str | None = None
+
+    @property
+    def replica(self) -> str:
+        return self.replica_id or f"{socket.gethostname()}:{self.port}"
 
     # Seconds a write waits for a lock held by someone else before answering 503.
     db_busy_timeout: float = 5.0

@@ -12,6 +12,7 @@ from typing import Any
 
 from app.accept import Intake
 from app.accept import accept as accept_events
+from app.bus.ownership import Ownership
 from app.bus.plan import Plan
 from app.bus.retry import RetryPolicy
 from app.bus.target import Target
@@ -46,6 +47,25 @@ def channel_configs(configs: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+# The lease holder's name for the bus a test runs (one replica).
+REPLICA = "test-replica"
+
+
+def default_target(event: Event, route: str, receiver: str) -> Target:
+    """Targets of work picked up from the store: the route's defaults."""
+    return Target(route, receiver)
+
+
+async def configure(bus: Bus, store: Store, channels: Mapping[str, Any]) -> None:
+    """Give the bus these channels (configs or plain settings) and, as the service does,
+    a lease round so it owns them."""
+    configs = {
+        n: c if not isinstance(c, dict) else channel_configs({n: c})[n] for n, c in channels.items()
+    }
+    bus.configure(configs, {}, default_target)
+    await Ownership(store, bus, bus.receivers, owner=REPLICA).round()
+
+
 @asynccontextmanager
 async def running_bus(
     backend: Backend, channels: Mapping[str, dict[str, Any]], policy: RetryPolicy = FAST_RETRIES
@@ -53,8 +73,8 @@ async def running_bus(
     """A bus over a store on the test's backend (the `backend` fixture: each of them)."""
     store = backend.store()
     await store.start()
-    bus = Bus(store, lambda: None, policy)
-    bus.configure(channel_configs(channels), {})
+    bus = Bus(store, policy)
+    await configure(bus, store, channels)
     try:
         yield bus, store
     finally:
@@ -65,7 +85,7 @@ async def running_bus(
 async def accept(bus: Bus, store: Store, events: list[Event], *targets: Target) -> None:
     """What the hooks endpoint does (the same function), with every event routed to `targets`."""
     plan = Plan({"routes": [t.route for t in targets]}, list(targets))
-    await accept_events(Intake(store, bus), events, None, lambda e: plan)
+    await accept_events(Intake(store, bus), events, None, lambda e, tx: plan)
 
 
 async def deliveries(store: Store, state: str | None = None) -> list[DeliveryRecord]:

@@ -18,6 +18,7 @@ from busharness import (
     accept,
     alerts,
     channel_configs,
+    configure,
     deliveries,
     max_in_any_window,
     running_bus,
@@ -273,7 +274,7 @@ async def test_a_setting_the_http_client_refuses_is_a_dead_delivery(
         type="webhook", url=SecretStr(url), headers={}, secret=None, timeout=5.0
     )
     async with running_bus(backend, {}) as (bus, store):
-        bus.configure({"hook": refused}, {})
+        await configure(bus, store, {"hook": refused})
         await accept(bus, store, alerts(1), Target("0", "hook"))
         await wait_for(lambda: deliveries(store, "dead"))
         [dead] = await deliveries(store, "dead")
@@ -294,7 +295,7 @@ async def test_a_reloaded_rate_limit_applies_to_deliveries_already_waiting(
         await accept(bus, store, alerts(1, team="other"), Target("0", "hook"))
         await asyncio.sleep(0.3)
         assert len(fake_receiver.requests) == 1, "held back by the budget"
-        bus.configure(channel_configs({"hook": hook(fake_receiver)}), {})
+        await configure(bus, store, {"hook": hook(fake_receiver)})
         await wait_for(lambda: len(fake_receiver.requests) == 2, within=3)
 
 

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping
 
 from app.bus.ratelimit import SlidingWindow
 from app.bus.retry import RetryPolicy
-from app.bus.stages import Inhibit, InhibitCheck
-from app.bus.target import Dispatch, Target
+from app.bus.target import Target
 from busharness import alerts
 
 
@@ -112,31 +110,3 @@ def test_group_key_follows_group_by() -> None:
     assert by_all.group_key(a) != by_all.group_key(b)
     no_batching = Target("1", "r")
     assert no_batching.group_key(a) != no_batching.group_key(b)
-
-
-def test_inhibit_sources_are_bounded_and_expire() -> None:
-    """Firing alerts nobody resolves are forgotten after the TTL and never exceed the cap;
-    without inhibit rules nothing is tracked at all."""
-
-    def rule(
-        target: Mapping[str, str], sources: Iterable[tuple[str, Mapping[str, str]]]
-    ) -> str | None:
-        down = [key for key, s in sources if s.get("alertname") == "ClusterDown"]
-        return f"inhibited by {down[0]}" if down else None
-
-    rules: list[InhibitCheck | None] = [rule]
-    stage = Inhibit(lambda: rules[0])
-    stage.MAX_ACTIVE = 50
-    down, pod = alerts(1, alertname="ClusterDown")[0], alerts(1, team="pods")[0]
-    stage.observe(down, now=0)
-    assert stage(Dispatch(pod, Target("0", "r")), now=1) == f"inhibited by {down.id}"
-    for event in alerts(60, team="noise"):
-        stage.observe(event, now=2)
-    assert len(stage._active) == 50, "the cap drops the oldest news first"
-    assert stage(Dispatch(pod, Target("0", "r")), now=3) is None
-    stage.observe(down, now=10)
-    stage.observe(pod, now=10 + Inhibit.ACTIVE_TTL + 1)
-    assert [k for k in stage._active if "ClusterDown" in str(stage._active[k][0])] == []
-    rules[0] = None
-    stage.observe(down, now=20)
-    assert not stage._active

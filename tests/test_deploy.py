@@ -21,7 +21,6 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from typer.testing import CliRunner
 
-from app.bus.plan import plan
 from app.cli import cli
 from app.routing.config import load_config
 from app.sources import SOURCE_MODULES
@@ -54,8 +53,9 @@ def dashboard() -> dict[str, Any]:
 
 
 def test_compose_has_the_stack_with_ports_and_volumes() -> None:
-    """Signalbox, Mailpit, Prometheus and Grafana are there with their ports and volumes."""
-    services = compose()["services"]
+    """Signalbox, Mailpit, Prometheus and Grafana are there with their ports and volumes
+    (the services of profiles, e.g. `ha`, start only when asked for)."""
+    services = {n: s for n, s in compose()["services"].items() if not s.get("profiles")}
     assert set(services) == {"signalbox", "mailpit", "prometheus", "grafana"}
     assert "8080:8080" in services["signalbox"]["ports"]
     assert "signalbox-data:/data" in services["signalbox"]["volumes"]
@@ -101,7 +101,9 @@ def test_images_are_pinned_to_versions() -> None:
     """Every image, the Dockerfile's base included, names an exact version: no `latest`, no
     floating tag, so `docker compose up` runs what was tested."""
     images = [
-        service["image"] for service in compose()["services"].values() if "build" not in service
+        service["image"]
+        for service in compose()["services"].values()
+        if "build" not in service and not service.get("profiles")
     ]
     base = re.findall(r"^FROM (\S+)", (REPO / "Dockerfile").read_text("utf-8"), re.M)
     assert len(images) == 3 and len(base) == 1
@@ -158,7 +160,7 @@ def receivers(name: str, status: str | None = None) -> set[str]:
     for event in source.parse(fixture.headers, fixture.payload):
         if status is not None:
             event.labels["status"] = status
-        found |= {target.receiver for target in plan(config, event).targets}
+        found |= set(config.decide(event.labels).receivers)
     return found
 
 
@@ -240,16 +242,19 @@ def test_prometheus_loads_the_alert_rules() -> None:
     assert all(name in documented for name in names)
 
 
-def promtool() -> str:
-    """promtool from the venv (`make test` puts it there) or PATH; skip the test without it."""
+def venv_tool(name: str, package: str) -> str:
+    """`name` from the venv (`make test` extracts it there from Debian's `package`) or PATH;
+    skip the test without it."""
     found = shutil.which(
-        "promtool", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+        name, path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     )
     if found is None:
-        pytest.skip(
-            "promtool is not installed (`make test` extracts it from Debian's prometheus package)"
-        )
+        pytest.skip(f"{name} is not installed (`make test` extracts it from Debian's {package})")
     return found
+
+
+def promtool() -> str:
+    return venv_tool("promtool", "prometheus")
 
 
 def test_promtool_accepts_the_config_and_rules_and_their_unit_tests() -> None:

@@ -12,7 +12,7 @@ from app.events import Event
 from app.ingest import ingest
 from app.pipeline_state import apply_pipeline_state
 from app.sources import SOURCE_MODULES
-from app.store import Store
+from app.store import ReadTx, Store
 from busharness import accept, deliveries, running_bus, wait_for
 from fixtures import payload
 from providers.sample import run_event
@@ -25,7 +25,7 @@ async def test_routing_runs_neither_on_the_loop_nor_in_the_writer(store: Store) 
     seen: list[str] = []
     loop_thread = threading.current_thread().name
 
-    def plan(event: Event) -> Plan:
+    def plan(event: Event, history: ReadTx) -> Plan:
         seen.append(threading.current_thread().name)
         return Plan({}, [])
 
@@ -39,7 +39,7 @@ async def test_concurrent_runs_of_one_pipeline_are_routed_with_their_final_label
     """Twenty failed runs stored at once get streaks 1..20, and each was routed with them."""
     routed_with: dict[str, str] = {}
 
-    def plan(event: Event) -> Plan:
+    def plan(event: Event, history: ReadTx) -> Plan:
         time.sleep(0.002)  # routing takes a while: the others commit meanwhile
         routed_with[event.id] = event.labels["failure_streak"]
         return Plan({"streak": event.labels["failure_streak"]}, [])
@@ -91,7 +91,7 @@ async def test_a_run_written_by_another_process_meanwhile_is_taken_into_account(
     loop = asyncio.get_running_loop()
     streaks: list[str] = []
 
-    def plan(event: Event) -> Plan:
+    def plan(event: Event, history: ReadTx) -> Plan:
         if not streaks:
             earlier = run_event(1)
             write = other.write(lambda tx: apply_pipeline_state(tx, earlier))
@@ -111,7 +111,7 @@ async def test_a_flood_of_one_runs_repeats_is_stored_without_refusals(store: Sto
     """Thirty senders posting one run's failure ten times each, all at once, are never
     refused as contended: the first copy is news, the rest old news."""
 
-    def plan(event: Event) -> Plan:
+    def plan(event: Event, history: ReadTx) -> Plan:
         time.sleep(0.0005)  # routing takes a while: others commit meanwhile
         return Plan({}, [])
 

@@ -15,7 +15,7 @@ import pytest
 from app.bus.plan import Plan
 from app.events import Event
 from app.ingest import ingest
-from app.store import StoreUnavailable
+from app.store import ReadTx, StoreUnavailable
 from app.store.postgres import PostgresStore
 from pgserver import PgServer
 from providers.sample import alert_event
@@ -25,7 +25,7 @@ BUSY_TIMEOUT = 1.0
 RecordProperty = Callable[[str, object], None]
 
 
-def no_routes(event: Event) -> Plan:
+def no_routes(event: Event, history: ReadTx) -> Plan:
     return Plan({}, [])
 
 

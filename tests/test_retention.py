@@ -13,7 +13,7 @@ from app.bus.target import Target
 from app.events import Event
 from app.ingest import ingest
 from app.retention import prune_forever, prune_once
-from app.store import DeliveryRecord, Retention, Store, WriteTx
+from app.store import DeliveryRecord, ReadTx, Retention, Store, WriteTx
 from providers.sample import run_event
 from service import AUTH, serve
 from stores import Backend, count
@@ -38,7 +38,7 @@ def pipeline_event(clock: Clock, run: int, status: str, branch: str = "main") ->
     return event
 
 
-def routed(event: Event) -> Plan:
+def routed(event: Event, history: ReadTx) -> Plan:
     return Plan({"routes": ["0"], "receivers": ["sink"]}, [Target(route="0", receiver="sink")])
 
 
@@ -188,7 +188,7 @@ async def test_pruning_keeps_running_after_a_failure(backend: Backend) -> None:
         assert not pruner.done()
         await store.start()
         old = pipeline_event(clock, 1, "success")
-        await ingest(store, [old], None, lambda e: Plan({}, []))
+        await ingest(store, [old], None, lambda e, tx: Plan({}, []))
         clock.now += 30 * DAY
         for _ in range(100):
             if not await store.read(lambda tx: tx.count_events()):

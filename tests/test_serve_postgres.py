@@ -15,6 +15,7 @@ from app.store.postgres_schema import migrate
 from fixtures import load, payload
 from pgserver import PgServer
 from process import free_port, serve_command, signalbox
+from providers.webhook import FakeReceiver
 
 ROUTES = """\
 sources:
@@ -82,6 +83,45 @@ def test_replicas_on_one_database_share_what_they_accept(
     log = (tmp_path / "a" / "signalbox.log").read_text()
     started = next(line for line in log.splitlines() if "signalbox started" in line)
     assert url.split("//", 1)[1].split("@", 1)[0] in started  # the user, no password here
+
+
+SHARED_SINK = """\
+sources:
+  alertmanager: { token: "am-token" }
+channels:
+  sink: { type: webhook, url: "{url}/in", rate_limit: { messages: 1000, per: 1s } }
+routes:
+  - matchers: ['source="alertmanager"']
+    to: [sink]
+    group_by: [alertname]
+    group_wait: 0s
+"""
+
+
+def test_replicas_deliver_each_alert_once(
+    tmp_path: Path, pg_server: PgServer, fake_receiver: FakeReceiver
+) -> None:
+    """Two replicas on one database, one receiver: alerts posted to either are delivered
+    once each, by whichever replica holds the receiver's lease (the other wakes it)."""
+    env = {"SIGNALBOX_DATABASE_URL": pg_server.database()}
+    ports = [free_port(), free_port()]
+    folders = [replica(tmp_path, name) for name in ("a", "b")]
+    for folder in folders:
+        routes = SHARED_SINK.replace("{url}", fake_receiver.base_url)
+        (folder / "routes.yaml").write_text(routes, encoding="utf-8")
+    with signalbox(folders[0], ports[0], env), signalbox(folders[1], ports[1], env):
+        for n in range(10):
+            assert post_alert(ports[n % 2], f"Alert{n}").status_code == 202
+        deadline = time.monotonic() + 20
+        while len(told(fake_receiver)) < 10:
+            assert time.monotonic() < deadline, told(fake_receiver)
+            time.sleep(0.1)
+        time.sleep(1.0)  # nothing more comes
+    assert sorted(told(fake_receiver)) == sorted(f"Alert{n}" for n in range(10))
+
+
+def told(receiver: FakeReceiver) -> list[str]:
+    return [e["labels"]["alertname"] for r in receiver.requests for e in r.json()["events"]]
 
 
 def test_webhooks_get_503_while_the_database_is_down(

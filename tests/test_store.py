@@ -189,7 +189,7 @@ async def test_nul_characters_from_a_payload_are_stored(store: Store) -> None:
     event = run_event(1, branch="ma\x00in")
     event.fingerprint = "fp\x00"
     event.run_id = "run\x00"
-    await ingest(store, [event], None, lambda e: Plan({}, []))
+    await ingest(store, [event], None, lambda e, tx: Plan({}, []))
     await store.write(
         lambda tx: tx.suppress([Suppression(event.id, "0", "log", "old_news", "run\x00 again")])
     )
@@ -201,5 +201,5 @@ async def test_nul_characters_from_a_payload_are_stored(store: Store) -> None:
     assert await store.read(lambda tx: tx.get_delivery("d\x00")) is None
     again = run_event(1, branch="ma\x00in")
     again.run_id = "run\x00"
-    await ingest(store, [again], None, lambda e: Plan({}, []))
+    await ingest(store, [again], None, lambda e, tx: Plan({}, []))
     assert again.old_news == "run run\x00 had already reported failure"

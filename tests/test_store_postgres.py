@@ -14,7 +14,7 @@ import pytest
 from app.bus.plan import Plan
 from app.events import Event
 from app.ingest import ingest
-from app.store import StoreUnavailable, WriteTx
+from app.store import ReadTx, StoreUnavailable, WriteTx
 from app.store.postgres import PostgresStore
 from app.store.postgres_schema import MIGRATIONS, migrate
 from app.store.sqlite_schema import SchemaTooNew
@@ -34,7 +34,7 @@ def version(pg: PostgresBackend) -> int:
     return int(pg.rows("SELECT version FROM schema_version")[0][0])
 
 
-def no_routes(event: Event) -> Plan:
+def no_routes(event: Event, history: ReadTx) -> Plan:
     return Plan({}, [])
 
 
@@ -211,3 +211,29 @@ def test_two_replicas_receiving_one_build_at_once_tell_it_once(pg: PostgresBacke
         assert (news[0].labels["transition"], news[0].labels["failure_streak"]) == expected
         assert {e.labels["failure_streak"] for e in pair} == {str(run)}
     assert count(pg, "pipeline_runs") == runs
+
+
+async def test_a_wake_up_reaches_every_replica_of_the_database(pg: PostgresBackend) -> None:
+    """Receivers one replica wakes are heard by the others and by itself (LISTEN/NOTIFY),
+    however many there are; and a replica whose database is gone still stores nothing
+    wrongly: waking never raises."""
+    replicas = [pg.store(), pg.store()]
+    heard: list[list[set[str]]] = [[], []]
+    for n, store in enumerate(replicas):
+        await store.start()
+        store.on_wake(heard[n].append)
+    many = {f"receiver-{i:04d}-" + "x" * 40 for i in range(300)}  # past one NOTIFY's limit
+    try:
+        await asyncio.sleep(0.3)  # both listening
+        await replicas[0].wake({"slack-oncall"})
+        await replicas[1].wake(many)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 5
+        expected = many | {"slack-oncall"}
+        while not all(set[str]().union(*h) == expected for h in heard):
+            assert loop.time() < deadline, [len(h) for h in heard]
+            await asyncio.sleep(0.05)
+    finally:
+        for store in replicas:
+            await store.close()
+    await replicas[0].wake({"after-close"})  # not running: said nowhere, raises nothing

@@ -36,6 +36,9 @@ class ChannelSet:
     def get(self, name: str) -> LiveChannel | None:
         return self._live.get(name)
 
+    def names(self) -> list[str]:
+        return list(self._live)
+
     def rebuilt(self, configs: Mapping[str, ChannelConfig]) -> tuple[ChannelSet, list[LiveChannel]]:
         """The set for new settings, and the channels it no longer uses."""
         live: dict[str, LiveChannel] = {}

@@ -5,6 +5,10 @@ happen every group_interval when something changed, and a group of still-firing 
 re-sent after repeat_interval. Resolved alerts and one-shot CI events leave the group once
 they have been told. Groups live by key, not by config version, so a reload does not
 restart them (Alertmanager rebuilds groups on reload and sends early or twice).
+
+A group that keeps firing alerts after a flush is stored with them and its last send
+(the bus writes it with the flush), so a restart or the replica taking its receiver over
+resumes it and repeats on time (`resume`).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from datetime import UTC, datetime
 from app.bus.target import Dispatch, Target
 from app.events import Event
 from app.logs import log
+from app.store.shared import GroupState
 
 
 @dataclass
@@ -30,6 +35,7 @@ class Group:
     events: dict[str, Event] = field(default_factory=dict)
     dispatched: list[tuple[str, str, str]] = field(default_factory=list)
     changed: bool = False
+    # Epoch seconds of the last flush (0: never flushed).
     last_sent: float = 0.0
 
     def add(self, dispatch: Dispatch) -> None:
@@ -46,14 +52,16 @@ class Group:
         self.dispatched[:0] = dispatched
         self.changed = True
 
-    def expire(self, now: float, heard: Callable[[Event], float]) -> list[tuple[Event, str]]:
+    def expire(self, now: float, heard: dict[str, float]) -> list[tuple[Event, str]]:
         """Take out the firing alerts no longer worth repeating, each with why: no news
-        (see `heard`) for resolve_timeout, or past the alert's own endsAt."""
+        (`heard`: when each fingerprint was last received) for resolve_timeout, or past
+        the alert's own endsAt."""
         stale = []
         for fingerprint, event in list(self.events.items()):
             if event.status != "firing":
                 continue
-            why = staleness(event, now, heard(event), self.target.resolve_timeout)
+            last = heard.get(fingerprint, event.received_at.timestamp())
+            why = staleness(event, now, last, self.target.resolve_timeout)
             if why is not None:
                 del self.events[fingerprint]
                 stale.append((event, why))
@@ -65,8 +73,25 @@ class Group:
         dispatched, self.dispatched = self.dispatched, []
         self.events = {fp: e for fp, e in self.events.items() if e.status == "firing"}
         self.changed = False
-        self.last_sent = time.monotonic()
+        self.last_sent = time.time()
         return events, dispatched
+
+    def state(self) -> GroupState:
+        """What the store keeps of the group after a flush."""
+        return GroupState(
+            key=self.key,
+            route=self.target.route,
+            receiver=self.target.receiver,
+            labels=self.labels,
+            order_key=self.order_key,
+            firing=[e.id for e in self.events.values()],
+            last_sent=self.last_sent,
+        )
+
+    @property
+    def repeats(self) -> bool:
+        """Whether the group outlives its flush: a grouped route with alerts still firing."""
+        return self.target.group_wait > 0 and bool(self.events)
 
 
 def staleness(event: Event, now: float, heard: float, resolve_timeout: float) -> str | None:
@@ -94,19 +119,22 @@ class Flushing:
 
 
 Flush = Callable[[list[Flushing]], Awaitable[None]]
+# heard(fingerprints) -> when each was last received (epoch seconds).
+Heard = Callable[[list[str]], Awaitable[dict[str, float]]]
 # stale(group, [(event, why)]): alerts a group stopped repeating.
 Stale = Callable[[Group, list[tuple[Event, str]]], None]
+# ended(group): a stored group has nothing left to repeat.
+Ended = Callable[[Group], None]
 
 
 class Grouper:
-    def __init__(
-        self, flush: Flush, heard: Callable[[Event], float], stale: Stale | None = None
-    ) -> None:
+    def __init__(self, flush: Flush, heard: Heard, stale: Stale, ended: Ended) -> None:
         self._flush = flush
         self._heard = heard
         self._stale = stale
+        self._ended = ended
         self._groups: dict[str, Group] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: dict[str, asyncio.Task[None]] = {}
         # Groups with no group_wait: flushed together by one task, not a task each,
         # since under a storm that is one store write for hundreds of deliveries.
         self._immediate: list[Group] = []
@@ -125,10 +153,39 @@ class Grouper:
         group = self._groups.get(key)
         if group is None:
             group = self._groups[key] = Group(key, target, labels, key)
-            task = asyncio.create_task(self._run(group), name=f"group {key}")
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._start(group, wait=target.group_wait)
         group.add(dispatch)
+
+    def resume(self, state: GroupState, target: Target, firing: list[Event]) -> None:
+        """Carry on a stored group: its alerts repeat after repeat_interval from its last
+        send, changes flush at the next group_interval."""
+        if state.key in self._groups:
+            return
+        group = Group(
+            state.key,
+            target,
+            state.labels,
+            state.order_key,
+            events={e.fingerprint: e for e in firing},
+            last_sent=state.last_sent,
+        )
+        self._groups[state.key] = group
+        self._start(group, wait=None)
+
+    def drop(self, receivers: set[str]) -> None:
+        """Forget the groups of receivers another replica owns now (the store keeps them,
+        and their dispatches, for it)."""
+        for key, group in list(self._groups.items()):
+            if group.target.receiver in receivers:
+                del self._groups[key]
+                task = self._tasks.pop(key, None)
+                if task is not None:
+                    task.cancel()
+
+    def _start(self, group: Group, wait: float | None) -> None:
+        task = asyncio.create_task(self._run(group, wait), name=f"group {group.key}")
+        self._tasks[group.key] = task
+        task.add_done_callback(lambda _: self._tasks.pop(group.key, None))
 
     def __len__(self) -> int:
         return len(self._groups) + len(self._immediate)
@@ -147,32 +204,38 @@ class Grouper:
                 self._immediate[:0] = batch
                 await asyncio.sleep(FLUSH_RETRY_SECONDS)
 
-    async def _run(self, group: Group) -> None:
+    async def _run(self, group: Group, wait: float | None) -> None:
+        """Flush after `wait` (None: the group was resumed, it already flushed), then every
+        group_interval when something changed or repeat_interval has passed."""
         target = group.target
         try:
-            if target.group_wait > 0:
-                await asyncio.sleep(target.group_wait)
-            while True:
+            if wait is not None:
+                await asyncio.sleep(wait)
                 await self._flush_safely(group)
-                if not group.events and not group.dispatched:
-                    return
+            while group.events or group.dispatched:
                 await asyncio.sleep(target.group_interval)
-                self._expire(group)
-                repeat_due = time.monotonic() - group.last_sent >= target.repeat_interval
-                while not group.changed and not repeat_due:
-                    if not group.events and not group.dispatched:
-                        return
-                    await asyncio.sleep(target.group_interval)
-                    self._expire(group)
-                    repeat_due = time.monotonic() - group.last_sent >= target.repeat_interval
+                await self._expire(group)
+                repeat_due = time.time() - group.last_sent >= target.repeat_interval
+                if group.changed or repeat_due:
+                    await self._flush_safely(group)
         finally:
             if self._groups.get(group.key) is group:
                 del self._groups[group.key]
 
-    def _expire(self, group: Group) -> None:
-        stale = group.expire(time.time(), self._heard)
-        if stale and self._stale is not None:
+    async def _expire(self, group: Group) -> None:
+        firing = [fp for fp, e in group.events.items() if e.status == "firing"]
+        if not firing:
+            return
+        try:
+            heard = await self._heard(firing)
+        except Exception as exc:
+            log(logging.WARNING, "could not read when alerts were last heard", error=str(exc))
+            return
+        stale = group.expire(time.time(), heard)
+        if stale:
             self._stale(group, stale)
+            if not group.events and not group.dispatched:
+                self._ended(group)
 
     async def _flush_safely(self, group: Group) -> None:
         events, dispatched = group.take()
@@ -191,6 +254,6 @@ class Grouper:
         self._immediate.clear()
         if waiting:
             await self._flush([Flushing(g, *g.take()) for g in waiting])
-        for task in [*self._tasks, self._immediate_task]:
+        for task in [*self._tasks.values(), self._immediate_task]:
             if task is not None:
                 task.cancel()

@@ -1,4 +1,9 @@
-"""From a routing decision to what the bus must do: one Target per (route, receiver)."""
+"""From a routing decision to what the bus must do: one Target per (route, receiver).
+
+Inhibition is judged here too, with the routing: off the event loop (app/ingest.py runs
+it on the store's reader thread) and against the activity every replica records, so a
+ClusterDown received by one replica mutes the pod alerts another one receives.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +12,30 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.bus.target import Target
-from app.events import Event
+from app.events import FAILED_STATUSES, Event
+from app.pipeline_state import pipeline_key
 from app.routing.config import RoutingConfig
+from app.routing.inhibit import inhibition
+from app.routing.matchers import first_failure
 from app.routing.tree import Route
+from app.store import ReadTx
+from app.store.shared import Activity
+
+# An alert nobody resolves stops inhibiting others after a day without news (Alertmanager
+# re-sends a firing alert every repeat_interval, 4h by default).
+ACTIVITY_SECONDS = 86400.0
+
+PlanFn = Callable[[Event, ReadTx], "Plan"]
 
 
 @dataclass(frozen=True)
 class Plan:
     decision: dict[str, Any]
     targets: list[Target]
+    # Why the event is inhibited (by which event, under which rule), or None.
+    inhibited_by: str | None = None
+    # What the event starts or ends as a possible inhibitor, to record with it.
+    activity: Activity | None = None
 
 
 def target_of(route: Route, receiver: str) -> Target:
@@ -36,15 +56,66 @@ def target_of(route: Route, receiver: str) -> Target:
     )
 
 
-def plan(config: RoutingConfig, event: Event) -> Plan:
-    """Route one event under one config version."""
+def plan(config: RoutingConfig, event: Event, history: ReadTx) -> Plan:
+    """Route one event under one config version, and judge its inhibition."""
     decision = config.decide(event.labels)
     targets: dict[str, Target] = {}
     for route in decision.matches:
         for receiver in route.receivers:
             # A receiver reached by two matched routes is told once, by the first.
             targets.setdefault(receiver, target_of(route, receiver))
-    return Plan({**decision.as_dict(), "config": config.hash}, list(targets.values()))
+    inhibited_by, activity = None, None
+    if config.inhibit_rules:
+        since = event.received_at.timestamp() - ACTIVITY_SECONDS
+        inhibited_by = _inhibited_by(config, event, history.active_sources(since))
+        activity = _activity(config, event)
+    return Plan(
+        {**decision.as_dict(), "config": config.hash},
+        list(targets.values()),
+        inhibited_by,
+        activity,
+    )
+
+
+def _inhibited_by(
+    config: RoutingConfig, event: Event, sources: list[tuple[str, str, dict[str, str]]]
+) -> str | None:
+    own = _activity_key(event)
+    found = inhibition(
+        config.inhibit_rules,
+        event.labels,
+        ((event_id, labels) for key, event_id, labels in sources if key != own),
+    )
+    if found is None:
+        return None
+    index, source = found
+    return f"inhibited by event {source} under inhibit_rules[{index}]"
+
+
+def _activity(config: RoutingConfig, event: Event) -> Activity | None:
+    """An alert firing or a pipeline failing may inhibit; its resolution or fix ends that."""
+    status = event.status
+    starts = (event.kind == "alert" and status == "firing") or (
+        event.kind == "pipeline" and status in FAILED_STATUSES
+    )
+    if starts:
+        # Only what some rule could take as a source is worth recording.
+        if not any(
+            first_failure(rule.source_matchers, event.labels) is None
+            for rule in config.inhibit_rules
+        ):
+            return None
+        return Activity(_activity_key(event), event.id, dict(event.labels), active=True)
+    if status in {"resolved", "success"}:
+        return Activity(_activity_key(event), event.id, {}, active=False)
+    return None
+
+
+def _activity_key(event: Event) -> str:
+    """The alert or pipeline an activity is about: an event never inhibits itself."""
+    if event.kind == "pipeline":
+        return "pipeline:" + pipeline_key(event.labels)
+    return "alert:" + event.fingerprint
 
 
 def route_templates(config: RoutingConfig) -> dict[str, str | None]:
@@ -53,7 +124,8 @@ def route_templates(config: RoutingConfig) -> dict[str, str | None]:
 
 
 def resumer(config: RoutingConfig) -> Callable[[Event, str, str], Target]:
-    """Targets for dispatches stored by an earlier process, under today's config."""
+    """Targets for dispatches stored earlier (by this process, another replica or one
+    that died), under today's config."""
     by_path = {route.path: route for route in config.tree.walk()}
 
     def target_for(event: Event, path: str, receiver: str) -> Target:

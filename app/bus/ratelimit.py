@@ -21,9 +21,9 @@ class SlidingWindow:
     which is no earlier than the provider counted it, so our window never closes before
     the provider's."""
 
-    def __init__(
-        self, limit: int, window: float, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, limit: int, window: float, clock: Callable[[], float] = time.time) -> None:
+        """`clock` is wall time by default: the stamps are stored (app/store/shared.py) so
+        that a restart or the replica taking the receiver over keeps to the same budget."""
         self.limit = limit
         self.window = window
         self._clock = clock
@@ -55,11 +55,21 @@ class SlidingWindow:
             await asyncio.sleep(wait)
         self._in_flight += 1
 
-    def release(self) -> None:
-        """The send holding a slot got its answer (or failed)."""
+    def release(self) -> float:
+        """The send holding a slot got its answer (or failed); the time it is counted at."""
         self._in_flight -= 1
-        self._sent.append(self._clock())
+        stamp = self._clock()
+        self._sent.append(stamp)
+        return stamp
 
-    def pause(self, seconds: float) -> None:
-        """The provider said "too fast": send nothing until its penalty has passed."""
+    def seed(self, sent: list[float], paused_until: float) -> None:
+        """Sends made before this window existed (by this receiver's previous owner), and
+        the provider's penalty still running."""
+        self._sent = deque(sorted([*sent, *self._sent]))
+        self._paused_until = max(self._paused_until, paused_until)
+
+    def pause(self, seconds: float) -> float:
+        """The provider said "too fast": send nothing until its penalty has passed (when
+        it ends is returned, to be stored)."""
         self._paused_until = max(self._paused_until, self._clock() + seconds)
+        return self._paused_until

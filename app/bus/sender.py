@@ -95,6 +95,10 @@ class Sender:
         self.concurrency = concurrency
         self._wake.set()
 
+    def delivery_ids(self) -> set[str]:
+        """Every delivery waiting here or being sent."""
+        return {d.id for queue in self._by_key.values() for d in queue}
+
     def oldest_created_at(self) -> float | None:
         return min(
             (q[0].created_at for q in self._by_key.values() if q),
@@ -197,6 +201,17 @@ class Sender:
             if time.monotonic() >= deadline:
                 return
             await asyncio.sleep(0.05)
+
+    async def quiesce(self) -> None:
+        """Start no more sends, and wait for the ones under way to end (a handover to
+        another replica must not cut a request off and have it sent again)."""
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+            self.task = None
+        if self._running:
+            await asyncio.wait(list(self._running))
 
     async def stop(self) -> None:
         for task in [self.task, *self._running]:

@@ -6,14 +6,14 @@ through. New behaviour is a new stage in `Bus.stages`, not an `if` inside the wo
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Protocol
 
 from app.bus.target import Dispatch
-from app.events import FAILED_STATUSES, Event
+from app.events import Event
 from app.pipeline_state import pipeline_key
+from app.store.shared import News
 
 
 class Stage(Protocol):
@@ -49,6 +49,17 @@ class TimeMute:
         return f"route {dispatch.target.route} muted: {why}" if why else None
 
 
+class Inhibited:
+    """Drops events an active source inhibited when they were routed (see app/bus/plan.py:
+    inhibition is judged with the routing, off the event loop, against the activity
+    every replica records)."""
+
+    name = "inhibit"
+
+    def __call__(self, dispatch: Dispatch, now: float) -> str | None:
+        return dispatch.event.inhibited_by
+
+
 class Dedup:
     """Drops the same news told twice to one route + receiver within dedup_window.
 
@@ -57,6 +68,10 @@ class Dedup:
     news; a firing → resolved → firing flap, an alert firing again with a new startsAt, or
     a new CI run are news each time, whatever the window: only the last news told per
     subject is remembered.
+
+    The memory is the store's (so a restart or a replica taking a receiver over remembers
+    too): `load` fills it for receivers taken over, `drain` hands back what changed since,
+    for the caller to write.
     """
 
     name = "dedup"
@@ -64,25 +79,50 @@ class Dedup:
     SWEEP_EVERY = 1024
 
     def __init__(self) -> None:
-        # (route, receiver, subject) -> (news, expiry, id of the event that told it)
-        self._told: dict[tuple[str, str, str], tuple[str, float, str]] = {}
+        self._told: dict[tuple[str, str, str], News] = {}
+        self._changed: dict[tuple[str, str, str], News | None] = {}
         self._calls = 0
 
     def __call__(self, dispatch: Dispatch, now: float) -> str | None:
         self._calls += 1
         if self._calls % self.SWEEP_EVERY == 0:
-            self._told = {k: v for k, v in self._told.items() if v[1] > now}
+            self._told = {k: n for k, n in self._told.items() if n.expires_at > now}
         event, target = dispatch.event, dispatch.target
         key = (target.route, target.receiver, subject_of(event))
         news = news_of(event)
         told = self._told.get(key)
-        if told is not None and told[0] == news and told[1] > now:
-            return f"duplicate of event {told[2]} ({news}) within dedup_window"
+        # The same event again is its dispatch resumed after a restart, not a repeat.
+        if (
+            told is not None
+            and told.news == news
+            and told.expires_at > now
+            and told.event_id != event.id
+        ):
+            return f"duplicate of event {told.event_id} ({news}) within dedup_window"
         if target.dedup_window > 0:
-            self._told[key] = (news, now + target.dedup_window, event.id)
-        else:
-            self._told.pop(key, None)
+            self._told[key] = self._changed[key] = News(
+                *key, news, now + target.dedup_window, event.id
+            )
+        elif self._told.pop(key, None) is not None:
+            self._changed[key] = None
         return None
+
+    def load(self, news: Iterable[News]) -> None:
+        for item in news:
+            self._told[(item.route, item.receiver, item.subject)] = item
+
+    def forget(self, receivers: set[str]) -> None:
+        """Receivers another replica owns now: their memory is its."""
+        self._told = {k: n for k, n in self._told.items() if k[1] not in receivers}
+        self._changed = {k: n for k, n in self._changed.items() if k[1] not in receivers}
+
+    def drain(self) -> tuple[list[News], list[tuple[str, str, str]]]:
+        """(news to remember, keys to forget) since the last drain."""
+        changed, self._changed = self._changed, {}
+        return (
+            [n for n in changed.values() if n is not None],
+            [k for k, n in changed.items() if n is None],
+        )
 
 
 def subject_of(event: Event) -> str:
@@ -97,64 +137,3 @@ def news_of(event: Event) -> str:
     if event.kind == "alert" and event.started_at is not None:
         return f"{event.status} since {event.started_at.isoformat()}"
     return event.status
-
-
-# inhibits(target labels, (event id, labels) of the active sources) -> why it is muted
-InhibitCheck = Callable[[Mapping[str, str], Iterable[tuple[str, Mapping[str, str]]]], str | None]
-
-
-class Inhibit:
-    """Mutes targets while a matching source is active: a firing alert or a failed pipeline.
-
-    Only tracked while inhibit rules exist. An alert nobody resolves is forgotten after
-    ACTIVE_TTL without news (Alertmanager re-sends firing alerts every repeat_interval,
-    4h by default), and at most MAX_ACTIVE sources are kept, oldest news dropped first:
-    memory stays bounded however many alerts fire and are never resolved.
-    """
-
-    name = "inhibit"
-    ACTIVE_TTL = 24 * 3600.0
-    MAX_ACTIVE = 10_000
-
-    def __init__(self, check: Callable[[], InhibitCheck | None]) -> None:
-        self._check = check
-        # key -> (labels, when last heard of, id of the event heard), oldest first
-        self._active: OrderedDict[str, tuple[Mapping[str, str], float, str]] = OrderedDict()
-
-    def observe(self, event: Event, now: float) -> None:
-        """Track what is firing or failing now; called for every event, routed or not."""
-        if self._check() is None:
-            self._active.clear()
-            return
-        key = _activity_key(event)
-        if (event.kind == "alert" and event.status == "firing") or (
-            event.kind == "pipeline" and event.status in FAILED_STATUSES
-        ):
-            self._active[key] = (event.labels, now, event.id)
-            self._active.move_to_end(key)
-        elif event.status in {"resolved", "success"}:
-            self._active.pop(key, None)
-        while self._active and (
-            len(self._active) > self.MAX_ACTIVE
-            or next(iter(self._active.values()))[1] < now - self.ACTIVE_TTL
-        ):
-            self._active.popitem(last=False)
-
-    def __call__(self, dispatch: Dispatch, now: float) -> str | None:
-        check = self._check()
-        if check is None:
-            return None
-        event = dispatch.event
-        self_key = _activity_key(event)
-        sources = (
-            (event_id, labels)
-            for key, (labels, _, event_id) in self._active.items()
-            if key != self_key
-        )
-        return check(event.labels, sources)
-
-
-def _activity_key(event: Event) -> str:
-    if event.kind == "pipeline":
-        return "pipeline:" + pipeline_key(event.labels)
-    return "alert:" + event.fingerprint

@@ -3,6 +3,11 @@
 Every step that matters is a store write before it is acted on: a dispatch is stored
 with its event, a group flush becomes a delivery row in the same transaction that ends
 its dispatches, and each attempt is recorded. A restart resumes from those rows.
+
+A replica works only for the receivers it holds a lease on (app/bus/ownership.py): it
+takes a receiver over with the state its last owner stored (dedup memory, groups, recent
+sends, penalties) and its open work, and wakes the owners of the others when it stores
+work for them.
 """
 
 from __future__ import annotations
@@ -11,7 +16,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -22,21 +26,20 @@ from app.bus.grouping import Flushing, Group, Grouper
 from app.bus.ratelimit import SlidingWindow
 from app.bus.retry import RetryPolicy
 from app.bus.sender import Sender
-from app.bus.stages import (
-    Dedup,
-    Inhibit,
-    InhibitCheck,
-    OldNews,
-    SendResolved,
-    Stage,
-    TimeMute,
-    subject_of,
-)
+from app.bus.stages import Dedup, Inhibited, OldNews, SendResolved, Stage, TimeMute
 from app.bus.target import Dispatch, Target
 from app.events import Event
 from app.logs import log
 from app.metrics import DISPATCHES_DROPPED, SEND_LATENCY
-from app.store import DeliveryRecord, Store, StoreUnavailable, Suppression, WriteTx
+from app.store import (
+    OPEN_DELIVERY_STATES,
+    DeliveryRecord,
+    ReadTx,
+    Store,
+    StoreUnavailable,
+    Suppression,
+    WriteTx,
+)
 from channels.base import (
     ChannelConfig,
     DeliveryError,
@@ -50,46 +53,145 @@ from channels.redact import Redactor
 
 # Seconds a channel replaced by a reload stays open for sends already under way.
 RETIRED_GRACE = 60.0
-# Alerts whose last news is remembered (for resolve_timeout), and for how long at most.
-MAX_HEARD = 100_000
-HEARD_TTL = 7 * 86400.0
+
+TargetFor = Callable[[Event, str, str], Target]
+DispatchKey = tuple[str, str, str]
 
 
 class Bus:
-    def __init__(
-        self,
-        store: Store,
-        inhibit_check: Callable[[], InhibitCheck | None],
-        policy: RetryPolicy | None = None,
-    ) -> None:
+    def __init__(self, store: Store, policy: RetryPolicy | None = None) -> None:
         self.store = store
         self.policy = policy or RetryPolicy()
         self.channels = ChannelSet()
-        self.inhibit = Inhibit(inhibit_check)
-        self.stages: list[Stage] = [OldNews(), SendResolved(), TimeMute(), self.inhibit, Dedup()]
-        self.grouper = Grouper(self._flush, self._last_heard, self._stopped_repeating)
-        # When each alert was last heard of (subject -> epoch seconds), dropped duplicates
-        # included: Alertmanager repeating a firing alert is fresh news that it still fires.
-        self._heard: OrderedDict[str, float] = OrderedDict()
+        self.dedup = Dedup()
+        self.stages: list[Stage] = [OldNews(), SendResolved(), TimeMute(), Inhibited(), self.dedup]
+        self.grouper = Grouper(
+            self._flush, self._last_heard, self._stopped_repeating, self._group_ended
+        )
+        # Receiver -> until when this replica may send to it (its lease, less a margin).
+        self._leases: dict[str, float] = {}
+        # Dispatches and deliveries this replica has taken in hand, so that picking up the
+        # store's open work again does not take them twice.
+        self._taken: set[DispatchKey] = set()
+        self._queued: set[str] = set()
+        self._target_for: TargetFor | None = None
         self._senders: dict[str, Sender] = {}
         self._events: dict[str, list[Event]] = {}
+        # When each message of a delivery under way was sent, and a provider's penalty:
+        # written with the delivery's next state (see _save).
+        self._sent_at: dict[str, list[float]] = {}
+        self._paused: dict[str, float] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._retired: dict[str, LiveChannel] = {}
         # Route path -> its template source in the config in force (see configure).
         self._route_templates: dict[str, str | None] = {}
         self._closers: dict[asyncio.Task[None], LiveChannel] = {}
 
+    # -- ownership ----------------------------------------------------------------
+
+    def hold(self, leases: Mapping[str, float], margin: float) -> None:
+        """The receivers this replica holds leases on, and when each lapses: it sends to
+        them until `margin` before that, so it has stopped before another may start."""
+        self._leases = {receiver: until - margin for receiver, until in leases.items()}
+
+    def owned(self) -> set[str]:
+        return set(self._leases)
+
+    def owns(self, receiver: str) -> bool:
+        return self._leases.get(receiver, 0.0) > time.time()
+
+    def lapsed(self) -> set[str]:
+        """Receivers whose lease ran out without being renewed (the store is down)."""
+        now = time.time()
+        return {receiver for receiver, until in self._leases.items() if until <= now}
+
+    async def take_over(self, receivers: set[str]) -> int:
+        """Carry on these receivers' work as their last owner left it; how much was open."""
+        names = sorted(receivers)
+        news = await self.store.read(lambda tx: tx.news_of(names, time.time()))
+        self.dedup.load(news)
+        for receiver in names:
+            await self._open_sender(receiver)
+        groups = await self.store.read(lambda tx: tx.groups_of(names))
+        ids = [i for g in groups for i in g.firing]
+        events = {e.id: e for e in await self.store.read(lambda tx: tx.events_by_ids(ids))}
+        for state in groups:
+            firing = [events[i] for i in state.firing if i in events]
+            if firing and self._target_for is not None:
+                target = self._target_for(firing[0], state.route, state.receiver)
+                self.grouper.resume(state, target, firing)
+        return await self.pick_up(receivers) + len(groups)
+
+    async def let_go(self, receivers: set[str], drain: bool = False) -> None:
+        """Stop working for receivers another replica owns now (or is handed: `drain`
+        lets sends under way end first). Their open work stays in the store for it."""
+        for receiver in receivers:
+            self._leases.pop(receiver, None)
+        self.grouper.drop(receivers)
+        self.dedup.forget(receivers)
+        for receiver in receivers:
+            sender = self._senders.pop(receiver, None)
+            if sender is not None:
+                if drain:
+                    await sender.quiesce()
+                await sender.stop()
+        self._taken = {k for k in self._taken if k[2] not in receivers}
+        self._queued = set()
+        for sender in self._senders.values():
+            self._queued |= sender.delivery_ids()
+
+    async def pick_up(self, receivers: set[str] | None = None) -> int:
+        """Take in hand the open work stored for owned receivers (all, or these) that this
+        replica does not have yet: what another replica accepted for them, what a
+        previous owner left. How many dispatches and deliveries were picked up."""
+        names = sorted(
+            r for r in (self.owned() if receivers is None else receivers) if self.owns(r)
+        )
+        if not names:
+            return 0
+        deliveries = await self.store.read(lambda tx: tx.open_deliveries(names))
+        fresh = [d for d in deliveries if d.id not in self._queued and self.owns(d.receiver)]
+        for delivery in fresh:
+            self._enqueue(delivery)
+        dispatches = await self.store.read(lambda tx: tx.open_dispatches(names))
+        waiting = [k for k in dispatches if k not in self._taken]
+        ids = list(dict.fromkeys(e for e, _, _ in waiting))
+        events = {e.id: e for e in await self.store.read(lambda tx: tx.events_by_ids(ids))}
+        for event_id, route, receiver in waiting:
+            event = events.get(event_id)
+            if event is not None and self._target_for is not None:
+                self.submit(event, [self._target_for(event, route, receiver)])
+        return len(fresh) + len(waiting)
+
+    def woken(self, receivers: set[str]) -> None:
+        """Another replica stored work for these receivers (the store's wake-up)."""
+        mine = {r for r in receivers if self.owns(r)}
+        if mine:
+            self._spawn(self._pick_up_quietly(mine))
+
+    async def _pick_up_quietly(self, receivers: set[str]) -> None:
+        try:
+            await self.pick_up(receivers)
+        except StoreUnavailable as exc:
+            # The next lease round picks it up again.
+            log(logging.WARNING, "could not pick up work", error=str(exc))
+
     # -- intake -----------------------------------------------------------------
 
-    def submit(self, event: Event, targets: Iterable[Target]) -> None:
-        """Hand a stored event's (route, receiver) targets to the stages and groups."""
+    def submit(self, event: Event, targets: Iterable[Target]) -> set[str]:
+        """Hand a stored event's (route, receiver) targets to the stages and groups; the
+        receivers owned by other replicas are returned, to be woken."""
         now = time.time()
-        self.inhibit.observe(event, now)
-        if event.kind == "alert":
-            self._hear(event, now)
+        elsewhere: set[str] = set()
         dropped: list[Suppression] = []
         for target in targets:
+            if not self.owns(target.receiver):
+                elsewhere.add(target.receiver)
+                continue
             dispatch = Dispatch(event, target)
+            if dispatch.key in self._taken:
+                continue
+            self._taken.add(dispatch.key)
             stage, reason = next(
                 ((s.name, r) for s in self.stages if (r := s(dispatch, now))), ("", None)
             )
@@ -99,6 +201,18 @@ class Bus:
             dropped.append(Suppression(event.id, target.route, target.receiver, stage, reason))
         if dropped:
             self._suppress(dropped, "delivery not needed")
+        self._remember_news()
+        return elsewhere
+
+    def _remember_news(self) -> None:
+        told, forgotten = self.dedup.drain()
+        if told or forgotten:
+
+            def write(tx: WriteTx) -> None:
+                tx.remember_news(told)
+                tx.forget_news(forgotten)
+
+            self._spawn(self.store.write(write))
 
     def _suppress(self, suppressed: list[Suppression], message: str) -> None:
         """Count, log and record receivers not told on purpose (the write is not awaited)."""
@@ -112,17 +226,17 @@ class Bus:
                 receiver=item.receiver,
                 reason=item.reason,
             )
-        self._spawn(self.store.write(lambda tx: tx.suppress(suppressed)))
 
-    def _hear(self, event: Event, now: float) -> None:
-        subject = subject_of(event)
-        self._heard[subject] = now
-        self._heard.move_to_end(subject)
-        while len(self._heard) > MAX_HEARD or next(iter(self._heard.values())) < now - HEARD_TTL:
-            self._heard.popitem(last=False)
+        async def write() -> None:
+            await self.store.write(lambda tx: tx.suppress(suppressed))
+            self._taken -= {(s.event_id, s.route, s.receiver) for s in suppressed}
 
-    def _last_heard(self, event: Event) -> float:
-        return self._heard.get(subject_of(event), event.received_at.timestamp())
+        self._spawn(write())
+
+    async def _last_heard(self, fingerprints: list[str]) -> dict[str, float]:
+        # Every event received counts, duplicates dropped by dedup included: Alertmanager
+        # repeating a firing alert is fresh news that it still fires.
+        return await self.store.read(lambda tx: tx.last_heard(fingerprints))
 
     def _stopped_repeating(self, group: Group, stale: list[tuple[Event, str]]) -> None:
         target = group.target
@@ -132,15 +246,33 @@ class Bus:
         ]
         self._suppress(suppressed, "alert gone stale")
 
+    def _group_ended(self, group: Group) -> None:
+        self._spawn(self.store.write(lambda tx: tx.drop_group(group.key)))
+
     async def _flush(self, batch: list[Flushing]) -> None:
-        """Turn group flushes into delivery rows (one write) and hand them to senders."""
+        """Turn group flushes into delivery rows (one write, with what the groups keep for
+        their repeats) and hand them to senders."""
         made = [(self._delivery_for(f), f) for f in batch if f.events]
+        sending = {d.id for d, _ in made if d.state != "skipped"}
 
         def write(tx: WriteTx) -> None:
             for delivery, flushing in made:
                 tx.insert_delivery(delivery, flushing.dispatched)
+            for flushing in batch:
+                group = flushing.group
+                if group.repeats:
+                    tx.save_group(group.state())
+                elif group.target.group_wait > 0:
+                    tx.drop_group(group.key)
 
-        await self.store.write(write)
+        self._queued |= sending
+        try:
+            await self.store.write(write)
+        except BaseException:
+            self._queued -= sending
+            raise
+        for flushing in batch:
+            self._taken.difference_update(flushing.dispatched)
         for delivery, flushing in made:
             # The line that ties a delivery id to its events and route, whatever happens.
             records.log_delivery(
@@ -152,7 +284,7 @@ class Bus:
             )
             if delivery.state != "skipped":
                 self._events[delivery.id] = flushing.events
-                self._sender(delivery.receiver).enqueue(delivery)
+                self._enqueue(delivery, reserved=True)
 
     def _delivery_for(self, flushing: Flushing) -> DeliveryRecord:
         live = self._live(flushing.group.target.receiver)
@@ -176,7 +308,41 @@ class Bus:
             self._senders[receiver] = sender
         return sender
 
+    async def _open_sender(self, receiver: str) -> None:
+        """The receiver's sender, its window holding the sends its previous owner made
+        (its provider counts those too) and any penalty still running."""
+        if receiver in self._senders:
+            return
+        sender = self._sender(receiver)
+        since = time.time() - sender.limiter.window
+
+        def read(tx: ReadTx) -> tuple[list[float], float]:
+            return tx.recent_sends(receiver, since), tx.paused_until(receiver)
+
+        sent, paused_until = await self.store.read(read)
+        sender.limiter.seed(sent, paused_until)
+
+    def _enqueue(self, delivery: DeliveryRecord, reserved: bool = False) -> None:
+        """Queue a delivery here if this replica owns its receiver, else wake the owner.
+
+        A delivery is `reserved` when its id went into `_queued` before the write that
+        stored it: picking up, which reads what the store lists as open, may have seen it
+        already, and must not have queued it too.
+        """
+        if not self.owns(delivery.receiver):
+            self._queued.discard(delivery.id)
+            self._spawn(self.store.wake({delivery.receiver}))
+            return
+        if not reserved and delivery.id in self._queued:
+            return
+        self._queued.add(delivery.id)
+        self._sender(delivery.receiver).enqueue(delivery)
+
     async def _attempt(self, delivery: DeliveryRecord, limiter: SlidingWindow) -> bool:
+        if not self.owns(delivery.receiver):
+            # The lease lapsed (renewals failing): another replica may be sending now.
+            delivery.next_attempt_at = time.time() + 1.0
+            return False
         live = self._live(delivery.receiver)
         if live is None:
             await self._dead(delivery, f"channel {delivery.receiver!r} is not configured")
@@ -200,7 +366,7 @@ class Bus:
             result = await self._tell(live, delivery, notification, limiter)
         except TransientError as exc:
             if exc.retry_after:
-                limiter.pause(exc.retry_after)
+                self._paused[delivery.receiver] = limiter.pause(exc.retry_after)
             return await self._failed(delivery, exc.detail, exc.retry_after)
         except PermanentError as exc:
             await self._dead(delivery, exc.detail)
@@ -240,7 +406,7 @@ class Bus:
                     pending[:1] = await live.channel.split_for_retry(message)
                     continue
                 finally:
-                    limiter.release()
+                    self._sent_at.setdefault(delivery.id, []).append(limiter.release())
                 pending.pop(0)
                 delivery.parts_sent += 1
         except DeliveryError:
@@ -253,9 +419,31 @@ class Bus:
             raise PermanentError(f"cannot be sent: {detail}") from exc
         return result
 
+    def _save(self, delivery: DeliveryRecord) -> Callable[[WriteTx], None]:
+        """The write of a delivery's new state, with the sends it made (for the receiver's
+        rate-limit window wherever it is sent from next) and any penalty it earned."""
+        sent = self._sent_at.pop(delivery.id, [])
+        paused = self._paused.pop(delivery.receiver, None)
+
+        def write(tx: WriteTx) -> None:
+            tx.save_delivery(delivery)
+            if sent:
+                tx.log_sends(delivery.receiver, sent)
+            if paused is not None:
+                tx.pause_receiver(delivery.receiver, paused)
+
+        return write
+
+    async def _store(self, delivery: DeliveryRecord) -> None:
+        """Write the delivery's new state; a finished one is let go of once that is stored
+        (until then the store lists it as open, and picking up must not take it again)."""
+        await self.store.write(self._save(delivery))
+        if delivery.state not in OPEN_DELIVERY_STATES:
+            self._queued.discard(delivery.id)
+
     async def _record_sent(self, delivery: DeliveryRecord) -> None:
         try:
-            await self.store.write(lambda tx: tx.save_delivery(delivery))
+            await self._store(delivery)
         except StoreUnavailable as exc:
             records.log_delivery(logging.ERROR, "sent, but not recorded", delivery, error=str(exc))
 
@@ -269,7 +457,7 @@ class Bus:
             return True
         records.finish(delivery, "failed", detail)
         delivery.next_attempt_at = time.time() + delay
-        await self.store.write(lambda tx: tx.save_delivery(delivery))
+        await self._store(delivery)
         records.log_delivery(
             logging.WARNING,
             "delivery failed, will retry",
@@ -283,7 +471,7 @@ class Bus:
     async def _dead(self, delivery: DeliveryRecord, detail: str) -> None:
         records.finish(delivery, "dead", detail)
         fallback = self._fallback_for(delivery)
-        await self.store.write(lambda tx: tx.save_delivery(delivery))
+        await self._store(delivery)
         records.log_delivery(
             logging.ERROR,
             "delivery dead",
@@ -292,9 +480,10 @@ class Bus:
             fallback=fallback.receiver if fallback else None,
         )
         if fallback is not None:
+            self._queued.add(fallback.id)
             await self.store.write(lambda tx: tx.insert_delivery(fallback, []))
             self._events[fallback.id] = self._events.get(delivery.id, [])
-            self._sender(fallback.receiver).enqueue(fallback)
+            self._enqueue(fallback, reserved=True)
 
     def _fallback_for(self, delivery: DeliveryRecord) -> DeliveryRecord | None:
         live = self._live(delivery.receiver)
@@ -322,7 +511,9 @@ class Bus:
             for d in backlog:
                 tx.save_delivery(d)
 
+        self._queued.add(digest.id)  # the sender queues the digest itself
         await self.store.write(write)
+        self._queued -= {d.id for d in backlog}
         log(
             logging.WARNING,
             "backlog folded into a digest",
@@ -336,12 +527,19 @@ class Bus:
     # -- lifecycle --------------------------------------------------------------
 
     def configure(
-        self, channels: Mapping[str, ChannelConfig], route_templates: Mapping[str, str | None]
+        self,
+        channels: Mapping[str, ChannelConfig],
+        route_templates: Mapping[str, str | None],
+        target_for: TargetFor | None = None,
     ) -> None:
-        """Apply a loaded config: its channels, their budgets and concurrency, and each
-        route's template. Waiting and retrying deliveries use them from their next attempt."""
+        """Apply a loaded config: its channels, their budgets and concurrency, each
+        route's template, and the targets of work stored earlier (`target_for`: by event,
+        route path and receiver). Waiting and retrying deliveries use them from their next
+        attempt."""
         self._use_channels(channels)
         self._route_templates = dict(route_templates)
+        if target_for is not None:
+            self._target_for = target_for
         for receiver, sender in self._senders.items():
             live = self._live(receiver)
             if live is not None:
@@ -367,19 +565,9 @@ class Bus:
             del self._retired[live.name]
         await live.channel.aclose()
 
-    async def resume(self, target_for: Callable[[Event, str, str], Target]) -> int:
-        """Re-queue what a previous process left: open deliveries and open dispatches."""
-        deliveries = await self.store.read(lambda tx: tx.open_deliveries())
-        for delivery in deliveries:
-            self._sender(delivery.receiver).enqueue(delivery)
-        dispatches = await self.store.read(lambda tx: tx.open_dispatches())
-        ids = list(dict.fromkeys(e for e, _, _ in dispatches))
-        events = {e.id: e for e in await self.store.read(lambda tx: tx.events_by_ids(ids))}
-        for event_id, route, receiver in dispatches:
-            event = events.get(event_id)
-            if event is not None:
-                self.submit(event, [target_for(event, route, receiver)])
-        return len(deliveries) + len(dispatches)
+    def receivers(self) -> list[str]:
+        """Every receiver this config knows: what the replicas share out."""
+        return sorted({*self.channels.names(), *self._retired})
 
     async def retry(self, delivery_id: str) -> DeliveryRecord | None:
         delivery = await self.store.read(lambda tx: tx.get_delivery(delivery_id))
@@ -388,8 +576,9 @@ class Bus:
         delivery.state = "pending"
         delivery.attempts.append({"at": records.now_iso(), "outcome": "retry", "detail": "by hand"})
         delivery.created_at = time.time()
+        self._queued.add(delivery.id)
         await self.store.write(lambda tx: tx.save_delivery(delivery))
-        self._sender(delivery.receiver).enqueue(delivery)
+        self._enqueue(delivery, reserved=True)
         return delivery
 
     def queue_depth(self) -> int:

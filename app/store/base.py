@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar
 
 from app.events import Event
+from app.store.shared import SharedReads, SharedWrites
 
 T = TypeVar("T")
 
@@ -103,7 +104,7 @@ class RunHistory(Protocol):
         ...
 
 
-class WriteTx(RunHistory, Protocol):
+class WriteTx(RunHistory, SharedWrites, Protocol):
     def remember_delivery(self, key: str) -> bool:
         """Remember a sender's delivery key; False when it was already remembered."""
         ...
@@ -143,7 +144,7 @@ class WriteTx(RunHistory, Protocol):
         ...
 
 
-class ReadTx(RunHistory, Protocol):
+class ReadTx(RunHistory, SharedReads, Protocol):
     def list_events(
         self,
         *,
@@ -170,12 +171,14 @@ class ReadTx(RunHistory, Protocol):
 
     def get_delivery(self, delivery_id: str) -> DeliveryRecord | None: ...
 
-    def open_deliveries(self) -> list[DeliveryRecord]:
-        """Pending and failed deliveries, oldest first: what a restart must resume."""
+    def open_deliveries(self, receivers: list[str] | None = None) -> list[DeliveryRecord]:
+        """Pending and failed deliveries (of these receivers), oldest first: what a
+        restart or a takeover resumes."""
         ...
 
-    def open_dispatches(self) -> list[tuple[str, str, str]]:
-        """(event_id, route, receiver) not yet turned into a delivery, oldest first."""
+    def open_dispatches(self, receivers: list[str] | None = None) -> list[tuple[str, str, str]]:
+        """(event_id, route, receiver) not yet turned into a delivery (for these
+        receivers), oldest first."""
         ...
 
     def running_pipelines(self, *, since: float) -> dict[str, int]:
@@ -198,4 +201,13 @@ class Store(Protocol):
 
     async def writable(self) -> bool:
         """Whether a write can be committed now (for /readyz)."""
+        ...
+
+    async def wake(self, receivers: set[str]) -> None:
+        """Tell whichever replicas own these receivers that work was stored for them."""
+        ...
+
+    def on_wake(self, listener: Callable[[set[str]], None]) -> None:
+        """Call `listener`, on the running event loop, with the receivers work was stored
+        for by any replica (this one included)."""
         ...

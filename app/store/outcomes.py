@@ -14,12 +14,11 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
+from app.store.sqlite_util import rows_for
+
 Outcome = dict[str, Any]
 # Runs one of the queries below for some event ids: `{ids}` stands for their list.
 Fetch = Callable[[str, list[str]], list[tuple[Any, ...]]]
-
-# SQLite caps the number of bound parameters per statement.
-_CHUNK = 500
 
 
 _DELIVERIES = """SELECT de.event_id, d.record FROM delivery_events de
@@ -31,7 +30,7 @@ _WAITING = "SELECT event_id, route, receiver FROM dispatches WHERE event_id IN (
 
 def outcomes_of(conn: sqlite3.Connection, event_ids: list[str]) -> dict[str, list[Outcome]]:
     """Every event's outcomes, oldest first, from a SQLite connection."""
-    return outcomes_fetched(lambda sql, ids: _rows(conn, sql, ids), event_ids)
+    return outcomes_fetched(lambda sql, ids: rows_for(conn, sql, ids), event_ids)
 
 
 def outcomes_fetched(fetch: Fetch, event_ids: list[str]) -> dict[str, list[Outcome]]:
@@ -60,15 +59,6 @@ def outcomes_fetched(fetch: Fetch, event_ids: list[str]) -> dict[str, list[Outco
         }
         found[event_id].append(("~", waiting))
     return {key: [o for _, o in sorted(items, key=_first)] for key, items in found.items()}
-
-
-def _rows(conn: sqlite3.Connection, sql: str, ids: list[str]) -> list[tuple[Any, ...]]:
-    rows: list[tuple[Any, ...]] = []
-    for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start : start + _CHUNK]
-        query = sql.format(ids=",".join("?" * len(chunk)))  # only placeholders go in
-        rows += conn.execute(query, chunk).fetchall()
-    return rows
 
 
 def _first(item: tuple[str, Outcome]) -> str:

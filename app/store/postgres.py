@@ -15,6 +15,7 @@ the next job reconnects (postgres_link.py).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -29,6 +30,7 @@ from app.store.handoff import Desk, Pending, Read, Write, settle
 from app.store.postgres_link import Conn, Health, Link, describe
 from app.store.postgres_queries import PgReadTx, PgWriteTx
 from app.store.postgres_schema import migrate
+from app.store.postgres_wake import Hearing, Listener, notifier
 
 T = TypeVar("T")
 
@@ -71,6 +73,7 @@ class PostgresStore:
         self._health = Health(self.where)
         self._desk = Desk(self.where, busy_timeout, read_timeout=busy_timeout)
         self._threads: list[threading.Thread] = []
+        self._hearing = Hearing(self._link())
 
     def _link(self) -> Link:
         return Link(self.url, self.busy_timeout, self._health)
@@ -113,6 +116,7 @@ class PostgresStore:
             raise
 
     async def close(self) -> None:
+        await self._hearing.stop(self.busy_timeout + 1.0)
         for thread in self._threads:
             if thread.name.startswith("postgres-write"):
                 self._desk.writes.put(None)
@@ -139,6 +143,18 @@ class PostgresStore:
         if not self._threads:
             raise StoreUnavailable("store is not running")
         return await self._desk.read(fn)
+
+    async def wake(self, receivers: set[str]) -> None:
+        """NOTIFY the replicas (this one too) that work was stored for `receivers`. Never
+        raises: the work is stored already, and an owner not woken finds it at its next
+        lease round."""
+        with contextlib.suppress(StoreUnavailable):
+            await self.write(notifier(receivers))
+
+    def on_wake(self, listener: Listener) -> None:
+        """Call `listener` on the running loop with the receivers of every wake-up sent
+        to this database, from a connection that LISTENs (postgres_wake.py)."""
+        self._hearing.add(listener)
 
     async def writable(self) -> bool:
         """Whether a webhook's write would commit now: a real row written and deleted

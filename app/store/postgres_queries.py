@@ -18,6 +18,7 @@ from app.events import Event
 from app.store import postgres_retention
 from app.store.base import OPEN_DELIVERY_STATES, DeliveryRecord, Retention, RunRecord, Suppression
 from app.store.outcomes import outcomes_fetched
+from app.store.postgres_shared import SharedWritesPg, qmark
 from app.store.queries import FINISHED
 from app.store.rows import (
     delivery_of,
@@ -26,6 +27,7 @@ from app.store.rows import (
     listed_events,
     where_equal,
 )
+from app.store.sqlite_shared import SharedReadsSql
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 
@@ -39,6 +41,8 @@ class _PgTx:
 
     def __init__(self, conn: Conn, clock: Callable[[], float] | None = None) -> None:
         self.conn = conn
+        # The shared state's SQL (postgres_shared.py) speaks with SQLite's placeholders.
+        self._conn = qmark(conn)
         # Tests of retention compress weeks into seconds by injecting the clock.
         self._clock = clock
 
@@ -91,7 +95,7 @@ class _PgTx:
         return [RunRecord(*r) for r in rows]
 
 
-class PgWriteTx(_PgTx):
+class PgWriteTx(_PgTx, SharedWritesPg):
     def generation(self, pipeline_key: str) -> int:
         # Locks the pipeline's row (made at generation 0 if it has none) until commit: a
         # writer on another replica waits here, then reads the generation this one wrote.
@@ -208,7 +212,7 @@ class PgWriteTx(_PgTx):
         self.conn.execute("DELETE FROM readiness_probe WHERE id = %s", (row[0],))
 
 
-class PgReadTx(_PgTx):
+class PgReadTx(_PgTx, SharedReadsSql):
     def list_events(
         self,
         *,
@@ -262,16 +266,20 @@ class PgReadTx(_PgTx):
         row = self._one("SELECT record FROM deliveries WHERE id = %s", (delivery_id,))
         return delivery_of(row[0]) if row else None
 
-    def open_deliveries(self) -> list[DeliveryRecord]:
+    def open_deliveries(self, receivers: list[str] | None = None) -> list[DeliveryRecord]:
         rows = self.conn.execute(
-            "SELECT record FROM deliveries WHERE state = ANY(%s) ORDER BY id",
-            (list(OPEN_DELIVERY_STATES),),
+            """SELECT record FROM deliveries
+               WHERE state = ANY(%s) AND (%s::text[] IS NULL OR receiver = ANY(%s::text[]))
+               ORDER BY id""",
+            (list(OPEN_DELIVERY_STATES), receivers, receivers),
         ).fetchall()
         return [delivery_of(r[0]) for r in rows]
 
-    def open_dispatches(self) -> list[tuple[str, str, str]]:
+    def open_dispatches(self, receivers: list[str] | None = None) -> list[tuple[str, str, str]]:
         rows = self.conn.execute(
-            "SELECT event_id, route, receiver FROM dispatches ORDER BY seq"
+            """SELECT event_id, route, receiver FROM dispatches
+               WHERE %s::text[] IS NULL OR receiver = ANY(%s::text[]) ORDER BY seq""",
+            (receivers, receivers),
         ).fetchall()
         return [(e, r, c) for e, r, c in rows]
 

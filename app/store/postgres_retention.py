@@ -74,7 +74,24 @@ DELETE FROM pipelines WHERE pipeline_key IN (
 """
 
 
-POSTGRES = Rules(_DELIVERIES, _EVENTS, _SEEN, _RUNS, _PIPELINES)
+# The bus's shared state, as retention.py says.
+_NEWS = """
+DELETE FROM news WHERE (receiver, route, subject) IN (
+    SELECT receiver, route, subject FROM news WHERE expires_at < %(cutoff)s LIMIT %(batch)s)
+"""
+_SENDS = """
+DELETE FROM send_log WHERE id IN (
+    SELECT id FROM send_log WHERE at < %(cutoff)s LIMIT %(batch)s)
+"""
+_PAUSES = "DELETE FROM pauses WHERE until < %(cutoff)s"
+_ACTIVITY = """
+DELETE FROM activity WHERE key IN (
+    SELECT key FROM activity WHERE heard_at < %(cutoff)s
+    UNION SELECT key FROM (SELECT key FROM activity ORDER BY heard_at DESC OFFSET %(keep)s) old
+    LIMIT %(batch)s)
+"""
+
+POSTGRES = Rules(_DELIVERIES, _EVENTS, _SEEN, _RUNS, _PIPELINES, _NEWS, _SENDS, _PAUSES, _ACTIVITY)
 
 
 def prune(

@@ -97,7 +97,62 @@ CREATE TABLE readiness_probe (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1_BASE,)
+# What the bus keeps between restarts and shares between replicas (app/store/shared.py):
+# SQLite's migration 5.
+_V2_SHARED_STATE = """
+CREATE TABLE news (
+    route TEXT NOT NULL,
+    receiver TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    news TEXT NOT NULL,
+    expires_at DOUBLE PRECISION NOT NULL,
+    event_id TEXT NOT NULL,
+    PRIMARY KEY (receiver, route, subject)
+);
+CREATE INDEX news_by_expiry ON news (expires_at);
+CREATE TABLE groups (
+    key TEXT PRIMARY KEY,
+    route TEXT NOT NULL,
+    receiver TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    order_key TEXT NOT NULL,
+    firing TEXT NOT NULL,
+    last_sent DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX groups_by_receiver ON groups (receiver);
+CREATE TABLE send_log (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    receiver TEXT NOT NULL,
+    at DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX send_log_by_receiver ON send_log (receiver, at);
+CREATE INDEX send_log_by_time ON send_log (at);
+CREATE TABLE pauses (
+    receiver TEXT PRIMARY KEY,
+    until DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE activity (
+    key TEXT PRIMARY KEY,
+    event_id TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    heard_at DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX activity_by_time ON activity (heard_at);
+CREATE TABLE leases (
+    receiver TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    expires_at DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE replicas (
+    owner TEXT PRIMARY KEY,
+    seen_at DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX events_by_fingerprint ON events (fingerprint, received_at);
+CREATE INDEX dispatches_by_receiver ON dispatches (receiver, seq);
+CREATE INDEX deliveries_by_receiver ON deliveries (receiver, state);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1_BASE, _V2_SHARED_STATE)
 
 # pg_advisory_lock's key for "migrating Signalbox's schema": any constant of our own.
 MIGRATION_LOCK = 0x5167_6E61_6C62_6F78  # "Sgnalbox"

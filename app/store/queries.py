@@ -24,6 +24,7 @@ from app.store.rows import (
     listed_events,
     where_equal,
 )
+from app.store.sqlite_shared import SharedReadsSql, SharedWritesSql
 
 FINISHED = ("success", "failure", "unstable", "cancelled", "skipped")
 
@@ -87,7 +88,7 @@ class _SqliteTx:
         return [RunRecord(*r) for r in rows]
 
 
-class SqliteWriteTx(_SqliteTx):
+class SqliteWriteTx(_SqliteTx, SharedWritesSql):
     def remember_delivery(self, key: str) -> bool:
         inserted = self._conn.execute(
             "INSERT OR IGNORE INTO seen_deliveries (key, seen_at) VALUES (?, ?)",
@@ -165,7 +166,7 @@ class SqliteWriteTx(_SqliteTx):
         return retention.reclaim_space(self._conn, pages)
 
 
-class SqliteReadTx(_SqliteTx):
+class SqliteReadTx(_SqliteTx, SharedReadsSql):
     def list_events(
         self,
         *,
@@ -224,18 +225,34 @@ class SqliteReadTx(_SqliteTx):
         ).fetchone()
         return delivery_of(row[0]) if row else None
 
-    def open_deliveries(self) -> list[DeliveryRecord]:
-        rows = self._conn.execute(
-            f"SELECT record FROM deliveries WHERE state IN ({','.join('?' * len(OPEN_DELIVERY_STATES))})"  # noqa: S608, E501
-            " ORDER BY id",
-            OPEN_DELIVERY_STATES,
-        ).fetchall()
+    def open_deliveries(self, receivers: list[str] | None = None) -> list[DeliveryRecord]:
+        states = ",".join("?" * len(OPEN_DELIVERY_STATES))
+        if receivers is None:
+            rows = self._conn.execute(
+                f"SELECT record FROM deliveries WHERE state IN ({states}) ORDER BY id",  # noqa: S608
+                OPEN_DELIVERY_STATES,
+            ).fetchall()
+        else:
+            marks = ",".join("?" * len(receivers))
+            rows = self._conn.execute(
+                f"""SELECT record FROM deliveries
+                    WHERE receiver IN ({marks}) AND state IN ({states}) ORDER BY id""",  # noqa: S608
+                (*receivers, *OPEN_DELIVERY_STATES),
+            ).fetchall()
         return [delivery_of(r[0]) for r in rows]
 
-    def open_dispatches(self) -> list[tuple[str, str, str]]:
-        rows = self._conn.execute(
-            "SELECT event_id, route, receiver FROM dispatches ORDER BY seq"
-        ).fetchall()
+    def open_dispatches(self, receivers: list[str] | None = None) -> list[tuple[str, str, str]]:
+        if receivers is None:
+            rows = self._conn.execute(
+                "SELECT event_id, route, receiver FROM dispatches ORDER BY seq"
+            ).fetchall()
+        else:
+            marks = ",".join("?" * len(receivers))
+            rows = self._conn.execute(
+                f"""SELECT event_id, route, receiver FROM dispatches
+                    WHERE receiver IN ({marks}) ORDER BY seq""",  # noqa: S608
+                receivers,
+            ).fetchall()
         return [(e, r, c) for e, r, c in rows]
 
     def running_pipelines(self, *, since: float) -> dict[str, int]:

@@ -68,6 +68,29 @@ DELETE FROM pipelines WHERE pipeline_key IN (
     LIMIT :batch)
 """
 
+# The bus's shared state (app/store/shared.py): dedup news past its window, sends older
+# than any rate-limit window, penalties served, and activities nobody has heard of for a
+# day (an alert nobody resolves stops inhibiting others then, as it did in memory).
+_NEWS = """
+DELETE FROM news WHERE (receiver, route, subject) IN (
+    SELECT receiver, route, subject FROM news WHERE expires_at < :cutoff LIMIT :batch)
+"""
+_SENDS = """
+DELETE FROM send_log WHERE rowid IN (
+    SELECT rowid FROM send_log WHERE at < :cutoff LIMIT :batch)
+"""
+_PAUSES = "DELETE FROM pauses WHERE until < :cutoff"
+_ACTIVITY = """
+DELETE FROM activity WHERE key IN (
+    SELECT key FROM activity WHERE heard_at < :cutoff
+    UNION SELECT key FROM (SELECT key FROM activity ORDER BY heard_at DESC LIMIT -1 OFFSET :keep)
+    LIMIT :batch)
+"""
+# Longest rate-limit window a send is kept for; the longest sensible `per` is an hour.
+SEND_LOG_SECONDS = 86400.0
+ACTIVITY_SECONDS = 86400.0
+MAX_ACTIVITY = 10_000
+
 
 @dataclass(frozen=True)
 class Rules:
@@ -79,9 +102,13 @@ class Rules:
     seen_deliveries: str
     pipeline_runs: str
     pipelines: str
+    news: str
+    send_log: str
+    pauses: str
+    activity: str  # :keep, the most kept
 
 
-SQLITE = Rules(_DELIVERIES, _EVENTS, _SEEN, _RUNS, _PIPELINES)
+SQLITE = Rules(_DELIVERIES, _EVENTS, _SEEN, _RUNS, _PIPELINES, _NEWS, _SENDS, _PAUSES, _ACTIVITY)
 
 
 def prune(conn: sqlite3.Connection, policy: Retention, now: float, batch: int) -> dict[str, int]:
@@ -111,6 +138,10 @@ def prune_by(
         rules.pipeline_runs, int((now - policy.pipeline_runs) * 1e9), keep=policy.keep_runs
     )
     removed["pipelines"] = run(rules.pipelines, 0)
+    removed["news"] = run(rules.news, now)
+    removed["send_log"] = run(rules.send_log, now - SEND_LOG_SECONDS)
+    removed["pauses"] = run(rules.pauses, now)
+    removed["activity"] = run(rules.activity, now - ACTIVITY_SECONDS, keep=MAX_ACTIVITY)
     return removed
 
 

@@ -9,6 +9,7 @@ failing request does not undo its neighbours.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 import threading
@@ -79,6 +80,9 @@ class SqliteStore:
         self._reader: threading.Thread | None = None
         self._checkpointer: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._wake_listeners: list[
+            tuple[asyncio.AbstractEventLoop, Callable[[set[str]], None]]
+        ] = []
 
     async def start(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -147,6 +151,15 @@ class SqliteStore:
                 settle(outcomes)
         finally:
             conn.close()
+
+    async def wake(self, receivers: set[str]) -> None:
+        # One file, one machine: the replicas that share it are in this process.
+        for loop, listener in self._wake_listeners:
+            with contextlib.suppress(RuntimeError):  # a loop closed since
+                loop.call_soon_threadsafe(listener, set(receivers))
+
+    def on_wake(self, listener: Callable[[set[str]], None]) -> None:
+        self._wake_listeners.append((asyncio.get_running_loop(), listener))
 
     async def writable(self) -> bool:
         """Whether a webhook's write would commit now: a real row is written and deleted

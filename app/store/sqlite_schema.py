@@ -95,11 +95,64 @@ INSERT INTO pipelines (pipeline_key, generation)
     SELECT pipeline_key, count(*) FROM pipeline_runs GROUP BY pipeline_key;
 """
 
+# What the bus keeps between restarts and shares between replicas (app/store/shared.py).
+_V5_SHARED_STATE = """
+CREATE TABLE news (
+    route TEXT NOT NULL,
+    receiver TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    news TEXT NOT NULL,
+    expires_at REAL NOT NULL,
+    event_id TEXT NOT NULL,
+    PRIMARY KEY (receiver, route, subject)
+) WITHOUT ROWID;
+CREATE INDEX news_by_expiry ON news (expires_at);
+CREATE TABLE groups (
+    key TEXT PRIMARY KEY,
+    route TEXT NOT NULL,
+    receiver TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    order_key TEXT NOT NULL,
+    firing TEXT NOT NULL,
+    last_sent REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX groups_by_receiver ON groups (receiver);
+CREATE TABLE send_log (
+    receiver TEXT NOT NULL,
+    at REAL NOT NULL
+);
+CREATE INDEX send_log_by_receiver ON send_log (receiver, at);
+CREATE TABLE pauses (
+    receiver TEXT PRIMARY KEY,
+    until REAL NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE activity (
+    key TEXT PRIMARY KEY,
+    event_id TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    heard_at REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX activity_by_time ON activity (heard_at);
+CREATE TABLE leases (
+    receiver TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    expires_at REAL NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE replicas (
+    owner TEXT PRIMARY KEY,
+    seen_at REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX events_by_fingerprint ON events (fingerprint, received_at);
+CREATE INDEX dispatches_by_receiver ON dispatches (receiver, seq);
+CREATE INDEX deliveries_by_receiver ON deliveries (receiver, state);
+"""
+
 MIGRATIONS: tuple[str, ...] = (
     _V1_BASE,
     _V2_OUTCOMES,
     _V3_READINESS,
     _V4_PIPELINE_GENERATIONS,
+    _V5_SHARED_STATE,
 )
 
 
