@@ -16,7 +16,7 @@ from app.bus.ownership import Ownership
 from app.bus.plan import Plan
 from app.bus.retry import RetryPolicy
 from app.bus.target import Target
-from app.bus.worker import Bus
+from app.bus.worker import Bus, TargetFor
 from app.events import Event
 from app.sources import SOURCE_MODULES
 from app.store import DeliveryRecord, Store
@@ -56,25 +56,34 @@ def default_target(event: Event, route: str, receiver: str) -> Target:
     return Target(route, receiver)
 
 
-async def configure(bus: Bus, store: Store, channels: Mapping[str, Any]) -> None:
+async def configure(
+    bus: Bus,
+    store: Store,
+    channels: Mapping[str, Any],
+    target_for: TargetFor = default_target,
+) -> None:
     """Give the bus these channels (configs or plain settings) and, as the service does,
-    a lease round so it owns them."""
+    a lease round so it owns them; `target_for` gives work picked up from the store its
+    route's settings."""
     configs = {
         n: c if not isinstance(c, dict) else channel_configs({n: c})[n] for n, c in channels.items()
     }
-    bus.configure(configs, {}, default_target)
+    bus.configure(configs, {}, target_for)
     await Ownership(store, bus, bus.receivers, owner=REPLICA).round()
 
 
 @asynccontextmanager
 async def running_bus(
-    backend: Backend, channels: Mapping[str, dict[str, Any]], policy: RetryPolicy = FAST_RETRIES
+    backend: Backend,
+    channels: Mapping[str, dict[str, Any]],
+    policy: RetryPolicy = FAST_RETRIES,
+    target_for: TargetFor = default_target,
 ) -> AsyncIterator[tuple[Bus, Store]]:
     """A bus over a store on the test's backend (the `backend` fixture: each of them)."""
     store = backend.store()
     await store.start()
     bus = Bus(store, policy)
-    await configure(bus, store, channels)
+    await configure(bus, store, channels, target_for)
     try:
         yield bus, store
     finally:

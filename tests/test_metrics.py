@@ -15,7 +15,7 @@ from channels import CHANNEL_TYPES
 from feeding import feed, post_fixture
 from fixtures import load
 from process import free_port, signalbox
-from service import AUTH, LOG_ONLY, serve
+from service import AUTH, LOG_ONLY, serve, wait_until
 
 
 def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -34,6 +34,8 @@ def test_pipeline_metrics_follow_fixture_runs(tmp_path: Path) -> None:
     """Finished runs are counted by source, project and status, with durations and last status."""
     with serve(tmp_path) as client:
         feed(client)
+        # The latency histogram is observed when a delivery is sent: wait for one.
+        wait_until(lambda: client.get("/api/deliveries?state=sent").json()["deliveries"])
         text = client.get("/metrics").text
     gitlab_fail = {"source": "gitlab", "project": "android-team/customer-app"}
     assert (value(text, "signalbox_pipeline_runs_total", **gitlab_fail, status="failure") or 0) >= 1

@@ -124,6 +124,13 @@ class Dedup:
             [k for k, n in changed.items() if n is None],
         )
 
+    def undrain(self, told: list[News], forgotten: list[tuple[str, str, str]]) -> None:
+        """Their write failed: hand them back to the next drain (newer changes win)."""
+        for news in told:
+            self._changed.setdefault((news.route, news.receiver, news.subject), news)
+        for key in forgotten:
+            self._changed.setdefault(key, None)
+
 
 def subject_of(event: Event) -> str:
     """What the event is about: one alert, one CI run, or what its fingerprint names."""

@@ -149,8 +149,10 @@ class Bus:
         )
         if not names:
             return 0
-        deliveries = await self.store.read(lambda tx: tx.open_deliveries(names))
-        fresh = [d for d in deliveries if d.id not in self._queued and self.owns(d.receiver)]
+        # Ids first: a backlog already queued here is not read again every round.
+        open_ids = await self.store.read(lambda tx: tx.open_deliveries(names))
+        unknown = [i for i in open_ids if i not in self._queued]
+        fresh = await self.store.read(lambda tx: tx.deliveries_by_ids(unknown)) if unknown else []
         for delivery in fresh:
             self._enqueue(delivery)
         dispatches = await self.store.read(lambda tx: tx.open_dispatches(names))
@@ -201,18 +203,7 @@ class Bus:
             dropped.append(Suppression(event.id, target.route, target.receiver, stage, reason))
         if dropped:
             self._suppress(dropped, "delivery not needed")
-        self._remember_news()
         return elsewhere
-
-    def _remember_news(self) -> None:
-        told, forgotten = self.dedup.drain()
-        if told or forgotten:
-
-            def write(tx: WriteTx) -> None:
-                tx.remember_news(told)
-                tx.forget_news(forgotten)
-
-            self._spawn(self.store.write(write))
 
     def _suppress(self, suppressed: list[Suppression], message: str) -> None:
         """Count, log and record receivers not told on purpose (the write is not awaited)."""
@@ -254,8 +245,13 @@ class Bus:
         their repeats) and hand them to senders."""
         made = [(self._delivery_for(f), f) for f in batch if f.events]
         sending = {d.id for d, _ in made if d.state != "skipped"}
+        # The news let through since the last flush is remembered with it (only what
+        # passes dedup changes its memory, and all that passes is flushed).
+        told, forgotten = self.dedup.drain()
 
         def write(tx: WriteTx) -> None:
+            tx.remember_news(told)
+            tx.forget_news(forgotten)
             for delivery, flushing in made:
                 tx.insert_delivery(delivery, flushing.dispatched)
             for flushing in batch:
@@ -270,6 +266,7 @@ class Bus:
             await self.store.write(write)
         except BaseException:
             self._queued -= sending
+            self.dedup.undrain(told, forgotten)
             raise
         for flushing in batch:
             self._taken.difference_update(flushing.dispatched)

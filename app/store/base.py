@@ -171,14 +171,18 @@ class ReadTx(RunHistory, SharedReads, Protocol):
 
     def get_delivery(self, delivery_id: str) -> DeliveryRecord | None: ...
 
-    def open_deliveries(self, receivers: list[str] | None = None) -> list[DeliveryRecord]:
-        """Pending and failed deliveries (of these receivers), oldest first: what a
-        restart or a takeover resumes."""
+    def open_deliveries(self, receivers: list[str]) -> list[str]:
+        """Ids of the pending and failed deliveries of these receivers, oldest first: what
+        a restart or a takeover resumes."""
         ...
 
-    def open_dispatches(self, receivers: list[str] | None = None) -> list[tuple[str, str, str]]:
-        """(event_id, route, receiver) not yet turned into a delivery (for these
-        receivers), oldest first."""
+    def deliveries_by_ids(self, ids: list[str]) -> list[DeliveryRecord]:
+        """The deliveries with these ids that exist, in the order asked."""
+        ...
+
+    def open_dispatches(self, receivers: list[str]) -> list[tuple[str, str, str]]:
+        """(event_id, route, receiver) of these receivers not yet turned into a delivery,
+        oldest first."""
         ...
 
     def running_pipelines(self, *, since: float) -> dict[str, int]:

@@ -266,20 +266,26 @@ class PgReadTx(_PgTx, SharedReadsSql):
         row = self._one("SELECT record FROM deliveries WHERE id = %s", (delivery_id,))
         return delivery_of(row[0]) if row else None
 
-    def open_deliveries(self, receivers: list[str] | None = None) -> list[DeliveryRecord]:
+    def open_deliveries(self, receivers: list[str]) -> list[str]:
         rows = self.conn.execute(
-            """SELECT record FROM deliveries
-               WHERE state = ANY(%s) AND (%s::text[] IS NULL OR receiver = ANY(%s::text[]))
-               ORDER BY id""",
-            (list(OPEN_DELIVERY_STATES), receivers, receivers),
+            """SELECT id FROM deliveries
+               WHERE receiver = ANY(%s::text[]) AND state = ANY(%s::text[]) ORDER BY id""",
+            (receivers, list(OPEN_DELIVERY_STATES)),
         ).fetchall()
-        return [delivery_of(r[0]) for r in rows]
+        return [i for (i,) in rows]
 
-    def open_dispatches(self, receivers: list[str] | None = None) -> list[tuple[str, str, str]]:
+    def deliveries_by_ids(self, ids: list[str]) -> list[DeliveryRecord]:
+        rows = self.conn.execute(
+            "SELECT id, record FROM deliveries WHERE id = ANY(%s::text[])", (ids,)
+        ).fetchall()
+        found = {i: delivery_of(record) for i, record in rows}
+        return [found[i] for i in ids if i in found]
+
+    def open_dispatches(self, receivers: list[str]) -> list[tuple[str, str, str]]:
         rows = self.conn.execute(
             """SELECT event_id, route, receiver FROM dispatches
-               WHERE %s::text[] IS NULL OR receiver = ANY(%s::text[]) ORDER BY seq""",
-            (receivers, receivers),
+               WHERE receiver = ANY(%s::text[]) ORDER BY seq""",
+            (receivers,),
         ).fetchall()
         return [(e, r, c) for e, r, c in rows]
 

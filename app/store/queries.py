@@ -25,6 +25,7 @@ from app.store.rows import (
     where_equal,
 )
 from app.store.sqlite_shared import SharedReadsSql, SharedWritesSql
+from app.store.sqlite_util import rows_for
 
 FINISHED = ("success", "failure", "unstable", "cancelled", "skipped")
 
@@ -225,35 +226,18 @@ class SqliteReadTx(_SqliteTx, SharedReadsSql):
         ).fetchone()
         return delivery_of(row[0]) if row else None
 
-    def open_deliveries(self, receivers: list[str] | None = None) -> list[DeliveryRecord]:
-        states = ",".join("?" * len(OPEN_DELIVERY_STATES))
-        if receivers is None:
-            rows = self._conn.execute(
-                f"SELECT record FROM deliveries WHERE state IN ({states}) ORDER BY id",  # noqa: S608
-                OPEN_DELIVERY_STATES,
-            ).fetchall()
-        else:
-            marks = ",".join("?" * len(receivers))
-            rows = self._conn.execute(
-                f"""SELECT record FROM deliveries
-                    WHERE receiver IN ({marks}) AND state IN ({states}) ORDER BY id""",  # noqa: S608
-                (*receivers, *OPEN_DELIVERY_STATES),
-            ).fetchall()
-        return [delivery_of(r[0]) for r in rows]
+    def open_deliveries(self, receivers: list[str]) -> list[str]:
+        sql = "SELECT id FROM deliveries WHERE receiver IN ({ids}) AND state IN (?, ?)"
+        return sorted(i for (i,) in rows_for(self._conn, sql, receivers, *OPEN_DELIVERY_STATES))
 
-    def open_dispatches(self, receivers: list[str] | None = None) -> list[tuple[str, str, str]]:
-        if receivers is None:
-            rows = self._conn.execute(
-                "SELECT event_id, route, receiver FROM dispatches ORDER BY seq"
-            ).fetchall()
-        else:
-            marks = ",".join("?" * len(receivers))
-            rows = self._conn.execute(
-                f"""SELECT event_id, route, receiver FROM dispatches
-                    WHERE receiver IN ({marks}) ORDER BY seq""",  # noqa: S608
-                receivers,
-            ).fetchall()
-        return [(e, r, c) for e, r, c in rows]
+    def deliveries_by_ids(self, ids: list[str]) -> list[DeliveryRecord]:
+        sql = "SELECT id, record FROM deliveries WHERE id IN ({ids})"
+        found = {i: delivery_of(record) for i, record in rows_for(self._conn, sql, ids)}
+        return [found[i] for i in ids if i in found]
+
+    def open_dispatches(self, receivers: list[str]) -> list[tuple[str, str, str]]:
+        sql = "SELECT seq, event_id, route, receiver FROM dispatches WHERE receiver IN ({ids})"
+        return [(e, r, c) for _, e, r, c in sorted(rows_for(self._conn, sql, receivers))]
 
     def running_pipelines(self, *, since: float) -> dict[str, int]:
         rows = self._conn.execute(
