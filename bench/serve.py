@@ -1,12 +1,19 @@
 """Serve Signalbox or the bare baseline with the same uvicorn settings.
 
     serve.py signalbox --port P --config routes.yaml --data-dir DIR [--access-log]
+                       [--workers N]
     serve.py bare --port P
 
 Both: uvicorn, loop and http "auto" (uvloop and httptools when installed, as
 `signalbox serve` gets them), one process, lifespan on, access log off (unless
 --access-log), no uvicorn log config. Signalbox logs its JSON lines to stderr as
-`signalbox serve` does; the bench sends them to a file.
+`signalbox serve` does; the bench sends them to a file. SIGNALBOX_* variables are read
+as `signalbox serve` reads them (SIGNALBOX_DATABASE_URL: the PostgreSQL store); the
+replica is named host:port, as `signalbox serve` names it.
+
+--workers N runs N such processes on one socket as `signalbox serve --workers N` does,
+with the tree's own supervisor (app/workers.py): it binds the port and starts the
+workers, each a replica named host:port/i accepting on the socket it was handed.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -41,8 +49,15 @@ def bare_app() -> FastAPI:
     return app
 
 
-def signalbox_app(config: Path, data_dir: Path, src: Path = SRC) -> FastAPI:
-    """Signalbox from source tree `src`, logging and heap as `signalbox serve` has them."""
+def signalbox_app(
+    config: Path,
+    data_dir: Path,
+    src: Path = SRC,
+    port: int = 8080,
+    worker: int | None = None,
+) -> FastAPI:
+    """Signalbox from source tree `src`, logging and heap as `signalbox serve` has them;
+    `worker`: the index of a `--workers` worker (named host:port/index)."""
     sys.path.insert(0, str(src))
     import app
     import app.main
@@ -53,7 +68,10 @@ def signalbox_app(config: Path, data_dir: Path, src: Path = SRC) -> FastAPI:
         _count_commits()
     setup_logging()
     print(f"serving {Path(app.__file__).parent}", file=sys.stderr, flush=True)
-    server = app.main.create_app(Settings(config=config, data_dir=data_dir))
+    settings = Settings(config=config, data_dir=data_dir, port=port)
+    if worker is not None:
+        settings.replica_id = f"{settings.replica}/{worker}"
+    server = app.main.create_app(settings)
     # As `signalbox serve` does; older trees (BENCH_SRC) have no such step.
     freeze = getattr(app.main, "freeze_startup_heap", None)
     if freeze is not None:
@@ -108,8 +126,17 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=Path("routes.yaml"))
     parser.add_argument("--data-dir", type=Path, default=Path("./data"))
     parser.add_argument("--access-log", action="store_true")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--listen-fd", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    app = signalbox_app(args.config, args.data_dir) if args.kind == "signalbox" else bare_app()
+    if args.workers > 1:
+        sys.exit(supervise(args.workers, args.port))
+    app = (
+        signalbox_app(args.config, args.data_dir, port=args.port, worker=args.worker_index)
+        if args.kind == "signalbox"
+        else bare_app()
+    )
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
@@ -120,7 +147,23 @@ def main() -> None:
         access_log=args.access_log,
         log_config=None,
     )
-    uvicorn.Server(config).run()
+    # A worker accepts on the socket its supervisor bound.
+    sockets = [socket.socket(fileno=args.listen_fd)] if args.listen_fd is not None else None
+    uvicorn.Server(config).run(sockets=sockets)
+
+
+def supervise(workers: int, port: int) -> int:
+    """Run this command `workers` times on one socket, as `signalbox serve --workers`."""
+    sys.path.insert(0, str(SRC))
+    # The tree's own supervisor (app/workers.py, from `signalbox serve --workers`).
+    from app import logs
+    from app import workers as supervisor
+
+    logs.setup_logging()
+    sock = supervisor.listening_socket("127.0.0.1", port)
+    command = [sys.executable, *supervisor.child_command(sys.argv)]
+    code: int = supervisor.Supervisor(command, workers, sock).run()
+    return code
 
 
 if __name__ == "__main__":
