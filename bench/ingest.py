@@ -1,7 +1,8 @@
 """Ingest: requests/s and latency of POST /hooks/* beside a bare FastAPI endpoint.
 
     .venv/bin/python bench/ingest.py [--rounds 3] [--duration 5] [--connections 64]
-                                     [--deliver] [--with-access-log] [--profile DIR]
+                                     [--stores sqlite,postgres] [--deliver]
+                                     [--with-access-log] [--profile DIR]
 
 wrk (-t1 -c64 --latency, Lua script) posts real fixture bodies from
 tests/payloads: Alertmanager `firing.multi.v4_fingerprint.json` (2 alerts, so 2
@@ -10,7 +11,9 @@ X-GitHub-Event: workflow_run and an X-GitHub-Delivery that changes on every requ
 (a repeated one would be answered 200 "duplicate"). No source secret or token is
 configured, so no signature is checked (HMAC-SHA256 of a 20 kB body costs ~20 µs).
 
-Signalbox runs with durable storage (SQLite WAL, synchronous=FULL, group commit) and a
+Signalbox runs with durable storage — SQLite (WAL, synchronous=FULL, group commit) and
+PostgreSQL (a throwaway server, fsync on, synchronous_commit on, group commit; on the
+server core with Signalbox), one Signalbox server for each of --stores — and a
 routes.yaml with no routes and no fallback: every event is verified, parsed, stored and
 routed (to nothing). --deliver routes every event to a `webhook` channel pointing at a
 local sink instead, so delivery shares the core with ingest.
@@ -23,6 +26,7 @@ after round; each run is preceded by a warm-up (2 s in the first round, 1 s afte
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
@@ -39,10 +43,13 @@ from common import (
     FIXTURES,
     SRC,
     Child,
+    Signalbox,
     free_port,
     machine_note,
     need_tool,
+    pin_self,
     pinned,
+    postgres,
     sink_routes,
     start_bare,
     start_signalbox,
@@ -170,7 +177,7 @@ def run_wrk(port: int, endpoint: str, seconds: float, connections: int, work: Pa
 
 
 def bench_round(
-    servers: dict[str, tuple[Child, int]],
+    servers: dict[str, tuple[Child | Signalbox, int]],
     results: dict[str, dict[str, list[WrkResult]]],
     first: bool,
     args: argparse.Namespace,
@@ -182,12 +189,19 @@ def bench_round(
             print(f"[bench] {name} {endpoint} ...", file=sys.stderr, flush=True)
             run_wrk(port, endpoint, 2 if first else 1, args.connections, work)  # warm-up
             profiler = None
-            if first and args.profile is not None and name.startswith("signalbox"):
-                profiler = Profiler(server.pid, args.profile / f"ingest-{endpoint}")
+            if first and args.profile is not None and name.startswith("Signalbox"):
+                slug = name.split(" ", 1)[1].replace(" ", "").replace("+", "-")
+                profiler = Profiler(server.pid, args.profile / f"ingest-{slug}-{endpoint}")
             result = run_wrk(port, endpoint, args.duration, args.connections, work)
             if profiler is not None:
                 profiler.stop()
             results[name][endpoint].append(result)
+
+
+def _peak(server: Child | Signalbox) -> float:
+    if isinstance(server, Signalbox):
+        return sum(server.peak_rss_mb())
+    return server.peak_rss_mb()
 
 
 def main() -> None:
@@ -197,6 +211,12 @@ def main() -> None:
         "--rounds", type=int, default=3, help="runs per server and endpoint, taking turns"
     )
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument(
+        "--stores",
+        type=lambda text: [s for s in text.split(",") if s],
+        default=["sqlite", "postgres"],
+        help="a Signalbox server on each: sqlite, postgres (default both)",
+    )
     parser.add_argument("--deliver", action="store_true", help="route events to a local sink")
     parser.add_argument(
         "--with-access-log",
@@ -205,16 +225,20 @@ def main() -> None:
     )
     parser.add_argument("--profile", type=Path, help="record py-spy profiles into this folder")
     args = parser.parse_args()
+    if not set(args.stores) <= {"sqlite", "postgres"}:
+        parser.error(f"--stores: sqlite, postgres (not {','.join(args.stores)})")
     need_tool("wrk")
-    os.sched_setaffinity(0, {int(CLIENT_CPU)})
+    pin_self()
     print(f"# ingest — {machine_note()}; Signalbox from {SRC}")
     work = workdir("ingest")
     sink: Child | None = None
-    servers: dict[str, tuple[Child, int]] = {}
+    servers: dict[str, tuple[Child | Signalbox, int]] = {}
     results: dict[str, dict[str, list[WrkResult]]] = {}
     peak: dict[str, float] = {}
     began = time.monotonic()
+    stack = contextlib.ExitStack()
     try:
+        pg = stack.enter_context(postgres()) if "postgres" in args.stores else None
         routes = NO_ROUTES
         if args.deliver:
             sink_port = free_port()
@@ -222,23 +246,30 @@ def main() -> None:
             routes = sink_routes(sink_port)
         port = free_port()
         servers["bare FastAPI"] = (start_bare(work, port), port)
-        variants = [("signalbox", False)]
+        variants = [(store, False) for store in args.stores]
         if args.with_access_log:
-            variants.append(("signalbox +access log", True))
-        for name, access_log in variants:
+            variants += [(store, True) for store in args.stores]
+        for store, access_log in variants:
+            name = f"Signalbox {'PostgreSQL' if store == 'postgres' else 'SQLite'}"
+            name += " +access log" if access_log else ""
             port = free_port()
             data = work / name.replace(" ", "_").replace("+", "")
             data.mkdir()
-            servers[name] = (start_signalbox(data, routes, port, access_log=access_log), port)
+            url = pg.database() if pg is not None and store == "postgres" else None
+            servers[name] = (
+                start_signalbox(data, routes, port, access_log=access_log, database_url=url),
+                port,
+            )
         results = {name: {endpoint: [] for endpoint in ENDPOINTS} for name in servers}
         for n in range(args.rounds):
             bench_round(servers, results, n == 0, args, work)
-        peak = {name: server.peak_rss_mb() for name, (server, _) in servers.items()}
+        peak = {name: _peak(server) for name, (server, _) in servers.items()}
     finally:
         for server, _ in servers.values():
             server.stop()
         if sink is not None:
             sink.stop()
+        stack.close()
         if os.environ.get("BENCH_KEEP") is None:
             shutil.rmtree(work, ignore_errors=True)
     rows = []

@@ -10,6 +10,9 @@ cap). Two shapes:
   due time, so a server that makes the client wait is charged for it (no coordinated
   omission). `send_lag` says how late requests went out.
 
+Given several ports (N replicas on N ports), request i goes to port i mod N: round
+robin, as a load balancer in front of them would share the requests out.
+
 Every request carries one alert with a unique `bench_id` label; the sink records when
 each id arrives (see sink.py), and `analyse` joins the two.
 """
@@ -21,7 +24,7 @@ import json
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -43,23 +46,28 @@ def http_post(path: str, body: bytes, port: int, headers: dict[str, str] | None 
     return ("\r\n".join(head) + "\r\n\r\n").encode() + body
 
 
-def alert(bench_id: str, run: str) -> dict[str, Any]:
+def alert(bench_id: str, run: str, shards: int = 1) -> dict[str, Any]:
+    """One firing alert; with `shards` > 1 its `shard` label says which of that many
+    receivers it is routed to (common.sink_routes), from the number ending its id."""
+    labels = {
+        "alertname": "BenchAlert",
+        "severity": "warning",
+        "instance": f"bench-{bench_id}",
+        "run": run,
+        "bench_id": bench_id,
+    }
+    if shards > 1:
+        labels["shard"] = str(int(bench_id.rsplit("-", 1)[1]) % shards)
     return {
         "status": "firing",
-        "labels": {
-            "alertname": "BenchAlert",
-            "severity": "warning",
-            "instance": f"bench-{bench_id}",
-            "run": run,
-            "bench_id": bench_id,
-        },
+        "labels": labels,
         "annotations": {"summary": f"bench alert {bench_id}"},
         "startsAt": datetime.now(UTC).isoformat(),
         "generatorURL": "http://127.0.0.1/bench",
     }
 
 
-def signalbox_request(port: int, run: str) -> MakeRequest:
+def signalbox_request(port: int, run: str, shards: int = 1) -> MakeRequest:
     """One Alertmanager webhook (version 4) notification holding one alert."""
 
     def make(bench_id: str) -> bytes:
@@ -72,20 +80,27 @@ def signalbox_request(port: int, run: str) -> MakeRequest:
             "commonLabels": {},
             "commonAnnotations": {},
             "externalURL": "http://127.0.0.1:9093",
-            "alerts": [alert(bench_id, run)],
+            "alerts": [alert(bench_id, run, shards)],
         }
         return http_post("/hooks/alertmanager", json.dumps(body).encode(), port)
 
     return make
 
 
-def alertmanager_request(port: int, run: str) -> MakeRequest:
+def alertmanager_request(port: int, run: str, shards: int = 1) -> MakeRequest:
     """Alertmanager's own API: POST /api/v2/alerts with one alert."""
 
     def make(bench_id: str) -> bytes:
-        return http_post("/api/v2/alerts", json.dumps([alert(bench_id, run)]).encode(), port)
+        body = json.dumps([alert(bench_id, run, shards)]).encode()
+        return http_post("/api/v2/alerts", body, port)
 
     return make
+
+
+# A kept-alive connection idle this long is opened anew before the next request: servers
+# close idle ones (uvicorn after 5 s), and a request written as the close crosses it is
+# lost, where a real client would have retried it on a new connection.
+IDLE_REOPEN = 2.0
 
 
 class Connection:
@@ -93,8 +108,13 @@ class Connection:
         self.port = port
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
+        self.used = 0.0
 
     async def request(self, raw: bytes) -> int:
+        if self.reader is not None and (
+            self.reader.at_eof() or time.monotonic() - self.used > IDLE_REOPEN
+        ):
+            self.close()
         if self.writer is None or self.reader is None:
             self.reader, self.writer = await asyncio.open_connection(HOST, self.port)
         try:
@@ -116,6 +136,7 @@ class Connection:
                         break
             if headers.get("connection", "").lower() == "close":
                 self.close()
+            self.used = time.monotonic()
             return status
         except BaseException:
             self.close()
@@ -157,16 +178,18 @@ async def _one(conn: Connection, make: MakeRequest, bench_id: str, due: float, o
         out.ok.add(bench_id)
 
 
-async def burst(port: int, make: MakeRequest, ids: list[str], concurrency: int) -> Sent:
+async def burst(ports: Sequence[int], make: MakeRequest, ids: list[str], concurrency: int) -> Sent:
     out = Sent(started=time.monotonic())
-    pending = iter(ids)
+    pending = enumerate(ids)
 
     async def worker() -> None:
-        conn = Connection(port)
-        for bench_id in pending:
+        # A connection to each port; request i goes to port i mod N.
+        conns = [Connection(port) for port in ports]
+        for i, bench_id in pending:
             # In a burst every request is due as soon as a connection is free.
-            await _one(conn, make, bench_id, time.monotonic(), out)
-        conn.close()
+            await _one(conns[i % len(conns)], make, bench_id, time.monotonic(), out)
+        for conn in conns:
+            conn.close()
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     out.finished = time.monotonic()
@@ -174,15 +197,16 @@ async def burst(port: int, make: MakeRequest, ids: list[str], concurrency: int) 
 
 
 async def fixed_rate(
-    port: int, make: MakeRequest, ids: list[str], rate: float, concurrency: int
+    ports: Sequence[int], make: MakeRequest, ids: list[str], rate: float, concurrency: int
 ) -> Sent:
+    """`concurrency` connections in all, shared evenly among the ports."""
     out = Sent()
-    free: asyncio.Queue[Connection] = asyncio.Queue()
-    for _ in range(concurrency):
-        free.put_nowait(Connection(port))
+    pools: list[asyncio.Queue[Connection]] = [asyncio.Queue() for _ in ports]
+    for n in range(concurrency):
+        pools[n % len(ports)].put_nowait(Connection(ports[n % len(ports)]))
     tasks: set[asyncio.Task[None]] = set()
 
-    async def send(bench_id: str, due: float) -> None:
+    async def send(bench_id: str, due: float, free: asyncio.Queue[Connection]) -> None:
         conn = await free.get()
         try:
             await _one(conn, make, bench_id, due, out)
@@ -195,14 +219,15 @@ async def fixed_rate(
         delay = due - time.monotonic()
         if delay > 0.001:
             await asyncio.sleep(delay)
-        task = asyncio.create_task(send(bench_id, due))
+        task = asyncio.create_task(send(bench_id, due, pools[i % len(pools)]))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
     while tasks:
         await asyncio.gather(*list(tasks))
     out.finished = time.monotonic()
-    while not free.empty():
-        free.get_nowait().close()
+    for free in pools:
+        while not free.empty():
+            free.get_nowait().close()
     return out
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import shutil
 import sys
 import threading
@@ -21,10 +20,10 @@ import time
 import uuid
 
 from common import (
-    CLIENT_CPU,
     SRC,
     free_port,
     machine_note,
+    pin_self,
     sink_routes,
     start_signalbox,
     start_sink,
@@ -52,7 +51,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200.0, help="events per second")
     parser.add_argument("--interval", type=float, default=10.0, help="seconds between samples")
     args = parser.parse_args()
-    os.sched_setaffinity(0, {int(CLIENT_CPU)})
+    pin_self()
     print(
         f"# soak — {machine_note()}; Signalbox from {SRC}; "
         f"{args.minutes:g} min at {args.rate:g} events/s"
@@ -83,14 +82,14 @@ def main() -> None:
         ids = [f"{run}-{i}" for i in range(int(args.rate * args.minutes * 60))]
         sampler.start()
         sent = asyncio.run(
-            fixed_rate(port, signalbox_request(port, run), ids, args.rate, concurrency=64)
+            fixed_rate([port], signalbox_request(port, run), ids, args.rate, concurrency=64)
         )
         arrivals = drain(sink_port, len(sent.ok), 60)
         stop.set()
         sampler.join()
         samples.append((time.monotonic() - t0, server.rss_mb()))
         result = analyse(sent, arrivals, from_due=True)
-        peak = server.peak_rss_mb()
+        peak = server.peak_rss_mb()[0]
         db_mb = sum(f.stat().st_size for f in (work / "data").glob("*")) / 2**20
     finally:
         stop.set()
