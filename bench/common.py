@@ -349,6 +349,21 @@ def postgres_pids(server: PgServer) -> list[int]:
     return [postmaster, *children_of(postmaster)]
 
 
+def pg_counters(server: PgServer) -> dict[str, float]:
+    """The server's commits and WAL flushes so far, all databases (pg_stat_database,
+    pg_stat_wal). A backend reports its figures within about a second of its last
+    transaction, and all of them when it exits."""
+    with server.admin() as conn:
+        commits = conn.execute("SELECT sum(xact_commit) FROM pg_stat_database").fetchone()
+        wal = conn.execute("SELECT wal_records, wal_sync FROM pg_stat_wal").fetchone()
+    assert commits is not None and wal is not None
+    return {
+        "commits": float(commits[0] or 0),
+        "wal_records": float(wal[0]),
+        "wal_syncs": float(wal[1]),
+    }
+
+
 def start_bare(work: Path, port: int) -> Child:
     cmd = [PYTHON, str(BENCH / "serve.py"), "bare", "--port", str(port)]
     child = Child("bare FastAPI", pinned(cmd, SERVER_CPU), work / "bare.log")

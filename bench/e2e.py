@@ -58,6 +58,7 @@ from common import (
     free_port,
     machine_note,
     need_tool,
+    pg_counters,
     pin_self,
     postgres,
     postgres_pids,
@@ -95,6 +96,8 @@ SCENARIOS: dict[str, tuple[float | None, int]] = {
     "2000": (2000.0, 10),
 }
 BASELINE = "alertmanager"
+# Seconds for PostgreSQL's backends to report what they did (pg_counters).
+PG_STATS_DELAY = 2.5
 
 
 @dataclass(frozen=True)
@@ -204,7 +207,12 @@ def run_one(
                 Profiler(pid, args.profile / f"e2e-{target.spec.replace(':', 'x')}-{tag}-p{n}")
                 for n, pid in enumerate(running.pids)
             ]
-        meter = CpuMeter(running.pids, pg if target.store == "postgres" else None)
+        on_pg = pg if running.database is not None else None
+        if on_pg is not None:
+            # Until the warm-up's statistics are reported (see pg_counters).
+            time.sleep(PG_STATS_DELAY)
+        pg_before = pg_counters(on_pg) if on_pg is not None else {}
+        meter = CpuMeter(running.pids, on_pg)
         sink_before = cpu_seconds(sink.pid)
         client_before = _own_cpu()
         if rate is None:
@@ -232,6 +240,12 @@ def run_one(
         result["client_cpu_s"] = client_cpu
         # The measured stretch: from the first POST to the last first arrival.
         result["span_s"] = result["delivered"] / max(result["delivered_per_s"], 1e-9)
+        if on_pg is not None:
+            # Stopped, its backends have reported everything they did.
+            running.stop()
+            after = pg_counters(on_pg)
+            for key, value in after.items():
+                result[f"pg_{key}"] = value - pg_before[key]
         return result
     finally:
         for profiler in profilers:
@@ -380,6 +394,8 @@ def cpu_table(
                     if target.store == "postgres"
                     else "",
                     _spread([1000 * r["client_cpu_s"] / max(r["delivered"], 1) for r in runs], 2),
+                    _per_alert(runs, "pg_commits") if target.store == "postgres" else "",
+                    _per_alert(runs, "pg_wal_syncs") if target.store == "postgres" else "",
                 ]
             )
     return table(
@@ -391,9 +407,15 @@ def cpu_table(
             "server cores busy, per process",
             "PostgreSQL cores busy",
             "load generator + sink CPU ms/alert",
+            "PostgreSQL commits/alert",
+            "WAL flushes/alert",
         ],
         rows,
     )
+
+
+def _per_alert(runs: list[dict[str, Any]], key: str) -> str:
+    return _spread([r.get(key, float("nan")) / max(r["delivered"], 1) for r in runs], 2)
 
 
 def ratio_table(

@@ -66,6 +66,8 @@ def signalbox_app(
 
     if os.environ.get("BENCH_COMMIT_STATS"):
         _count_commits()
+    if os.environ.get("BENCH_PG_STATS"):
+        _count_statements()
     setup_logging()
     print(f"serving {Path(app.__file__).parent}", file=sys.stderr, flush=True)
     settings = Settings(config=config, data_dir=data_dir, port=port)
@@ -117,6 +119,43 @@ def _count_commits() -> None:
 
     SqliteStore._commit = counted  # type: ignore[method-assign]
     threading.Thread(target=report, name="bench-commit-stats", daemon=True).start()
+
+
+def _count_statements() -> None:
+    """Count PostgreSQL round trips from outside app/: wrap psycopg's Connection.execute
+    (the store's only way to the server) and log, every 5 s, each thread's statements so
+    far and the seconds it spent waiting in them."""
+    import threading
+    import time
+    from collections import defaultdict
+
+    import psycopg
+
+    calls: defaultdict[str, int] = defaultdict(int)
+    waited: defaultdict[str, float] = defaultdict(float)
+    execute = psycopg.Connection.execute
+
+    def counted(self: psycopg.Connection[Any], *args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return execute(self, *args, **kwargs)
+        finally:
+            name = threading.current_thread().name
+            calls[name] += 1
+            waited[name] += time.perf_counter() - start
+
+    def report() -> None:
+        while True:
+            time.sleep(5)
+            for name in sorted(calls):
+                print(
+                    f"STATEMENTS thread={name} n={calls[name]} wait_s={waited[name]:.2f}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+
+    psycopg.Connection.execute = counted  # type: ignore[method-assign]
+    threading.Thread(target=report, name="bench-statement-stats", daemon=True).start()
 
 
 def main() -> None:
