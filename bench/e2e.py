@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/e2e.py [--targets sqlite,postgres,postgres:2,alertmanager]
                                   [--scenario burst|500|2000|all] [--rounds 3]
-                                  [--receivers 1] [--unpinned] [--profile DIR]
+                                  [--receivers 1] [--duration 10] [--unpinned]
+                                  [--profile DIR]
 
 Targets (each run on a freshly started server, a fresh database and a fresh sink, after
 a 200-alert warm-up; the targets take turns, round after round):
@@ -18,8 +19,8 @@ PostgreSQL with one process per core, and Alertmanager.
 
 Scenarios:
   burst  5,000 distinct alerts at concurrency 64, as fast as answered
-  500    500 alerts/s for 10 s (concurrency cap 64)
-  2000   2,000 alerts/s for 10 s (concurrency cap 64)
+  500    500 alerts/s for 10 s (--duration; concurrency cap 64)
+  2000   2,000 alerts/s for 10 s (--duration; concurrency cap 64)
 
 Signalbox: POST /hooks/alertmanager (webhook v4, one alert each, no token configured),
 one route with group_wait 0s and dedup_window 0s to a `webhook` channel with
@@ -201,7 +202,8 @@ def run_one(
         asyncio.run(burst(ports, make, warm, CONCURRENCY))
         drain(sink_port, WARMUP, 20, quiet=2.0)
         _reset(sink_port)
-        ids = [f"{run}-{i}" for i in range(size if rate is None else int(rate * size))]
+        seconds = args.duration if args.duration is not None else size
+        ids = [f"{run}-{i}" for i in range(size if rate is None else int(rate * seconds))]
         if args.profile is not None and running.signalbox is not None:
             profilers = [
                 Profiler(pid, args.profile / f"e2e-{target.spec.replace(':', 'x')}-{tag}-p{n}")
@@ -480,6 +482,12 @@ def main() -> None:
         "--unpinned", action="store_true", help="pin nothing; Alertmanager on every core"
     )
     parser.add_argument(
+        "--duration",
+        type=float,
+        help="seconds of load at the fixed rates (default 10): a server that falls far "
+        "behind makes the client wait, so 2,000/s for 10 s can take minutes",
+    )
+    parser.add_argument(
         "--drain-timeout",
         type=float,
         default=20.0,
@@ -515,6 +523,8 @@ def main() -> None:
         print(f"# several Signalbox processes: {how}")
     if args.receivers > 1:
         print(f"# {args.receivers} receivers at the sink, alerts shared out by a shard label")
+    if args.duration is not None:
+        print(f"# fixed rates held for {args.duration:g} s")
     if any(t.store == "alertmanager" for t in targets):
         gomax = "GOMAXPROCS=1" if not args.unpinned else "GOMAXPROCS unset (every core)"
         print(f"# baseline: {alertmanager_version()}, {gomax}")
