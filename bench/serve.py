@@ -169,7 +169,7 @@ def main() -> None:
     parser.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--listen-fd", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.workers > 1:
+    if args.workers > 1 and args.worker_index is None:
         sys.exit(supervise(args.workers, args.port))
     app = (
         signalbox_app(args.config, args.data_dir, port=args.port, worker=args.worker_index)
@@ -200,7 +200,8 @@ def supervise(workers: int, port: int) -> int:
 
     logs.setup_logging()
     sock = supervisor.listening_socket("127.0.0.1", port)
-    command = [sys.executable, *supervisor.child_command(sys.argv)]
+    # This very command again: its --worker-index (added by the supervisor) makes it serve.
+    command = [sys.executable, *sys.argv]
     code: int = supervisor.Supervisor(command, workers, sock).run()
     return code
 
