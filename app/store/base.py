@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar
 
 from app.events import Event
+from app.store.oncall import OncallReads, OncallWrites
 from app.store.shared import SharedReads, SharedWrites
 
 T = TypeVar("T")
@@ -58,6 +59,10 @@ class DeliveryRecord:
     order_key: str = ""
     # The digest this delivery was folded into (state "folded").
     folded_into: str | None = None
+    # Why it was sent besides its events' news: "escalation" (with its note, "escalated:
+    # not acknowledged for 10m") or "acknowledgement" ("acknowledged by …"); "" for news.
+    purpose: str = ""
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,8 @@ class Retention:
     pipeline_runs: float
     # Runs kept per pipeline+branch whatever their age: the longest streak reported.
     keep_runs: int = 1001
+    # Expired silences, listed until then (Alertmanager keeps them 120 h).
+    silences: float = 5 * 86400.0
 
 
 class RunHistory(Protocol):
@@ -104,7 +111,7 @@ class RunHistory(Protocol):
         ...
 
 
-class WriteTx(RunHistory, SharedWrites, Protocol):
+class WriteTx(RunHistory, SharedWrites, OncallWrites, Protocol):
     def remember_delivery(self, key: str) -> bool:
         """Remember a sender's delivery key; False when it was already remembered."""
         ...
@@ -144,7 +151,7 @@ class WriteTx(RunHistory, SharedWrites, Protocol):
         ...
 
 
-class ReadTx(RunHistory, SharedReads, Protocol):
+class ReadTx(RunHistory, SharedReads, OncallReads, Protocol):
     def list_events(
         self,
         *,

@@ -17,6 +17,7 @@ import psycopg
 from app.events import Event
 from app.store import postgres_retention
 from app.store.base import OPEN_DELIVERY_STATES, DeliveryRecord, Retention, RunRecord, Suppression
+from app.store.oncall_sql import OncallReadsSql, OncallWritesSql
 from app.store.outcomes import outcomes_fetched
 from app.store.postgres_shared import SharedWritesPg, qmark
 from app.store.queries import FINISHED
@@ -95,7 +96,7 @@ class _PgTx:
         return [RunRecord(*r) for r in rows]
 
 
-class PgWriteTx(_PgTx, SharedWritesPg):
+class PgWriteTx(_PgTx, SharedWritesPg, OncallWritesSql):
     def generation(self, pipeline_key: str) -> int:
         # Locks the pipeline's row (made at generation 0 if it has none) until commit: a
         # writer on another replica waits here, then reads the generation this one wrote.
@@ -196,7 +197,8 @@ class PgWriteTx(_PgTx, SharedWritesPg):
         )
 
     def prune(self, policy: Retention, now: float, batch: int) -> dict[str, int]:
-        return postgres_retention.prune(self.conn, policy, now, batch)
+        removed = postgres_retention.prune(self.conn, policy, now, batch)
+        return removed | self.prune_oncall(now - policy.silences, now - policy.events, batch)
 
     def reclaim_space(self, pages: int) -> int:
         # Autovacuum makes the space of deleted rows reusable; nothing to hand back here.
@@ -212,7 +214,7 @@ class PgWriteTx(_PgTx, SharedWritesPg):
         self.conn.execute("DELETE FROM readiness_probe WHERE id = %s", (row[0],))
 
 
-class PgReadTx(_PgTx, SharedReadsSql):
+class PgReadTx(_PgTx, SharedReadsSql, OncallReadsSql):
     def list_events(
         self,
         *,

@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 
 from app.logs import log
-from app.store.sqlite_schema import SchemaTooNew
+from app.store.sqlite_schema import ONCALL_TABLES, SchemaTooNew
 
 _V1_BASE = """
 CREATE TABLE events (
@@ -152,7 +152,13 @@ CREATE INDEX dispatches_by_receiver ON dispatches (receiver, seq);
 CREATE INDEX deliveries_by_receiver ON deliveries (receiver, state);
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1_BASE, _V2_SHARED_STATE)
+# The on-call loop: SQLite's migration 6, in PostgreSQL's types.
+_V3_ONCALL = ONCALL_TABLES.replace(" REAL", " DOUBLE PRECISION") + (  # noqa: S608 - constants
+    "INSERT INTO oncall_state (id, version, nonce)"
+    " VALUES (1, 0, substr(md5(random()::text), 1, 16));"
+)
+
+MIGRATIONS: tuple[str, ...] = (_V1_BASE, _V2_SHARED_STATE, _V3_ONCALL)
 
 # pg_advisory_lock's key for "migrating Signalbox's schema": any constant of our own.
 MIGRATION_LOCK = 0x5167_6E61_6C62_6F78  # "Sgnalbox"

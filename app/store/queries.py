@@ -16,6 +16,7 @@ from app.store.base import (
     RunRecord,
     Suppression,
 )
+from app.store.oncall_sql import OncallReadsSql, OncallWritesSql
 from app.store.outcomes import outcomes_of
 from app.store.rows import (
     delivery_of,
@@ -89,7 +90,7 @@ class _SqliteTx:
         return [RunRecord(*r) for r in rows]
 
 
-class SqliteWriteTx(_SqliteTx, SharedWritesSql):
+class SqliteWriteTx(_SqliteTx, SharedWritesSql, OncallWritesSql):
     def remember_delivery(self, key: str) -> bool:
         inserted = self._conn.execute(
             "INSERT OR IGNORE INTO seen_deliveries (key, seen_at) VALUES (?, ?)",
@@ -161,13 +162,14 @@ class SqliteWriteTx(_SqliteTx, SharedWritesSql):
         )
 
     def prune(self, policy: Retention, now: float, batch: int) -> dict[str, int]:
-        return retention.prune(self._conn, policy, now, batch)
+        removed = retention.prune(self._conn, policy, now, batch)
+        return removed | self.prune_oncall(now - policy.silences, now - policy.events, batch)
 
     def reclaim_space(self, pages: int) -> int:
         return retention.reclaim_space(self._conn, pages)
 
 
-class SqliteReadTx(_SqliteTx, SharedReadsSql):
+class SqliteReadTx(_SqliteTx, SharedReadsSql, OncallReadsSql):
     def list_events(
         self,
         *,
