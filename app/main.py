@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from app.api import admin, deliveries, docs, events, hooks
+from app.api import acks, admin, deliveries, docs, events, hooks, silences
 from app.bus.ownership import Ownership
 from app.bus.plan import resumer, route_templates
 from app.bus.retry import RetryPolicy
@@ -24,6 +24,7 @@ from app.context import AppContext
 from app.live import Broadcaster
 from app.logs import log
 from app.observe import set_label_limit
+from app.oncall.tokens import load_links
 from app.retention import prune_forever
 from app.routing.config import RoutingConfig
 from app.routing.reload import ConfigHolder, ReloadResult
@@ -45,6 +46,8 @@ def create_app(settings: Settings) -> FastAPI:
         await store.start()
         policy = RetryPolicy(max_age=settings.retry_for, max_interval=settings.retry_max_interval)
         bus = Bus(store, policy)
+        external = str(settings.external_url) if settings.external_url else None
+        bus.links = await load_links(store, external, settings.ack_link_ttl)
         live = Broadcaster(settings.live_max_streams, settings.live_max_streams_per_client)
         ctx = AppContext(settings=settings, store=store, config=holder, bus=bus, live=live)
         app.state.ctx = ctx
@@ -109,7 +112,7 @@ def create_app(settings: Settings) -> FastAPI:
         redoc_url=None,
         openapi_url=None,
     )
-    for module in (events, deliveries, admin):
+    for module in (events, deliveries, silences, acks, admin):
         app.include_router(module.router)
     if settings.api_docs:
         app.include_router(docs.router)

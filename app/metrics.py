@@ -94,6 +94,19 @@ PRUNED = Counter(
     ["table"],
 )
 
+# The on-call loop.
+ESCALATION_STEPS = Counter(
+    "signalbox_escalation_steps_total",
+    "Escalation steps come due, by outcome: fired, stopped (acknowledged or resolved "
+    "before), silenced, stale.",
+    ["outcome"],
+)
+ACKNOWLEDGEMENTS = Counter(
+    "signalbox_acknowledgements_total",
+    "Troubles acknowledged, by where: api, console, link, slack.",
+    ["via"],
+)
+
 # Read from the bus at scrape time.
 QUEUE_DEPTH = Gauge(
     "signalbox_delivery_queue_depth",
@@ -103,6 +116,15 @@ QUEUE_DEPTH = Gauge(
 OLDEST_PENDING_AGE = Gauge(
     "signalbox_delivery_oldest_pending_age_seconds",
     "Age of the oldest delivery still waiting to be sent (0 when none waits).",
+)
+ESCALATIONS_PENDING = Gauge(
+    "signalbox_escalation_steps_pending",
+    "Escalation steps waiting for their time on this replica's receivers.",
+)
+SILENCES = Gauge(
+    "signalbox_silences",
+    "Silences by state (active, pending, expired and still kept).",
+    ["state"],
 )
 GROUPS_WAITING = Gauge(
     "signalbox_groups_waiting",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from email.errors import HeaderParseError
 from email.message import EmailMessage
@@ -115,6 +115,16 @@ def secret_set(value: SecretStr | None) -> bool:
 
 
 @dataclass(frozen=True)
+class AckLink:
+    """How the reader may acknowledge one event's trouble: the signed token (Slack's
+    button carries it) and the console page it opens (None without
+    SIGNALBOX_EXTERNAL_URL)."""
+
+    token: str
+    url: str | None
+
+
+@dataclass(frozen=True)
 class Notification:
     """What the bus asks a channel to tell: one flush of one group for one receiver."""
 
@@ -128,6 +138,11 @@ class Notification:
     folded: int = 0
     # Route-level body template source (validated by routing); beats the channel's own.
     template: str | None = None
+    # What the message is besides news: "escalated: not acknowledged for 10m",
+    # "acknowledged by alice"; shown in the title and the body.
+    note: str | None = None
+    # event id -> its acknowledgement link, for the events in trouble.
+    ack_links: Mapping[str, AckLink] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -94,7 +94,10 @@ def summary_title(notification: Notification) -> str:
 
     At most TITLE_CHARS characters, without invisible controls or direction overrides.
     """
-    title = markup.plain(_title(notification)).replace("\n", " ")
+    title = _title(notification)
+    if notification.note:
+        title = f"{notification.note[:1].upper()}{notification.note[1:]} · {title}"
+    title = markup.plain(title).replace("\n", " ")
     return truncate(title, Budget(TITLE_CHARS), "…")
 
 
@@ -232,6 +235,9 @@ class TemplatedChannel:
         self, notification: Notification, events: Sequence[Event], title: str, part: str
     ) -> dict[str, Any]:
         views = [event_view(e) for e in events]
+        for view in views:
+            link = notification.ack_links.get(view["id"])
+            view["ack_url"] = link.url if link is not None else None
         return {
             "title": title,
             "part": part,
@@ -243,6 +249,7 @@ class TemplatedChannel:
             "is_fallback": notification.is_fallback,
             "folded": notification.folded,
             "truncated_alerts": truncated_alerts(notification.events),
+            "note": notification.note,
             "events": views,
             "firing": [v for v in views if v["labels"].get("status") == "firing"],
             "resolved": [v for v in views if v["resolved"]],

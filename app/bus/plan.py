@@ -13,7 +13,8 @@ from typing import Any
 
 from app.bus.target import Target
 from app.events import FAILED_STATUSES, Event
-from app.pipeline_state import pipeline_key
+from app.oncall.judge import QUIET, Verdict, judge
+from app.oncall.subjects import subject_key
 from app.routing.config import RoutingConfig
 from app.routing.inhibit import inhibition
 from app.routing.matchers import first_failure
@@ -36,6 +37,8 @@ class Plan:
     inhibited_by: str | None = None
     # What the event starts or ends as a possible inhibitor, to record with it.
     activity: Activity | None = None
+    # Silenced, acknowledged, escalation started or trouble ended (app/oncall/judge.py).
+    oncall: Verdict = QUIET
 
 
 def target_of(route: Route, receiver: str) -> Target:
@@ -74,13 +77,14 @@ def plan(config: RoutingConfig, event: Event, history: ReadTx) -> Plan:
         list(targets.values()),
         inhibited_by,
         activity,
+        judge(event, decision.matches, history, inhibited_by is not None),
     )
 
 
 def _inhibited_by(
     config: RoutingConfig, event: Event, sources: list[tuple[str, str, dict[str, str]]]
 ) -> str | None:
-    own = _activity_key(event)
+    own = subject_key(event)
     found = inhibition(
         config.inhibit_rules,
         event.labels,
@@ -105,17 +109,10 @@ def _activity(config: RoutingConfig, event: Event) -> Activity | None:
             for rule in config.inhibit_rules
         ):
             return None
-        return Activity(_activity_key(event), event.id, dict(event.labels), active=True)
+        return Activity(subject_key(event), event.id, dict(event.labels), active=True)
     if status in {"resolved", "success"}:
-        return Activity(_activity_key(event), event.id, {}, active=False)
+        return Activity(subject_key(event), event.id, {}, active=False)
     return None
-
-
-def _activity_key(event: Event) -> str:
-    """The alert or pipeline an activity is about: an event never inhibits itself."""
-    if event.kind == "pipeline":
-        return "pipeline:" + pipeline_key(event.labels)
-    return "alert:" + event.fingerprint
 
 
 def route_templates(config: RoutingConfig) -> dict[str, str | None]:

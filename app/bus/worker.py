@@ -26,11 +26,22 @@ from app.bus.grouping import Flushing, Group, Grouper
 from app.bus.ratelimit import SlidingWindow
 from app.bus.retry import RetryPolicy
 from app.bus.sender import Sender
-from app.bus.stages import Dedup, Inhibited, OldNews, SendResolved, Stage, TimeMute
+from app.bus.stages import (
+    Acknowledged,
+    Dedup,
+    Inhibited,
+    OldNews,
+    SendResolved,
+    Silenced,
+    Stage,
+    TimeMute,
+)
 from app.bus.target import Dispatch, Target
 from app.events import Event
 from app.logs import log
 from app.metrics import DISPATCHES_DROPPED, SEND_LATENCY
+from app.oncall.escalation import Escalator
+from app.oncall.tokens import AckLinks, ack_links
 from app.store import (
     OPEN_DELIVERY_STATES,
     DeliveryRecord,
@@ -64,7 +75,15 @@ class Bus:
         self.policy = policy or RetryPolicy()
         self.channels = ChannelSet()
         self.dedup = Dedup()
-        self.stages: list[Stage] = [OldNews(), SendResolved(), TimeMute(), Inhibited(), self.dedup]
+        self.stages: list[Stage] = [
+            OldNews(),
+            SendResolved(),
+            TimeMute(),
+            Inhibited(),
+            Silenced(),
+            Acknowledged(),
+            self.dedup,
+        ]
         self.grouper = Grouper(
             self._flush, self._last_heard, self._stopped_repeating, self._group_ended
         )
@@ -86,6 +105,9 @@ class Bus:
         # Route path -> its template source in the config in force (see configure).
         self._route_templates: dict[str, str | None] = {}
         self._closers: dict[asyncio.Task[None], LiveChannel] = {}
+        self.escalator = Escalator(store, self)
+        # Signs the acknowledgement links of messages (set once the store has the key).
+        self.links: AckLinks | None = None
 
     # -- ownership ----------------------------------------------------------------
 
@@ -129,6 +151,7 @@ class Bus:
             self._leases.pop(receiver, None)
         self.grouper.drop(receivers)
         self.dedup.forget(receivers)
+        self.escalator.forget(receivers)
         for receiver in receivers:
             sender = self._senders.pop(receiver, None)
             if sender is not None:
@@ -163,7 +186,8 @@ class Bus:
             event = events.get(event_id)
             if event is not None and self._target_for is not None:
                 self.submit(event, [self._target_for(event, route, receiver)])
-        return len(fresh) + len(waiting)
+        steps = await self.escalator.load(names)
+        return len(fresh) + len(waiting) + steps
 
     def woken(self, receivers: set[str]) -> None:
         """Another replica stored work for these receivers (the store's wake-up)."""
@@ -283,6 +307,41 @@ class Bus:
                 self._events[delivery.id] = flushing.events
                 self._enqueue(delivery, reserved=True)
 
+    async def deliver_new(
+        self, deliveries: list[DeliveryRecord], write: Callable[[WriteTx], list[DeliveryRecord]]
+    ) -> list[DeliveryRecord]:
+        """Store new deliveries made outside a flush (escalation steps, acknowledgements):
+        `write` stores those of `deliveries` it decides to, with whatever goes with them,
+        and returns them; each is then sent from here or its receiver's owner is woken."""
+        ids = {d.id for d in deliveries}
+        self._queued |= ids
+        try:
+            stored = await self.store.write(write)
+        except BaseException:
+            self._queued -= ids
+            raise
+        self._queued -= ids - {d.id for d in stored}
+        for delivery in stored:
+            records.log_delivery(
+                logging.INFO, "delivery queued", delivery, route=delivery.route, note=delivery.note
+            )
+            self._enqueue(delivery, reserved=True)
+        return stored
+
+    def stopped(self, step_ids: list[str]) -> None:
+        """These escalation steps were stopped (acknowledged): not to be fired from here."""
+        self.escalator.forget(ids=step_ids)
+
+    def channel_type(self, receiver: str) -> str:
+        live = self._live(receiver)
+        return live.type_name if live else "unknown"
+
+    def target_for(self, event: Event, route: str, receiver: str) -> Target:
+        """The target of stored work under the config in force."""
+        if self._target_for is None:
+            return Target(route, receiver)
+        return self._target_for(event, route, receiver)
+
     def _delivery_for(self, flushing: Flushing) -> DeliveryRecord:
         live = self._live(flushing.group.target.receiver)
         delivery = records.for_flush(flushing, live.type_name if live else "unknown")
@@ -358,6 +417,8 @@ class Bus:
             is_fallback=delivery.is_fallback,
             folded=len(events) - len(listed),
             template=self._template_for(delivery),
+            note=delivery.note,
+            ack_links=ack_links(self.links, delivery, listed),
         )
         try:
             result = await self._tell(live, delivery, notification, limiter)
@@ -590,6 +651,7 @@ class Bus:
 
     async def close(self, grace: float) -> None:
         """Flush waiting groups, give senders `grace` seconds, then stop; rows keep the rest."""
+        await self.escalator.stop()
         await self.grouper.flush_all()
         deadline = time.monotonic() + grace
         for sender in self._senders.values():

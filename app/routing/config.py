@@ -268,4 +268,6 @@ def _inherit(
     if spec.template is not None:
         own["template"] = compile_template(spec.template)
         own["template_source"] = spec.template
+    if spec.escalate is not None:
+        own["escalate"] = tuple((s.after.total_seconds(), s.to) for s in spec.escalate)
     return replace(parent, **own)

@@ -6,6 +6,7 @@ own `config_model` from `channels.CHANNEL_TYPES`, so new channel types need no c
 
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 from functools import cache
 from typing import Annotated, Any, Literal, get_args, get_origin
@@ -41,6 +42,39 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+# Most steps one route escalates in, and receivers per step: far above any real chain.
+MAX_ESCALATION_STEPS = 20
+MAX_STEP_RECEIVERS = 50
+
+
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("must be longer than 0s")
+    return value
+
+
+class EscalationStep(_Strict):
+    """One `escalate:` item: when trouble routed here is neither acknowledged nor resolved
+    `after` its first event, it is sent `to` these receivers too."""
+
+    after: Annotated[Duration, AfterValidator(_positive)]
+    to: tuple[str, ...] = Field(min_length=1, max_length=MAX_STEP_RECEIVERS)
+
+
+def _in_order(steps: tuple[EscalationStep, ...]) -> tuple[EscalationStep, ...]:
+    for earlier, later in itertools.pairwise(steps):
+        if later.after <= earlier.after:
+            raise ValueError("steps must come in order of `after`, each later than the one before")
+    return steps
+
+
+Escalation = Annotated[
+    tuple[EscalationStep, ...],
+    Field(max_length=MAX_ESCALATION_STEPS),
+    AfterValidator(_in_order),
+]
+
+
 class RouteSpec(_Strict):
     """One `routes:` item. Unset settings (None) are inherited from the parent route."""
 
@@ -58,6 +92,7 @@ class RouteSpec(_Strict):
     send_resolved: bool | None = None
     resolve_timeout: Duration | None = None
     template: TemplateSource | None = None
+    escalate: Escalation | None = None
 
 
 class Defaults(_Strict):

@@ -1,0 +1,137 @@
+"""Silences over HTTP, on each real store: they quiet what matches (alerts and CI alike),
+let the rest through, end, and outlive a restart."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from feeding import post_fixture
+from providers.webhook import FakeReceiver
+from service import AUTH, alert, alertmanager_body, serve, wait_until
+from stores import Backend
+
+
+def routes(receiver: FakeReceiver) -> str:
+    return f"""\
+sources:
+  gitlab: {{ token: "gl-token" }}
+  alertmanager: {{ token: "am-token" }}
+channels:
+  sink: {{ type: webhook, url: "{receiver.base_url}/in" }}
+routes:
+  - matchers: ['status=~"firing|failure"']
+    to: [sink]
+"""
+
+
+def told(receiver: FakeReceiver) -> list[str]:
+    """The alertnames (or pipelines) the receiver was told of, in order."""
+    return [
+        e["labels"].get("alertname") or e["labels"]["pipeline"]
+        for r in receiver.requests
+        for e in r.json()["events"]
+    ]
+
+
+def fire(client: httpx.Client, name: str, **labels: str) -> str:
+    body = alertmanager_body(alert(name, **labels))
+    answer = client.post("/hooks/alertmanager", json=body, headers=AUTH["alertmanager"])
+    assert answer.status_code == 202, answer.text
+    [event_id] = answer.json()["event_ids"]
+    return str(event_id)
+
+
+def silence(client: httpx.Client, *matchers: str, **fields: Any) -> str:
+    body = {"matchers": list(matchers), "duration": "2h", "created_by": "alice", **fields}
+    answer = client.post("/api/silences", json=body)
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["id"])
+
+
+def story(client: httpx.Client, event_id: str) -> dict[str, Any]:
+    events = client.get("/api/events").json()["events"]
+    [found] = [e for e in events if e["id"] == event_id]
+    return dict(found)
+
+
+def test_a_silence_quiets_matching_alerts_and_ci_and_lets_others_through(
+    tmp_path: Path, backend: Backend, fake_receiver: FakeReceiver
+) -> None:
+    """A silence on alertname and one on a project stop a DiskFull and the project's failed
+    pipeline, each recorded as "silenced by <id>"; another alert still goes out."""
+    with serve(tmp_path, routes(fake_receiver), **backend.settings()) as client:
+        disk = silence(client, 'alertname="DiskFull"', 'cluster=~"prod-.*"', comment="migration")
+        ci = silence(client, 'project="android-team/customer-app"')
+        quiet = fire(client, "DiskFull", cluster="prod-eu")
+        other_cluster = fire(client, "DiskFull", cluster="staging")
+        assert post_fixture(client, "gitlab/pipeline_hook.failed.json").status_code == 202
+        loud = fire(client, "HighLatency", cluster="prod-eu")
+        wait_until(lambda: len(told(fake_receiver)) >= 2)
+        time.sleep(0.5)
+        silenced = story(client, quiet)
+        events = client.get("/api/events").json()["events"]
+        pipeline = next(e for e in events if e["labels"]["kind"] == "pipeline")
+        assert story(client, loud)["outcomes"][0]["outcome"] == "sent"
+        assert story(client, other_cluster)["silences"] == []
+    assert sorted(told(fake_receiver)) == ["DiskFull", "HighLatency"]
+    assert silenced["silenced_by"] == f"silenced by {disk}"
+    assert silenced["silences"] == [disk]
+    assert [(o["stage"], o["detail"]) for o in silenced["outcomes"]] == [
+        ("silence", f"silenced by {disk}")
+    ]
+    assert pipeline["silenced_by"] == f"silenced by {ci}"
+    assert [o["stage"] for o in pipeline["outcomes"]] == ["silence"]
+
+
+def test_silences_are_listed_by_state_expire_and_survive_a_restart(
+    tmp_path: Path, backend: Backend, fake_receiver: FakeReceiver
+) -> None:
+    """A silence made before a restart still quiets after it; once expired by DELETE it is
+    listed as expired and the next matching alert goes out; a pending one is listed as such."""
+    with serve(tmp_path, routes(fake_receiver), **backend.settings()) as client:
+        made = silence(client, 'alertname="DiskFull"')
+        later = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
+        pending = silence(client, 'alertname="Later"', starts_at=later)
+    with serve(tmp_path, routes(fake_receiver), **backend.settings()) as client:
+        first = fire(client, "DiskFull", instance="a")
+        wait_until(lambda: story(client, first)["outcomes"])
+        assert story(client, first)["silenced_by"] == f"silenced by {made}"
+        active = client.get("/api/silences", params={"state": "active"}).json()["silences"]
+        assert [(s["id"], s["matchers"], s["created_by"]) for s in active] == [
+            (made, ['alertname="DiskFull"'], "alice")
+        ]
+        listed = client.get("/api/silences", params={"state": "pending"}).json()["silences"]
+        assert [s["id"] for s in listed] == [pending]
+        gone = client.delete(f"/api/silences/{made}")
+        assert gone.status_code == 200
+        assert gone.json()["silence"]["state"] == "expired"
+        second = fire(client, "DiskFull", instance="b")
+        wait_until(lambda: told(fake_receiver) == ["DiskFull"])
+        assert story(client, second)["silenced_by"] is None
+        expired = client.get("/api/silences", params={"state": "expired"}).json()["silences"]
+        assert [s["id"] for s in expired] == [made]
+        assert client.delete("/api/silences/no-such").status_code == 404
+
+
+def test_bad_silences_are_refused_naming_the_problem(tmp_path: Path, backend: Backend) -> None:
+    """A bad matcher is a 400 that quotes it; so are a missing end and an unknown state."""
+    with serve(tmp_path, **backend.settings()) as client:
+        bad = client.post(
+            "/api/silences",
+            json={"matchers": ['a="ok"', "cluster=~(("], "duration": "1h", "created_by": "a"},
+        )
+        assert bad.status_code == 400
+        assert bad.json()["error"] == "invalid silence"
+        assert "cluster=~((" in bad.json()["detail"]
+        no_end = client.post("/api/silences", json={"matchers": ['a="b"'], "created_by": "a"})
+        assert no_end.status_code == 400
+        assert "duration" in no_end.json()["detail"]
+        nobody = client.post("/api/silences", json={"matchers": ['a="b"'], "duration": "1h"})
+        assert nobody.status_code == 400
+        assert "created_by" in nobody.json()["detail"]
+        assert client.get("/api/silences", params={"state": "odd"}).status_code == 400
+        assert client.get("/api/silences").json() == {"silences": []}
