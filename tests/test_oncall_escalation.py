@@ -1,0 +1,155 @@
+"""Acknowledgements and escalation over HTTP, on each real store: unanswered trouble goes up
+a level at each step's time, once; an ack stops the steps and the repeats; a restart
+between steps neither loses nor repeats one."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from providers.webhook import FakeReceiver
+from service import AUTH, alert, alertmanager_body, serve, wait_until
+from stores import Backend
+
+
+def routes(receiver: FakeReceiver, first: str = "1s", second: str = "2s") -> str:
+    url = receiver.base_url
+    return f"""\
+sources:
+  alertmanager: {{ token: "am-token" }}
+channels:
+  page: {{ type: webhook, url: "{url}/page" }}
+  lead: {{ type: webhook, url: "{url}/lead" }}
+  boss: {{ type: webhook, url: "{url}/boss" }}
+routes:
+  - matchers: ['alertname="DiskFull"']
+    to: [page]
+    repeat_interval: 1s
+    group_interval: 1s
+    escalate:
+      - {{ after: {first}, to: [lead] }}
+      - {{ after: {second}, to: [boss] }}
+"""
+
+
+def titles(receiver: FakeReceiver, path: str) -> list[str]:
+    return [str(r.json()["title"]) for r in receiver.requests if r.path == f"/{path}"]
+
+
+def fire(client: httpx.Client, status: str = "firing", **extra: str) -> str:
+    body = alertmanager_body({**alert("DiskFull", status, instance="db1"), **extra})
+    answer = client.post("/hooks/alertmanager", json=body, headers=AUTH["alertmanager"])
+    assert answer.status_code == 202, answer.text
+    [event_id] = answer.json()["event_ids"]
+    return str(event_id)
+
+
+def story(client: httpx.Client, event_id: str) -> dict[str, Any]:
+    [found] = [e for e in client.get("/api/events").json()["events"] if e["id"] == event_id]
+    return dict(found)
+
+
+def test_unanswered_trouble_escalates_step_by_step_once_each(
+    tmp_path: Path, backend: Backend, fake_receiver: FakeReceiver
+) -> None:
+    """Nobody acknowledges: the lead is paged once after 1s, the boss once after 2s, each
+    message saying it escalated; the event lists both steps as fired."""
+    with serve(tmp_path, routes(fake_receiver), **backend.settings()) as client:
+        started = time.monotonic()
+        event_id = fire(client)
+        wait_until(lambda: titles(fake_receiver, "lead"), within=5)
+        first = time.monotonic() - started
+        wait_until(lambda: titles(fake_receiver, "boss"), within=5)
+        second = time.monotonic() - started
+        time.sleep(1.5)
+        steps = story(client, event_id)["escalation"]
+    assert 0.9 <= first < second
+    assert second >= 1.9
+    [lead] = titles(fake_receiver, "lead")
+    [boss] = titles(fake_receiver, "boss")
+    assert lead.startswith("Escalated: not acknowledged for 1s")
+    assert boss.startswith("Escalated: not acknowledged for 2s")
+    assert [(s["step"], s["receiver"], s["state"]) for s in steps] == [
+        (1, "lead", "fired"),
+        (2, "boss", "fired"),
+    ]
+
+
+def test_an_ack_stops_the_escalation_and_the_repeats_until_the_trouble_ends(
+    tmp_path: Path, backend: Backend, fake_receiver: FakeReceiver
+) -> None:
+    """Acknowledged within the first step: no step fires, the repeat is dropped as
+    acknowledged, the page is told who has it; after the resolution a new firing is
+    news again and escalates afresh."""
+    with serve(tmp_path, routes(fake_receiver, "1500ms", "2s"), **backend.settings()) as client:
+        event_id = fire(client)
+        wait_until(lambda: titles(fake_receiver, "page"))
+        ack = client.post(
+            "/api/acks", json={"event_id": event_id, "by": "alice", "comment": "on it"}
+        )
+        assert ack.status_code == 201, ack.text
+        assert ack.json()["told"] == ["page"]
+        again = client.post("/api/acks", json={"event_id": event_id, "by": "bob"})
+        assert again.status_code == 200
+        assert again.json()["by"] == "alice"
+        repeat = fire(client)
+        time.sleep(2.5)
+        assert titles(fake_receiver, "lead") == titles(fake_receiver, "boss") == []
+        page = titles(fake_receiver, "page")
+        acked = story(client, event_id)
+        repeated = story(client, repeat)
+        fire(client, "resolved")
+        wait_until(lambda: len(titles(fake_receiver, "page")) == 3)
+        refired = fire(client)
+        wait_until(lambda: len(titles(fake_receiver, "page")) == 4)
+        wait_until(lambda: titles(fake_receiver, "lead"), within=5)
+        fresh = story(client, refired)
+    assert len(page) == 2
+    assert page[1].startswith("Acknowledged by alice")
+    assert acked["ack"]["by"] == "alice"
+    assert acked["ack"]["comment"] == "on it"
+    assert {s["state"] for s in acked["escalation"]} == {"stopped"}
+    assert all(s["note"] == "acknowledged by alice" for s in acked["escalation"])
+    assert [(o["stage"], o["detail"]) for o in repeated["outcomes"]] == [
+        ("ack", "acknowledged by alice")
+    ]
+    assert fresh["ack"] is None
+    assert fresh["acked_by"] is None
+    assert [s["state"] for s in fresh["escalation"]][:1] == ["fired"]
+
+
+def test_a_restart_between_steps_neither_loses_nor_repeats_one(
+    tmp_path: Path, backend: Backend, fake_receiver: FakeReceiver
+) -> None:
+    """Stopped after the first step fired and before the second was due, the service
+    started again fires the second at its time, and the first not again."""
+    config = routes(fake_receiver, "1s", "4s")
+    with serve(tmp_path, config, **backend.settings()) as client:
+        started = time.monotonic()
+        fire(client)
+        wait_until(lambda: titles(fake_receiver, "lead"), within=5)
+    assert titles(fake_receiver, "boss") == []
+    with serve(tmp_path, config, **backend.settings()):
+        wait_until(lambda: titles(fake_receiver, "boss"), within=8)
+        boss_at = time.monotonic() - started
+        time.sleep(1.0)
+    assert boss_at >= 3.9
+    assert len(titles(fake_receiver, "lead")) == 1
+    assert len(titles(fake_receiver, "boss")) == 1
+
+
+def test_acks_of_what_cannot_be_acknowledged_are_refused(
+    tmp_path: Path, backend: Backend, fake_receiver: FakeReceiver
+) -> None:
+    """An unknown event is a 404, a resolved alert a 409 saying why, a bad body a 400."""
+    with serve(tmp_path, routes(fake_receiver), **backend.settings()) as client:
+        resolved = fire(client, "resolved")
+        missing = client.post("/api/acks", json={"event_id": "nope", "by": "a"})
+        assert missing.status_code == 404
+        refused = client.post("/api/acks", json={"event_id": resolved, "by": "a"})
+        assert refused.status_code == 409
+        assert "resolved" in refused.json()["detail"]
+        assert client.post("/api/acks", json={"event_id": resolved}).status_code == 400
