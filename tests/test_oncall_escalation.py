@@ -39,8 +39,8 @@ def titles(receiver: FakeReceiver, path: str) -> list[str]:
     return [str(r.json()["title"]) for r in receiver.requests if r.path == f"/{path}"]
 
 
-def fire(client: httpx.Client, status: str = "firing", **extra: str) -> str:
-    body = alertmanager_body({**alert("DiskFull", status, instance="db1"), **extra})
+def fire(client: httpx.Client, status: str = "firing", instance: str = "db1") -> str:
+    body = alertmanager_body(alert("DiskFull", status, instance=instance))
     answer = client.post("/hooks/alertmanager", json=body, headers=AUTH["alertmanager"])
     assert answer.status_code == 202, answer.text
     [event_id] = answer.json()["event_ids"]
@@ -153,3 +153,31 @@ def test_acks_of_what_cannot_be_acknowledged_are_refused(
         assert refused.status_code == 409
         assert "resolved" in refused.json()["detail"]
         assert client.post("/api/acks", json={"event_id": resolved}).status_code == 400
+
+
+def test_a_replica_taking_over_fires_the_next_step_once_and_an_ack_anywhere_stops_it(
+    tmp_path: Path, backend: Backend, fake_receiver: FakeReceiver
+) -> None:
+    """Two replicas on one database: A fires the first step and stops; B, taking A's
+    receivers over, fires the second step at its time, once. Then trouble acknowledged on
+    A (started again) while B owns the receivers escalates no further."""
+    config = routes(fake_receiver, "1s", "3s")
+    fast = {"lease_ttl": 1.5, "lease_renew": 0.25, **backend.settings()}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    with serve(tmp_path / "b", config, replica_id="b", **fast) as b:
+        with serve(tmp_path / "a", config, replica_id="a", **fast) as a:
+            wait_until(lambda: a.get("/api/config").json() is not None)
+            fire(a)
+            wait_until(lambda: titles(fake_receiver, "lead"), within=5)
+        wait_until(lambda: titles(fake_receiver, "boss"), within=8)
+        time.sleep(1.0)
+        assert len(titles(fake_receiver, "lead")) == len(titles(fake_receiver, "boss")) == 1
+        fake_receiver.reset()
+        with serve(tmp_path / "a", config, replica_id="a", **fast) as a:
+            second = fire(b, instance="db2")
+            wait_until(lambda: titles(fake_receiver, "page"))
+            acked = a.post("/api/acks", json={"event_id": second, "by": "carol"})
+            assert acked.status_code == 201, acked.text
+            time.sleep(3.5)
+    assert titles(fake_receiver, "lead") == titles(fake_receiver, "boss") == []
