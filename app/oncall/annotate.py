@@ -75,3 +75,9 @@ def _step_json(step: Step) -> dict[str, Any]:
         "state": step.state,
         "note": step.note,
     }
+
+
+def annotated_event(tx: ReadTx, event_id: str) -> dict[str, Any] | None:
+    """One event as list_events gives it, annotated; None when it is not stored."""
+    found = annotate(tx, tx.list_events(limit=1, event_id=event_id))
+    return found[0] if found else None
