@@ -1,4 +1,5 @@
-"""The `signalbox` command: serve, check, route-test, send-test."""
+"""The `signalbox` command: serve, check, route-test, send-test; and, against a running
+server, events, deliveries, retry, silence, ack."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from app import cli_remote
 from app.routing.config import ConfigInvalid, RoutingConfig, load_config
 
 cli = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -172,6 +174,9 @@ def send_test_command(
         raise typer.Exit(1) from None
     for answer in answers:
         typer.echo(f"{channel}: sent: {answer}")
+
+
+cli_remote.register(cli)
 
 
 def main() -> None:
