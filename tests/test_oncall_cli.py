@@ -10,23 +10,12 @@ from typing import Any
 from typer.testing import CliRunner
 
 from app.cli import cli
+from oncallkit import paging_routes
 from providers.webhook import FakeReceiver
 from service import AUTH, alert, alertmanager_body, serve, wait_until
 from stores import Backend
 
 runner = CliRunner()
-
-
-def routes(receiver: FakeReceiver) -> str:
-    return f"""\
-sources:
-  alertmanager: {{ token: "am-token" }}
-channels:
-  page: {{ type: webhook, url: "{receiver.base_url}/page" }}
-routes:
-  - matchers: ['source="alertmanager"']
-    to: [page]
-"""
 
 
 def test_silence_ack_and_listing_commands_drive_a_running_server(
@@ -36,7 +25,7 @@ def test_silence_ack_and_listing_commands_drive_a_running_server(
     ends it; `ack` acknowledges an event, which `events` then shows; a wrong token exits 1
     saying why."""
     settings = {"api_token": "api-secret", **backend.settings()}
-    with serve(tmp_path, routes(fake_receiver), **settings) as client:
+    with serve(tmp_path, paging_routes(fake_receiver), **settings) as client:
         env = {"SIGNALBOX_URL": str(client.base_url), "SIGNALBOX_API_TOKEN": "api-secret"}
 
         def run(*args: str) -> str:
@@ -85,7 +74,7 @@ def test_retry_all_dead_sends_dead_deliveries_again(
 ) -> None:
     """`retry --all-dead` puts every dead delivery back in line, and it is then sent."""
     settings = {"retry_for": 0.5, **backend.settings()}
-    with serve(tmp_path, routes(fake_receiver), **settings) as client:
+    with serve(tmp_path, paging_routes(fake_receiver), **settings) as client:
         env = {"SIGNALBOX_URL": str(client.base_url)}
         fake_receiver.down_for(60)
         body = alertmanager_body(alert("DiskFull"))

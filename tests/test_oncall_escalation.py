@@ -6,50 +6,26 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
-import httpx
-
+from oncallkit import fire, paging_routes, story
 from providers.webhook import FakeReceiver
-from service import AUTH, alert, alertmanager_body, serve, wait_until
+from service import serve, wait_until
 from stores import Backend
 
 
 def routes(receiver: FakeReceiver, first: str = "1s", second: str = "2s") -> str:
-    url = receiver.base_url
-    return f"""\
-sources:
-  alertmanager: {{ token: "am-token" }}
-channels:
-  page: {{ type: webhook, url: "{url}/page" }}
-  lead: {{ type: webhook, url: "{url}/lead" }}
-  boss: {{ type: webhook, url: "{url}/boss" }}
-routes:
-  - matchers: ['alertname="DiskFull"']
-    to: [page]
+    steps = f"""\
     repeat_interval: 1s
     group_interval: 1s
     escalate:
       - {{ after: {first}, to: [lead] }}
       - {{ after: {second}, to: [boss] }}
 """
+    return paging_routes(receiver, 'alertname="DiskFull"', ("page", "lead", "boss"), steps)
 
 
 def titles(receiver: FakeReceiver, path: str) -> list[str]:
     return [str(r.json()["title"]) for r in receiver.requests if r.path == f"/{path}"]
-
-
-def fire(client: httpx.Client, status: str = "firing", instance: str = "db1") -> str:
-    body = alertmanager_body(alert("DiskFull", status, instance=instance))
-    answer = client.post("/hooks/alertmanager", json=body, headers=AUTH["alertmanager"])
-    assert answer.status_code == 202, answer.text
-    [event_id] = answer.json()["event_ids"]
-    return str(event_id)
-
-
-def story(client: httpx.Client, event_id: str) -> dict[str, Any]:
-    [found] = [e for e in client.get("/api/events").json()["events"] if e["id"] == event_id]
-    return dict(found)
 
 
 def test_unanswered_trouble_escalates_step_by_step_once_each(
@@ -59,7 +35,7 @@ def test_unanswered_trouble_escalates_step_by_step_once_each(
     message saying it escalated; the event lists both steps as fired."""
     with serve(tmp_path, routes(fake_receiver), **backend.settings()) as client:
         started = time.monotonic()
-        event_id = fire(client)
+        event_id = fire(client, instance="db1")
         wait_until(lambda: titles(fake_receiver, "lead"), within=5)
         first = time.monotonic() - started
         wait_until(lambda: titles(fake_receiver, "boss"), within=5)
@@ -85,7 +61,7 @@ def test_an_ack_stops_the_escalation_and_the_repeats_until_the_trouble_ends(
     acknowledged, the page is told who has it; after the resolution a new firing is
     news again and escalates afresh."""
     with serve(tmp_path, routes(fake_receiver, "1500ms", "2s"), **backend.settings()) as client:
-        event_id = fire(client)
+        event_id = fire(client, instance="db1")
         wait_until(lambda: titles(fake_receiver, "page"))
         ack = client.post(
             "/api/acks", json={"event_id": event_id, "by": "alice", "comment": "on it"}
@@ -95,15 +71,15 @@ def test_an_ack_stops_the_escalation_and_the_repeats_until_the_trouble_ends(
         again = client.post("/api/acks", json={"event_id": event_id, "by": "bob"})
         assert again.status_code == 200
         assert again.json()["by"] == "alice"
-        repeat = fire(client)
+        repeat = fire(client, instance="db1")
         time.sleep(2.5)
         assert titles(fake_receiver, "lead") == titles(fake_receiver, "boss") == []
         page = titles(fake_receiver, "page")
         acked = story(client, event_id)
         repeated = story(client, repeat)
-        fire(client, "resolved")
+        fire(client, status="resolved", instance="db1")
         wait_until(lambda: len(titles(fake_receiver, "page")) == 3)
-        refired = fire(client)
+        refired = fire(client, instance="db1")
         wait_until(lambda: len(titles(fake_receiver, "page")) == 4)
         wait_until(lambda: titles(fake_receiver, "lead"), within=5)
         fresh = story(client, refired)
@@ -129,7 +105,7 @@ def test_a_restart_between_steps_neither_loses_nor_repeats_one(
     config = routes(fake_receiver, "1s", "4s")
     with serve(tmp_path, config, **backend.settings()) as client:
         started = time.monotonic()
-        fire(client)
+        fire(client, instance="db1")
         wait_until(lambda: titles(fake_receiver, "lead"), within=5)
     assert titles(fake_receiver, "boss") == []
     with serve(tmp_path, config, **backend.settings()):
@@ -146,7 +122,7 @@ def test_acks_of_what_cannot_be_acknowledged_are_refused(
 ) -> None:
     """An unknown event is a 404, a resolved alert a 409 saying why, a bad body a 400."""
     with serve(tmp_path, routes(fake_receiver), **backend.settings()) as client:
-        resolved = fire(client, "resolved")
+        resolved = fire(client, status="resolved", instance="db1")
         missing = client.post("/api/acks", json={"event_id": "nope", "by": "a"})
         assert missing.status_code == 404
         refused = client.post("/api/acks", json={"event_id": resolved, "by": "a"})
@@ -168,7 +144,7 @@ def test_a_replica_taking_over_fires_the_next_step_once_and_an_ack_anywhere_stop
     with serve(tmp_path / "b", config, replica_id="b", **fast) as b:
         with serve(tmp_path / "a", config, replica_id="a", **fast) as a:
             wait_until(lambda: a.get("/api/config").json() is not None)
-            fire(a)
+            fire(a, instance="db1")
             wait_until(lambda: titles(fake_receiver, "lead"), within=5)
         wait_until(lambda: titles(fake_receiver, "boss"), within=8)
         time.sleep(1.0)

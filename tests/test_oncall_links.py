@@ -10,32 +10,14 @@ from pathlib import Path
 
 import httpx
 
+from oncallkit import fire, paging_routes
 from providers.webhook import FakeReceiver
-from service import AUTH, alert, alertmanager_body, serve_app, wait_until
+from service import serve_app, wait_until
 from stores import Backend
 
 EXTERNAL = "https://signalbox.example.org"
 TOKEN = {"authorization": "Bearer api-secret"}
 LINK = re.compile(re.escape(EXTERNAL) + r"/ui/ack/([A-Za-z0-9_.-]+)")
-
-
-def routes(receiver: FakeReceiver) -> str:
-    return f"""\
-sources:
-  alertmanager: {{ token: "am-token" }}
-channels:
-  page: {{ type: webhook, url: "{receiver.base_url}/page" }}
-routes:
-  - matchers: ['alertname="DiskFull"']
-    to: [page]
-"""
-
-
-def fire(client: httpx.Client, status: str = "firing") -> str:
-    body = alertmanager_body(alert("DiskFull", status, instance="db1"))
-    answer = client.post("/hooks/alertmanager", json=body, headers=AUTH["alertmanager"])
-    assert answer.status_code == 202, answer.text
-    return str(answer.json()["event_ids"][0])
 
 
 def ack_of(client: httpx.Client, event_id: str) -> object:
@@ -50,8 +32,8 @@ def test_the_link_page_acknowledges_only_by_its_form(
     link-preview bot's GET); its form's POST acknowledges, as the name given, and the
     page then says so; the page tells "acknowledged by" to the receiver it paged."""
     settings = {"external_url": EXTERNAL, "api_token": "api-secret", **backend.settings()}
-    with serve_app(tmp_path, routes(fake_receiver), **settings) as (client, _):
-        event_id = fire(client)
+    with serve_app(tmp_path, paging_routes(fake_receiver), **settings) as (client, _):
+        event_id = fire(client, instance="db1")
         wait_until(lambda: fake_receiver.requests)
         found = LINK.search(fake_receiver.requests[0].json()["text"])
         assert found is not None
@@ -79,15 +61,16 @@ def test_tampered_expired_and_cross_site_links_are_refused(
     """A token with one character changed, one past its expiry, and a genuine one posted
     from another site all leave the trouble unacknowledged."""
     settings = {"external_url": EXTERNAL, **backend.settings()}
-    with serve_app(tmp_path, routes(fake_receiver), **settings) as (client, app):
-        event_id = fire(client)
+    with serve_app(tmp_path, paging_routes(fake_receiver), **settings) as (client, app):
+        event_id = fire(client, instance="db1")
         links = app.state.ctx.bus.links
         good = links.token(event_id)
         flipped = good[:-1] + ("A" if good[-1] != "A" else "B")
         tampered = client.post(f"/ui/ack/{flipped}", data={"by": "eve"})
         assert tampered.status_code == 403
         assert "altered" in tampered.text
-        other_event = links.token(event_id).replace(event_id, event_id[:-1] + "0", 1)
+        another = event_id[:-1] + ("1" if event_id.endswith("0") else "0")
+        other_event = links.token(event_id).replace(event_id, another, 1)
         assert client.post(f"/ui/ack/{other_event}", data={"by": "eve"}).status_code == 403
         old = links.token(event_id, now=time.time() - links.ttl - 1)
         expired = client.post(f"/ui/ack/{old}", data={"by": "eve"})
@@ -107,7 +90,7 @@ def test_messages_carry_no_link_without_an_external_url(
 ) -> None:
     """Without SIGNALBOX_EXTERNAL_URL a message has no acknowledgement link, nor does a
     resolution."""
-    with serve_app(tmp_path, routes(fake_receiver), **backend.settings()) as (client, _):
-        fire(client)
+    with serve_app(tmp_path, paging_routes(fake_receiver), **backend.settings()) as (client, _):
+        fire(client, instance="db1")
         wait_until(lambda: fake_receiver.requests)
     assert "/ui/ack/" not in fake_receiver.requests[0].json()["text"]

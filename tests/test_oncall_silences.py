@@ -10,22 +10,14 @@ from typing import Any
 import httpx
 
 from feeding import post_fixture
+from oncallkit import fire, paging_routes, story
 from providers.webhook import FakeReceiver
-from service import AUTH, alert, alertmanager_body, serve, wait_until
+from service import serve, wait_until
 from stores import Backend
 
 
 def routes(receiver: FakeReceiver) -> str:
-    return f"""\
-sources:
-  gitlab: {{ token: "gl-token" }}
-  alertmanager: {{ token: "am-token" }}
-channels:
-  sink: {{ type: webhook, url: "{receiver.base_url}/in" }}
-routes:
-  - matchers: ['status=~"firing|failure"']
-    to: [sink]
-"""
+    return paging_routes(receiver, 'status=~"firing|failure"')
 
 
 def told(receiver: FakeReceiver) -> list[str]:
@@ -37,25 +29,11 @@ def told(receiver: FakeReceiver) -> list[str]:
     ]
 
 
-def fire(client: httpx.Client, name: str, **labels: str) -> str:
-    body = alertmanager_body(alert(name, **labels))
-    answer = client.post("/hooks/alertmanager", json=body, headers=AUTH["alertmanager"])
-    assert answer.status_code == 202, answer.text
-    [event_id] = answer.json()["event_ids"]
-    return str(event_id)
-
-
 def silence(client: httpx.Client, *matchers: str, **fields: Any) -> str:
     body = {"matchers": list(matchers), "duration": "2h", "created_by": "alice", **fields}
     answer = client.post("/api/silences", json=body)
     assert answer.status_code == 201, answer.text
     return str(answer.json()["id"])
-
-
-def story(client: httpx.Client, event_id: str) -> dict[str, Any]:
-    events = client.get("/api/events").json()["events"]
-    [found] = [e for e in events if e["id"] == event_id]
-    return dict(found)
 
 
 def test_a_silence_quiets_matching_alerts_and_ci_and_lets_others_through(

@@ -7,11 +7,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import httpx
 from playwright.sync_api import Browser, Page, expect
 
 from browser import PHONE
-from service import AUTH, alert, alertmanager_body, serve_app
+from oncallkit import fire
+from service import serve_app
 
 ROUTES = """\
 sources:
@@ -22,13 +22,6 @@ routes:
   - matchers: ['source="alertmanager"']
     to: [stdout]
 """
-
-
-def fire(client: httpx.Client, name: str, **labels: str) -> str:
-    body = alertmanager_body(alert(name, **labels))
-    answer = client.post("/hooks/alertmanager", json=body, headers=AUTH["alertmanager"])
-    assert answer.status_code == 202, answer.text
-    return str(answer.json()["event_ids"][0])
 
 
 def test_a_silence_is_made_from_an_event_previewed_and_expired(page: Page, tmp_path: Path) -> None:
