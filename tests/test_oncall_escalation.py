@@ -4,8 +4,11 @@ between steps neither loses nor repeats one."""
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
+
+import httpx
 
 from oncallkit import fire, paging_routes, story
 from providers.webhook import FakeReceiver
@@ -28,12 +31,24 @@ def titles(receiver: FakeReceiver, path: str) -> list[str]:
     return [str(r.json()["title"]) for r in receiver.requests if r.path == f"/{path}"]
 
 
+def steps_fired(client: httpx.Client) -> float:
+    """signalbox_escalation_steps_total{outcome="fired"} (every test's, in this process)."""
+    found = re.search(
+        r'^signalbox_escalation_steps_total\{outcome="fired"\} (\S+)$',
+        client.get("/metrics").text,
+        re.MULTILINE,
+    )
+    assert found is not None
+    return float(found.group(1))
+
+
 def test_unanswered_trouble_escalates_step_by_step_once_each(
     tmp_path: Path, backend: Backend, fake_receiver: FakeReceiver
 ) -> None:
     """Nobody acknowledges: the lead is paged once after 1s, the boss once after 2s, each
     message saying it escalated; the event lists both steps as fired."""
     with serve(tmp_path, routes(fake_receiver), **backend.settings()) as client:
+        fired_before = steps_fired(client)
         started = time.monotonic()
         event_id = fire(client, instance="db1")
         wait_until(lambda: titles(fake_receiver, "lead"), within=5)
@@ -42,6 +57,7 @@ def test_unanswered_trouble_escalates_step_by_step_once_each(
         second = time.monotonic() - started
         time.sleep(1.5)
         steps = story(client, event_id)["escalation"]
+        assert steps_fired(client) - fired_before == 2
     assert 0.9 <= first < second
     assert second >= 1.9
     [lead] = titles(fake_receiver, "lead")

@@ -55,6 +55,8 @@ def test_a_silence_quiets_matching_alerts_and_ci_and_lets_others_through(
         pipeline = next(e for e in events if e["labels"]["kind"] == "pipeline")
         assert story(client, loud)["outcomes"][0]["outcome"] == "sent"
         assert story(client, other_cluster)["silences"] == []
+        metrics = client.get("/metrics").text
+    assert 'signalbox_silences{state="active"} 2.0' in metrics
     assert sorted(told(fake_receiver)) == ["DiskFull", "HighLatency"]
     assert silenced["silenced_by"] == f"silenced by {disk}"
     assert silenced["silences"] == [disk]

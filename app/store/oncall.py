@@ -105,6 +105,10 @@ class OncallReads(Protocol):
 
     def get_silence(self, silence_id: str) -> Silence | None: ...
 
+    def count_silences(self, now: float) -> dict[SilenceState, int]:
+        """How many silences are in each state at `now` (expired ones until pruned)."""
+        ...
+
     def active_acks(self) -> list[Ack]:
         """Acknowledgements not ended."""
         ...

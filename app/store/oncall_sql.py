@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from app.events import Event
-from app.store.oncall import Ack, Silence, SilenceState, Step, Told
+from app.store.oncall import SILENCE_STATES, Ack, Silence, SilenceState, Step, Told
 from app.store.sqlite_util import rows_for
 
 _SILENCE = "id, matchers, starts_at, ends_at, created_by, comment, created_at, updated_at"
@@ -77,6 +77,17 @@ class OncallReadsSql:
             (silence_id,),
         ).fetchone()
         return _silence(row) if row else None
+
+    def count_silences(self, now: float) -> dict[SilenceState, int]:
+        row = self._conn.execute(
+            """SELECT
+                   sum(CASE WHEN starts_at <= ? AND ends_at > ? THEN 1 ELSE 0 END),
+                   sum(CASE WHEN starts_at > ? AND ends_at > ? THEN 1 ELSE 0 END),
+                   sum(CASE WHEN ends_at <= ? THEN 1 ELSE 0 END)
+               FROM silences""",
+            (now,) * 5,
+        ).fetchone()
+        return {state: int(n or 0) for state, n in zip(SILENCE_STATES, row, strict=True)}
 
     def active_acks(self) -> list[Ack]:
         rows = self._conn.execute(
