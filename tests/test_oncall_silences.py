@@ -3,6 +3,7 @@ let the rest through, end, and outlive a restart."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import httpx
 from feeding import post_fixture
 from oncallkit import fire, paging_routes, story
 from providers.webhook import FakeReceiver
-from service import serve, wait_until
+from service import alert, alertmanager_body, serve, wait_until
 from stores import Backend
 
 
@@ -115,3 +116,26 @@ def test_bad_silences_are_refused_naming_the_problem(tmp_path: Path, backend: Ba
         assert "created_by" in nobody.json()["detail"]
         assert client.get("/api/silences", params={"state": "odd"}).status_code == 400
         assert client.get("/api/silences").json() == {"silences": []}
+
+
+def test_the_route_tester_says_a_silence_would_quiet_the_event(
+    tmp_path: Path, backend: Backend, fake_receiver: FakeReceiver
+) -> None:
+    """The console's route tester names the silence in force that matches a pasted alert,
+    and says nothing of it for an alert it does not match."""
+    with serve(tmp_path, routes(fake_receiver), **backend.settings()) as client:
+        made = silence(client, 'alertname="DiskFull"')
+
+        def tested(name: str) -> str:
+            form = {
+                "source": "alertmanager",
+                "payload": json.dumps(alertmanager_body(alert(name))),
+                "headers": "",
+                "labels": "",
+            }
+            answer = client.post("/ui/config/route-test", data=form, headers={"hx-request": "1"})
+            assert answer.status_code == 200, answer.text
+            return answer.text
+
+        assert f"silenced by {made}" in tested("DiskFull")
+        assert "silenced by" not in tested("HighLoad")

@@ -11,7 +11,8 @@ that expires or starts needs no write.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from app.events import Event
@@ -57,6 +58,15 @@ class OncallView:
 
 def silenced_reason(silence: Silence) -> str:
     return f"silenced by {silence.id}"
+
+
+def silenced_now(tx: OncallReads, labels: Sequence[Mapping[str, str]]) -> list[str | None]:
+    """For each label set, "silenced by <id>" when a silence in force now matches it."""
+    now = time.time()
+    view = BOOK.view(tx, now)
+    return [
+        silenced_reason(found) if (found := view.silence_of(one, now)) else None for one in labels
+    ]
 
 
 def acked_reason(ack: Ack) -> str:

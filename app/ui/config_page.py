@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from app.config_state import config_state
+from app.oncall.book import silenced_now
 from app.routetest import CannotRoute, RouteTest, parse_pairs, route_payload
 from app.sources import SOURCE_MODULES
 from app.ui.templating import page, templates
@@ -35,11 +36,13 @@ async def route_test(request: Request, ctx: Ctx) -> HTMLResponse:
     result, error = await asyncio.to_thread(_run, ctx, form)
     # Input the tester cannot route is the caller's to fix: 400, saying why.
     status = 200 if error is None else 400
+    # The silences in force now: an event they match would be routed, and told nobody.
+    labels = [e.labels for e in result.events] if result else []
+    silenced = await ctx.store.read(lambda tx: silenced_now(tx, labels)) if labels else []
+    shown = {"result": result, "error": error, "silenced": silenced}
     if request.headers.get("hx-request"):
-        return templates.TemplateResponse(
-            request, "_route_result.html", {"result": result, "error": error}, status_code=status
-        )
-    return _page(request, ctx, status, form=form, result=result, error=error)
+        return templates.TemplateResponse(request, "_route_result.html", shown, status_code=status)
+    return _page(request, ctx, status, form=form, **shown)
 
 
 def _run(ctx: Ctx, form: dict[str, str]) -> tuple[RouteTest | None, str | None]:
