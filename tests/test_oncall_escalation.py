@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 
+from feeding import post_fixture
 from oncallkit import fire, paging_routes, story
 from providers.webhook import FakeReceiver
 from service import serve, wait_until
@@ -173,3 +174,34 @@ def test_a_replica_taking_over_fires_the_next_step_once_and_an_ack_anywhere_stop
             assert acked.status_code == 201, acked.text
             time.sleep(3.5)
     assert titles(fake_receiver, "lead") == titles(fake_receiver, "boss") == []
+
+
+def test_a_broken_pipeline_escalates_until_it_is_fixed(
+    tmp_path: Path, backend: Backend, fake_receiver: FakeReceiver
+) -> None:
+    """A failed GitLab pipeline nobody acknowledges goes to the lead after 1s; its fixing
+    run stops the boss's step, and the fix itself is news to the page."""
+    steps = """\
+    escalate:
+      - { after: 1s, to: [lead] }
+      - { after: 2500ms, to: [boss] }
+"""
+    config = paging_routes(fake_receiver, 'kind="pipeline"', ("page", "lead", "boss"), steps)
+    with serve(tmp_path, config, **backend.settings()) as client:
+        failed = post_fixture(client, "gitlab/pipeline_hook.failed.json")
+        assert failed.status_code == 202
+        wait_until(lambda: titles(fake_receiver, "lead"), within=5)
+        fixed = post_fixture(client, "gitlab/pipeline_hook.success.modern.json")
+        assert fixed.status_code == 202
+        wait_until(lambda: len(titles(fake_receiver, "page")) == 2)
+        time.sleep(2.0)
+        broken = story(client, failed.json()["event_ids"][0])
+        fix = story(client, fixed.json()["event_ids"][0])
+    assert titles(fake_receiver, "lead")[0].startswith("Escalated: not acknowledged for 1s")
+    assert titles(fake_receiver, "boss") == []
+    assert fix["labels"]["transition"] == "fixed"
+    assert [(s["step"], s["receiver"], s["state"]) for s in broken["escalation"]] == [
+        (1, "lead", "fired"),
+        (2, "boss", "stopped"),
+    ]
+    assert broken["escalation"][1]["note"] == f"fixed by event {fix['id']}"
