@@ -148,6 +148,24 @@ def test_acks_of_what_cannot_be_acknowledged_are_refused(
         assert client.post("/api/acks", json={"event_id": resolved}).status_code == 400
 
 
+def test_trouble_that_ended_cannot_be_acknowledged_afterwards(
+    tmp_path: Path, backend: Backend, fake_receiver: FakeReceiver
+) -> None:
+    """Acknowledging the firing event of an alert resolved since, or the failure of a
+    pipeline fixed since, is a 409: such an ack would quiet the next trouble."""
+    config = paging_routes(fake_receiver, 'status=~"firing|failure"')
+    with serve(tmp_path, config, **backend.settings()) as client:
+        firing = fire(client, instance="db9")
+        fire(client, status="resolved", instance="db9")
+        failed = post_fixture(client, "gitlab/pipeline_hook.failed.json").json()["event_ids"][0]
+        post_fixture(client, "gitlab/pipeline_hook.success.modern.json")
+        for event_id, ended in ((firing, "resolved by event"), (failed, "fixed by event")):
+            refused = client.post("/api/acks", json={"event_id": event_id, "by": "a"})
+            assert refused.status_code == 409, refused.text
+            assert ended in refused.json()["detail"]
+        assert all(e["ack"] is None for e in client.get("/api/events").json()["events"])
+
+
 def test_a_replica_taking_over_fires_the_next_step_once_and_an_ack_anywhere_stops_it(
     tmp_path: Path, backend: Backend, fake_receiver: FakeReceiver
 ) -> None:

@@ -75,11 +75,12 @@ def _find(tx: ReadTx, event_id: str) -> _Found:
             f"event {event_id} is {event.kind} {event.status}: only a firing alert or a "
             "failed pipeline can be acknowledged"
         )
+    ended = tx.trouble_ended(subject_key(event))
+    if ended is not None and ended[0] >= event.received_at.timestamp():
+        # Its trouble is over: an ack now would quiet the next trouble, months later.
+        raise NotAcknowledgeable(f"the trouble of event {event_id} has ended since: {ended[1]}")
     ids = {event.id}
     if event.kind == "alert":
-        last = tx.last_event_of(event.fingerprint)
-        if last is not None and last.status == "resolved" and last.received_at > event.received_at:
-            raise NotAcknowledgeable(f"the alert of event {event_id} has resolved since")
         since = event.started_at.timestamp() if event.started_at else event.received_at.timestamp()
         ids.update(tx.events_of_fingerprint(event.fingerprint, since))
     ids.update(s.event_id for s in tx.steps_for([], [subject_key(event)]))

@@ -29,6 +29,8 @@ class Verdict:
     opens: tuple[Step, ...] = ()
     # Why the subject's trouble ended (resolved, fixed): None when it did not.
     ends: str | None = None
+    # When the event was received (the end of the trouble, when it ends it).
+    at: float = 0.0
 
     @property
     def writes(self) -> bool:
@@ -57,7 +59,7 @@ def judge(event: Event, routes: list[Route], history: ReadTx, inhibited: bool) -
     quiet = silenced_by or acked_by or inhibited or event.old_news
     if opens_trouble(event) and not quiet:
         opens = tuple(_steps(event, subject, routes, now))
-    return Verdict(silenced_by, acked_by, subject, opens, ends)
+    return Verdict(silenced_by, acked_by, subject, opens, ends, now)
 
 
 def _steps(event: Event, subject: str, routes: list[Route], now: float) -> list[Step]:
@@ -88,6 +90,7 @@ def record(tx: WriteTx, verdict: Verdict) -> list[Step]:
     """Write what the verdict changes, in the event's transaction: the steps stored."""
     if verdict.ends is not None:
         now = time.time()
+        tx.end_trouble(verdict.subject, verdict.at, verdict.ends)
         tx.end_acks(verdict.subject, now, verdict.ends)
         tx.stop_steps(verdict.subject, now, verdict.ends, close=True)
     return tx.open_steps(list(verdict.opens)) if verdict.opens else []

@@ -10,8 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from app.events import Event
-
 SilenceState = Literal["active", "pending", "expired"]
 SILENCE_STATES: tuple[SilenceState, ...] = ("active", "pending", "expired")
 
@@ -126,8 +124,8 @@ class OncallReads(Protocol):
         """Steps still to fire for these receivers, soonest first."""
         ...
 
-    def last_event_of(self, fingerprint: str) -> Event | None:
-        """The event with this fingerprint received last."""
+    def trouble_ended(self, subject: str) -> tuple[float, str] | None:
+        """When the subject's trouble last ended (the ending event's arrival) and why."""
         ...
 
     def told(self, event_ids: list[str]) -> list[Told]:
@@ -146,6 +144,10 @@ class OncallWrites(OncallReads, Protocol):
 
     def add_ack(self, ack: Ack) -> None:
         """Record an acknowledgement; the on-call version changes."""
+        ...
+
+    def end_trouble(self, subject: str, at: float, why: str) -> None:
+        """Record that the subject's trouble ended (resolved, fixed) at `at`."""
         ...
 
     def end_acks(self, subject: str, now: float, why: str) -> int:

@@ -14,7 +14,6 @@ from typing import Any
 
 import orjson
 
-from app.events import Event
 from app.store.oncall import SILENCE_STATES, Ack, Silence, SilenceState, Step, Told
 from app.store.sqlite_util import rows_for
 
@@ -119,13 +118,11 @@ class OncallReadsSql:
         )
         return sorted(map(_step, rows_for(self._conn, sql, receivers)), key=lambda s: s.due_at)
 
-    def last_event_of(self, fingerprint: str) -> Event | None:
+    def trouble_ended(self, subject: str) -> tuple[float, str] | None:
         row = self._conn.execute(
-            """SELECT event FROM events WHERE fingerprint = ?
-               ORDER BY received_at DESC, id DESC LIMIT 1""",
-            (fingerprint,),
+            "SELECT ended_at, why FROM trouble_ends WHERE subject = ?", (subject,)
         ).fetchone()
-        return Event.model_validate_json(row[0]) if row else None
+        return (float(row[0]), str(row[1])) if row else None
 
     def told(self, event_ids: list[str]) -> list[Told]:
         sql = """SELECT d.record FROM delivery_events de
@@ -186,6 +183,14 @@ class OncallWritesSql(OncallReadsSql):
             ),
         )
         self._bump()
+
+    def end_trouble(self, subject: str, at: float, why: str) -> None:
+        self._conn.execute(
+            """INSERT INTO trouble_ends (subject, ended_at, why) VALUES (?, ?, ?)
+               ON CONFLICT (subject) DO UPDATE SET ended_at = excluded.ended_at, why = excluded.why
+               WHERE trouble_ends.ended_at < excluded.ended_at""",
+            (subject, at, why),
+        )
 
     def end_acks(self, subject: str, now: float, why: str) -> int:
         ended = int(
@@ -273,6 +278,13 @@ class OncallWritesSql(OncallReadsSql):
             ),
             "acks": self._delete(
                 "acks", "id", "SELECT id FROM acks WHERE at < ?", records_before, batch
+            ),
+            "trouble_ends": self._delete(
+                "trouble_ends",
+                "subject",
+                "SELECT subject FROM trouble_ends WHERE ended_at < ?",
+                records_before,
+                batch,
             ),
             "escalations": self._delete(
                 "escalations",

@@ -148,8 +148,9 @@ CREATE INDEX deliveries_by_receiver ON deliveries (receiver, state);
 """
 
 # The on-call loop (app/store/oncall.py): silences, acknowledgements, escalation steps,
-# the version the cached view of silences and acks is checked against (its nonce tells
-# one database from another), and the key that signs acknowledgement links.
+# when each subject's trouble last ended (an ack of trouble over since is refused), the
+# version the cached view of silences and acks is checked against (its nonce tells one
+# database from another), and the key that signs acknowledgement links.
 ONCALL_TABLES = """
 CREATE TABLE silences (
     id TEXT PRIMARY KEY,
@@ -195,6 +196,11 @@ CREATE UNIQUE INDEX escalations_open
 CREATE INDEX escalations_pending ON escalations (state, receiver, due_at);
 CREATE INDEX escalations_by_event ON escalations (event_id);
 CREATE INDEX escalations_by_subject ON escalations (subject, closed);
+CREATE TABLE trouble_ends (
+    subject TEXT PRIMARY KEY,
+    ended_at REAL NOT NULL,
+    why TEXT NOT NULL
+);
 CREATE TABLE oncall_state (
     id INTEGER PRIMARY KEY,
     version INTEGER NOT NULL,
