@@ -33,6 +33,8 @@ from app.store.oncall import Step
 
 # Seconds before a step that could not be fired (the store refused) is tried again.
 RETRY_SECONDS = 1.0
+# ... and one that failed otherwise (a bug): not a hot loop, and it stays pending.
+BROKEN_RETRY_SECONDS = 60.0
 STEP_OUTCOMES = ("fired", "stopped", "silenced", "stale")
 for _outcome in STEP_OUTCOMES:
     ESCALATION_STEPS.labels(_outcome)
@@ -145,6 +147,15 @@ class Escalator:
         except StoreUnavailable as exc:
             log(logging.WARNING, "escalation step not fired yet", step=step.id, error=str(exc))
             self._due[step.id] = _later(step, RETRY_SECONDS)
+            return
+        except Exception as exc:  # one bad step must not stop the others
+            log(
+                logging.ERROR,
+                "escalation step failed, tried again later",
+                step=step.id,
+                error=f"{type(exc).__name__}: {exc}",
+            )
+            self._due[step.id] = _later(step, BROKEN_RETRY_SECONDS)
             return
         self._due.pop(step.id, None)
         outcome = judged.outcome if judged.why_not or fired else "stopped"
