@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from app.api import acks, admin, deliveries, docs, events, hooks, silences, slack
+from app.api import acks, admin, amsilences, deliveries, docs, events, hooks, silences, slack
 from app.bus.ownership import Ownership
 from app.bus.plan import resumer, route_templates
 from app.bus.retry import RetryPolicy
@@ -112,7 +112,7 @@ def create_app(settings: Settings) -> FastAPI:
         redoc_url=None,
         openapi_url=None,
     )
-    for module in (events, deliveries, silences, acks, slack, admin):
+    for module in (events, deliveries, silences, amsilences, acks, slack, admin):
         app.include_router(module.router)
     if settings.api_docs:
         app.include_router(docs.router)

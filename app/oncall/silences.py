@@ -92,6 +92,12 @@ def expired(silence: Silence, now: float | None = None) -> Silence:
     )
 
 
+def quoted(value: str) -> str:
+    """A matcher's value in quotes, escaped as the matcher parser reads it back."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
 def iso(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).isoformat()
 

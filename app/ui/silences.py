@@ -17,6 +17,7 @@ from app.oncall.silences import (
     SilenceRequest,
     expired,
     new_silence,
+    quoted,
     silence_json,
 )
 from app.routing.matchers import MatcherError, parse_matcher
@@ -55,11 +56,7 @@ def prefilled(event: Event) -> list[str]:
         names = ["source", "project", "pipeline", "branch"]
     else:
         names = sorted(n for n in event.labels if n not in NOT_IDENTITY)
-    return [f"{n}={_quoted(event.labels[n])}" for n in names if event.labels.get(n)]
-
-
-def _quoted(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return [f"{n}={quoted(event.labels[n])}" for n in names if event.labels.get(n)]
 
 
 async def _page(
