@@ -223,3 +223,29 @@ def test_a_broken_pipeline_escalates_until_it_is_fixed(
         (2, "boss", "stopped"),
     ]
     assert broken["escalation"][1]["note"] == f"fixed by event {fix['id']}"
+
+
+def test_an_ack_stops_a_groups_repeats(
+    tmp_path: Path, backend: Backend, fake_receiver: FakeReceiver
+) -> None:
+    """A grouped alert repeated every second is repeated no more once acknowledged: the
+    page hears the acknowledgement, and the event says why its repeats stopped."""
+    grouped = """\
+    group_by: [alertname]
+    group_wait: 200ms
+    group_interval: 500ms
+    repeat_interval: 1s
+"""
+    config = paging_routes(fake_receiver, 'alertname="DiskFull"', ("page",), grouped)
+    with serve(tmp_path, config, **backend.settings()) as client:
+        event_id = fire(client, instance="db1")
+        wait_until(lambda: len(titles(fake_receiver, "page")) >= 2, within=6)
+        acked = client.post("/api/acks", json={"event_id": event_id, "by": "alice"})
+        assert acked.status_code == 201
+        wait_until(lambda: any(t.startswith("Acknowledged") for t in titles(fake_receiver, "page")))
+        heard = len(titles(fake_receiver, "page"))
+        time.sleep(2.5)
+        page = titles(fake_receiver, "page")
+        outcomes = story(client, event_id)["outcomes"]
+    assert len(page) == heard, page
+    assert ("ack", "acknowledged by alice") in [(o.get("stage"), o["detail"]) for o in outcomes]

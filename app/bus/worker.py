@@ -40,6 +40,7 @@ from app.bus.target import Dispatch, Target
 from app.events import Event
 from app.logs import log
 from app.metrics import DISPATCHES_DROPPED, SEND_LATENCY
+from app.oncall.book import acked
 from app.oncall.escalation import Escalator
 from app.oncall.tokens import AckLinks, ack_links
 from app.store import (
@@ -85,7 +86,11 @@ class Bus:
             self.dedup,
         ]
         self.grouper = Grouper(
-            self._flush, self._last_heard, self._stopped_repeating, self._group_ended
+            self._flush,
+            self._last_heard,
+            self._stopped_repeating,
+            self._group_ended,
+            self._acknowledged,
         )
         # Receiver -> until when this replica may send to it (its lease, less a margin).
         self._leases: dict[str, float] = {}
@@ -253,11 +258,16 @@ class Bus:
         # repeating a firing alert is fresh news that it still fires.
         return await self.store.read(lambda tx: tx.last_heard(fingerprints))
 
-    def _stopped_repeating(self, group: Group, stale: list[tuple[Event, str]]) -> None:
+    async def _acknowledged(self, firing: list[Event]) -> dict[str, tuple[str, str]]:
+        # A group's repeats of an acknowledged alert stop as its news does (Acknowledged).
+        found = await self.store.read(lambda tx: acked(tx, firing))
+        return {fingerprint: (Acknowledged.name, why) for fingerprint, why in found.items()}
+
+    def _stopped_repeating(self, group: Group, stale: list[tuple[Event, str, str]]) -> None:
         target = group.target
         suppressed = [
-            Suppression(event.id, target.route, target.receiver, "stale", why)
-            for event, why in stale
+            Suppression(event.id, target.route, target.receiver, stage, why)
+            for event, stage, why in stale
         ]
         self._suppress(suppressed, "alert gone stale")
 

@@ -69,6 +69,13 @@ def silenced_now(tx: OncallReads, labels: Sequence[Mapping[str, str]]) -> list[s
     ]
 
 
+def acked(tx: OncallReads, events: Sequence[Event]) -> dict[str, str]:
+    """Fingerprint -> "acknowledged by …" for those of these events whose trouble is
+    acknowledged now."""
+    view = BOOK.view(tx, time.time())
+    return {e.fingerprint: acked_reason(a) for e in events if (a := view.ack_of(e)) is not None}
+
+
 def acked_reason(ack: Ack) -> str:
     return f"acknowledged by {ack.by}"
 
