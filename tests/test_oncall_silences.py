@@ -139,3 +139,21 @@ def test_the_route_tester_says_a_silence_would_quiet_the_event(
 
         assert f"silenced by {made}" in tested("DiskFull")
         assert "silenced by" not in tested("HighLoad")
+
+
+def test_a_silence_running_out_lets_the_next_alert_through(
+    tmp_path: Path, backend: Backend, fake_receiver: FakeReceiver
+) -> None:
+    """A one-second silence quiets a DiskFull; once its time is up the next one is sent,
+    and the silence is listed as expired."""
+    with serve(tmp_path, routes(fake_receiver), **backend.settings()) as client:
+        made = silence(client, 'alertname="DiskFull"', duration="1s")
+        quiet = fire(client, "DiskFull", instance="a")
+        wait_until(lambda: story(client, quiet)["outcomes"])
+        time.sleep(1.2)
+        loud = fire(client, "DiskFull", instance="b")
+        wait_until(lambda: told(fake_receiver) == ["DiskFull"])
+        assert story(client, quiet)["silenced_by"] == f"silenced by {made}"
+        assert story(client, loud)["silenced_by"] is None
+        expired = client.get("/api/silences", params={"state": "expired"}).json()["silences"]
+        assert [s["id"] for s in expired] == [made]
