@@ -86,13 +86,16 @@ class Escalator:
         """Hold the steps of owned receivers; the receivers of the others, whose owners
         must be woken to load theirs."""
         elsewhere = set()
+        held = 0
         for step in steps:
             if self.bus.owns(step.receiver):
                 self._due[step.id] = step
+                held += 1
             else:
                 elsewhere.add(step.receiver)
-        self._start()
-        self._poke.set()
+        if held:
+            self._start()
+            self._poke.set()
         return elsewhere
 
     async def load(self, receivers: Iterable[str]) -> int:
