@@ -15,6 +15,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from app.durations import Duration
 from app.events import Source
+from app.pollers.spec import POLL_SPECS
 from app.routing.errors import ConfigValueError
 from app.routing.inhibit import InhibitRule
 from app.routing.intervals import NamedInterval
@@ -88,13 +89,17 @@ class RoutesFile(_Strict):
 
 @cache
 def schema_words() -> frozenset[str]:
-    """Every key and literal value the file's models (channels' included) define.
+    """Every key and literal value the file's models (channels' and polls' included) define.
 
     A public error may name these (they are ours, not the file's); any other key in its
     location is shown as `*`.
     """
     words: set[str] = set()
-    pending: list[Any] = [RoutesFile, *(t.config_model for t in CHANNEL_TYPES.values())]
+    pending: list[Any] = [
+        RoutesFile,
+        *(t.config_model for t in CHANNEL_TYPES.values()),
+        *POLL_SPECS.values(),
+    ]
     seen: set[int] = set()
     while pending:
         kind = pending.pop()

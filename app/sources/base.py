@@ -34,6 +34,10 @@ class SourceAuth(BaseModel):
 
     secret: SecretStr | None = None
     token: SecretStr | None = None
+    # Polling the CI's API instead of (or besides) its webhooks: validated per CI by
+    # app/pollers/spec.py, as a channel's settings are by its type, and kept out of the
+    # config in force (app/routing/config.py hands it over as RoutingConfig.polls).
+    poll: dict[str, Any] | None = None
 
     def configured(self) -> bool:
         return bool(

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar
 
 from app.events import Event
+from app.store.polls import PollReads, PollWrites
 from app.store.shared import SharedReads, SharedWrites
 
 T = TypeVar("T")
@@ -104,7 +105,7 @@ class RunHistory(Protocol):
         ...
 
 
-class WriteTx(RunHistory, SharedWrites, Protocol):
+class WriteTx(RunHistory, SharedWrites, PollWrites, Protocol):
     def remember_delivery(self, key: str) -> bool:
         """Remember a sender's delivery key; False when it was already remembered."""
         ...
@@ -144,7 +145,7 @@ class WriteTx(RunHistory, SharedWrites, Protocol):
         ...
 
 
-class ReadTx(RunHistory, SharedReads, Protocol):
+class ReadTx(RunHistory, SharedReads, PollReads, Protocol):
     def list_events(
         self,
         *,

@@ -27,6 +27,7 @@ from app.store.rows import (
     listed_events,
     where_equal,
 )
+from app.store.sqlite_polls import PollReadsSql, PollWritesSql
 from app.store.sqlite_shared import SharedReadsSql
 
 Conn = psycopg.Connection[tuple[Any, ...]]
@@ -95,7 +96,7 @@ class _PgTx:
         return [RunRecord(*r) for r in rows]
 
 
-class PgWriteTx(_PgTx, SharedWritesPg):
+class PgWriteTx(_PgTx, SharedWritesPg, PollWritesSql):
     def generation(self, pipeline_key: str) -> int:
         # Locks the pipeline's row (made at generation 0 if it has none) until commit: a
         # writer on another replica waits here, then reads the generation this one wrote.
@@ -212,7 +213,7 @@ class PgWriteTx(_PgTx, SharedWritesPg):
         self.conn.execute("DELETE FROM readiness_probe WHERE id = %s", (row[0],))
 
 
-class PgReadTx(_PgTx, SharedReadsSql):
+class PgReadTx(_PgTx, SharedReadsSql, PollReadsSql):
     def list_events(
         self,
         *,

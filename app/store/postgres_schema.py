@@ -152,7 +152,34 @@ CREATE INDEX dispatches_by_receiver ON dispatches (receiver, seq);
 CREATE INDEX deliveries_by_receiver ON deliveries (receiver, state);
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1_BASE, _V2_SHARED_STATE)
+# What the CI pollers keep between polls and share between replicas (app/store/polls.py):
+# SQLite's migration 6.
+_V3_POLLS = """
+CREATE TABLE poll_targets (
+    target TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    state TEXT NOT NULL,
+    last_attempt DOUBLE PRECISION,
+    last_success DOUBLE PRECISION,
+    retry_at DOUBLE PRECISION NOT NULL,
+    failures INTEGER NOT NULL,
+    last_error TEXT,
+    owner TEXT,
+    lease_until DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE poll_sources (
+    source TEXT PRIMARY KEY,
+    failures INTEGER NOT NULL,
+    down_since DOUBLE PRECISION,
+    paused_until DOUBLE PRECISION NOT NULL,
+    pause_reason TEXT,
+    last_error TEXT,
+    rate_remaining BIGINT,
+    rate_reset DOUBLE PRECISION
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1_BASE, _V2_SHARED_STATE, _V3_POLLS)
 
 # pg_advisory_lock's key for "migrating Signalbox's schema": any constant of our own.
 MIGRATION_LOCK = 0x5167_6E61_6C62_6F78  # "Sgnalbox"

@@ -24,6 +24,7 @@ from app.store.rows import (
     listed_events,
     where_equal,
 )
+from app.store.sqlite_polls import PollReadsSql, PollWritesSql
 from app.store.sqlite_shared import SharedReadsSql, SharedWritesSql
 from app.store.sqlite_util import rows_for
 
@@ -89,7 +90,7 @@ class _SqliteTx:
         return [RunRecord(*r) for r in rows]
 
 
-class SqliteWriteTx(_SqliteTx, SharedWritesSql):
+class SqliteWriteTx(_SqliteTx, SharedWritesSql, PollWritesSql):
     def remember_delivery(self, key: str) -> bool:
         inserted = self._conn.execute(
             "INSERT OR IGNORE INTO seen_deliveries (key, seen_at) VALUES (?, ?)",
@@ -167,7 +168,7 @@ class SqliteWriteTx(_SqliteTx, SharedWritesSql):
         return retention.reclaim_space(self._conn, pages)
 
 
-class SqliteReadTx(_SqliteTx, SharedReadsSql):
+class SqliteReadTx(_SqliteTx, SharedReadsSql, PollReadsSql):
     def list_events(
         self,
         *,

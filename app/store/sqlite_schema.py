@@ -147,12 +147,39 @@ CREATE INDEX dispatches_by_receiver ON dispatches (receiver, seq);
 CREATE INDEX deliveries_by_receiver ON deliveries (receiver, state);
 """
 
+# What the CI pollers keep between polls and share between replicas (app/store/polls.py).
+_V6_POLLS = """
+CREATE TABLE poll_targets (
+    target TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    state TEXT NOT NULL,
+    last_attempt REAL,
+    last_success REAL,
+    retry_at REAL NOT NULL,
+    failures INTEGER NOT NULL,
+    last_error TEXT,
+    owner TEXT,
+    lease_until REAL NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE poll_sources (
+    source TEXT PRIMARY KEY,
+    failures INTEGER NOT NULL,
+    down_since REAL,
+    paused_until REAL NOT NULL,
+    pause_reason TEXT,
+    last_error TEXT,
+    rate_remaining INTEGER,
+    rate_reset REAL
+) WITHOUT ROWID;
+"""
+
 MIGRATIONS: tuple[str, ...] = (
     _V1_BASE,
     _V2_OUTCOMES,
     _V3_READINESS,
     _V4_PIPELINE_GENERATIONS,
     _V5_SHARED_STATE,
+    _V6_POLLS,
 )
 
 
