@@ -114,6 +114,10 @@ class PollSpec(BaseModel):
     def targets(self) -> list[Target]:
         raise NotImplementedError
 
+    def api_base(self) -> str:
+        """What the API's paths follow."""
+        return self.url
+
     def token_value(self) -> str | None:
         """The token, or None when unset or empty (polls go unauthenticated)."""
         value = self.token.get_secret_value() if self.token is not None else ""
@@ -155,6 +159,10 @@ class GitLabPoll(PollSpec):
             message = "name projects or groups to watch"
             raise SpecError(message)
         return self
+
+    def api_base(self) -> str:
+        # The instance's address, as users know it; the REST API lives under /api/v4.
+        return self.url if self.url.endswith("/api/v4") else f"{self.url}/api/v4"
 
     def targets(self) -> list[Target]:
         projects = [Target("gitlab", "project", str(p)) for p in dict.fromkeys(self.projects)]
