@@ -24,6 +24,7 @@ from app.context import AppContext
 from app.live import Broadcaster
 from app.logs import log
 from app.observe import set_label_limit
+from app.pollers.scheduler import Scheduler
 from app.retention import prune_forever
 from app.routing.config import RoutingConfig
 from app.routing.reload import ConfigHolder, ReloadResult
@@ -72,6 +73,10 @@ def create_app(settings: Settings) -> FastAPI:
             stack.push_async_callback(_cancelled, pruner)
             broadcaster = asyncio.create_task(live.run(feed_row))
             stack.push_async_callback(_cancelled, broadcaster)
+            # CI APIs polled (routes.yaml sources.<ci>.poll), each target by one replica.
+            pollers = Scheduler(store, ctx.intake, ctx.config_in_force, ownership.owner)
+            stack.push_async_callback(pollers.close)
+            stack.push_async_callback(_cancelled, asyncio.create_task(pollers.run()))
             if settings.watch_config:
                 watcher = asyncio.create_task(holder.watch())
                 stack.callback(watcher.cancel)
