@@ -332,6 +332,13 @@ class FakeGitHub(FakeProvider):
         runs = self.repos[repo]["runs"]
         runs[:] = sorted([r for r in runs if r["id"] != run["id"]] + [run], key=lambda r: -r["id"])
 
+    def answer_forced(self, behaviour: str, request: Recorded) -> Reply:
+        if behaviour == "login_page":  # a proxy's sign-in page instead of the API
+            return Reply(200, b"<html><body>Sign in</body></html>", {"content-type": "text/html"})
+        if behaviour == "wrong_shape":
+            return _json({"workflow_runs": "none"})
+        return super().answer_forced(behaviour, request)
+
     def _rate(self) -> dict[str, str]:
         return {
             "x-ratelimit-limit": str(self.limit),

@@ -18,6 +18,8 @@ import pytest
 from app.accept import Intake, accept
 from app.bus.plan import plan
 from app.events import Event
+from app.pollers.api import RateInfo
+from app.pollers.health import after_poll
 from app.pollers.scheduler import Scheduler
 from app.routing.config import RoutingConfig, parse_config
 from app.sources import SOURCE_MODULES
@@ -472,3 +474,87 @@ async def test_two_replicas_poll_a_target_once(
 
 def _only(config: RoutingConfig, source: str) -> RoutingConfig:
     return replace(config, polls={source: config.polls[source]})
+
+
+# --- what is watched -----------------------------------------------------------------------
+
+
+async def test_watched_folders_groups_workflows_and_branches(
+    backend: Backend,
+    fake_jenkins: FakeJenkins,
+    fake_gitlab: FakeGitLab,
+    fake_github: FakeGitHub,
+    fake_receiver: FakeReceiver,
+) -> None:
+    """A Jenkins folder reports its jobs' builds, a GitLab group its projects' pipelines,
+    and a GitHub repository only the workflows and branches it names."""
+    clock = Clock()
+    fake_jenkins.job("team", folder=True)
+    fake_jenkins.add_build("team/api", 3, "FAILURE", started=clock.now - 90, duration_s=30)
+    fake_jenkins.add_build("team/web", 4, None, started=clock.now - 10)
+    web = fake_gitlab.project(11, "platform/web")
+    db = fake_gitlab.project(12, "platform/sub/db")
+    fake_gitlab.groups["platform"] = [11, 12]
+    fake_gitlab.put(gitlab_pipeline(web, 1, "failed", updated_at=iso(clock.now - 30)))
+    fake_gitlab.put(gitlab_pipeline(db, 2, "success", updated_at=iso(clock.now - 30)))
+    fake_github.repo(REPO, (1, "CI"), (2, "Nightly"))
+    for run_id, workflow, branch in ((31, 1, "main"), (32, 2, "main"), (33, 1, "topic")):
+        fake_github.put(REPO, github_run(REPO, run_id, run_id, "completed", "failure",
+                                         workflow_id=workflow, head_branch=branch,
+                                         updated_at=iso(clock.now - 30)))  # fmt: skip
+    back = ", look_back: 1h"
+    sources = (
+        jenkins_poll(fake_jenkins, back).replace("[asgard]", "[team]")
+        + gitlab_poll(fake_gitlab, back).replace("projects: [group/app]", "groups: [platform]")
+        + github_poll(fake_github, back).replace(
+            f"[{REPO}]", f"[{{ repo: {REPO}, workflows: [CI], branches: [main] }}]"
+        )
+    )
+    config = routes(fake_receiver, sources)
+    async with polling(backend, config, clock) as (scheduler, store):
+        await scheduler.poll_due()
+        stored = await events(store)
+    assert sorted(e["title"] for e in stored) == [
+        f"{REPO} · CI #31 failed on main",
+        "platform/sub/db · Build pipeline #2 succeeded on main",
+        "platform/web · Build pipeline #1 failed on main",
+        "team/api #3 failed",
+        "team/web #4 running",
+    ]
+
+
+async def test_an_answer_that_is_not_the_api_backs_the_target_off(
+    backend: Backend, fake_github: FakeGitHub, fake_receiver: FakeReceiver
+) -> None:
+    """A sign-in page or a body of the wrong shape fails that target with the reason, backs
+    it off (twice the interval, then doubling), stores nothing and keeps the state it had."""
+    clock = Clock()
+    fake_github.repo(REPO)
+    config = routes(fake_receiver, github_poll(fake_github))
+    async with polling(backend, config, clock) as (scheduler, store):
+        await scheduler.poll_due()
+        [good] = await store.read(lambda tx: tx.poll_targets([f"github:repo:{REPO}"]))
+        fake_github.force("login_page", "wrong_shape")
+        clock.advance(61)
+        await scheduler.poll_due()
+        [first] = await store.read(lambda tx: tx.poll_targets([f"github:repo:{REPO}"]))
+        clock.advance(61)
+        assert await scheduler.poll_due() == []  # backing off until first.retry_at
+        clock.now = first.retry_at
+        await scheduler.poll_due()
+        [second] = await store.read(lambda tx: tx.poll_targets([f"github:repo:{REPO}"]))
+        assert await events(store) == []
+    assert first.last_error == "GitHub workflow runs: answer is not JSON"
+    assert first.retry_at == (first.last_attempt or 0) + 120 and first.state == good.state
+    assert second.last_error == "GitHub workflow runs: answer has no workflow_runs list"
+    assert second.retry_at == (second.last_attempt or 0) + 240 and second.failures == 2
+
+
+def test_the_last_requests_of_a_rate_limit_window_are_kept() -> None:
+    """With few requests left until the reset, polls pause until the reset instead of
+    spending the last ones; a later full window lifts the pause."""
+    now = 1000.0
+    low = after_poll(SourceHealth("github"), None, RateInfo(remaining=3, reset=now + 900), now)
+    assert low.paused_until == now + 900 and "3 requests left" in (low.pause_reason or "")
+    fresh = after_poll(low, None, RateInfo(remaining=4999, reset=now + 4500), now + 901)
+    assert fresh.paused_until == 0 and fresh.pause_reason is None

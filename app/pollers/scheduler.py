@@ -208,7 +208,7 @@ def _outcome(
         )  # fmt: skip
     retry_at = 0.0
     if isinstance(error, TargetFailed):
-        retry_at = now + min(interval * 2**row.failures, MAX_BACKOFF)
+        retry_at = now + min(interval * 2 ** (row.failures + 1), MAX_BACKOFF)
     # What a failed poll learnt is not kept: the next one starts from the last success.
     return replace(
         row, last_attempt=now, retry_at=retry_at, failures=row.failures + 1,
