@@ -145,7 +145,7 @@ class FakeJenkins(FakeProvider):
         url = self.base_url + "/"
         for name in path.split("/"):
             url += f"job/{name}/"
-            found = next((j for j in node["jobs"] if j["name"] == name), None)
+            found = next((j for j in node.setdefault("jobs", []) if j["name"] == name), None)
             if found is None:
                 found = copy.deepcopy(recorded("jenkins/job_api_json.fish.json"))
                 found.update(_class="org.jenkinsci.plugins.workflow.job.WorkflowJob",

@@ -17,6 +17,7 @@ import pytest
 
 from app.accept import Intake, accept
 from app.bus.plan import plan
+from app.bus.worker import Bus
 from app.events import Event
 from app.pollers.api import RateInfo
 from app.pollers.health import after_poll
@@ -558,3 +559,56 @@ def test_the_last_requests_of_a_rate_limit_window_are_kept() -> None:
     assert low.paused_until == now + 900 and "3 requests left" in (low.pause_reason or "")
     fresh = after_poll(low, None, RateInfo(remaining=4999, reset=now + 4500), now + 901)
     assert fresh.paused_until == 0 and fresh.pause_reason is None
+
+
+async def test_requests_per_poll_cycle_for_a_realistic_setup(
+    store: Store,
+    fake_jenkins: FakeJenkins,
+    fake_gitlab: FakeGitLab,
+    fake_github: FakeGitHub,
+    fake_receiver: FakeReceiver,
+) -> None:
+    """50 Jenkins jobs, 20 GitLab projects, 20 GitHub repositories: an idle cycle makes one
+    request per target and costs no GitHub rate limit (all 304)."""
+    clock = Clock()
+    jobs = [f"folder/job{i}" for i in range(50)]
+    for i, job in enumerate(jobs):
+        for number in range(1, 21):
+            fake_jenkins.add_build(job, number, "SUCCESS", started=clock.now - 9000 + i + number)
+    projects = [fake_gitlab.project(100 + i, f"group/app{i}") for i in range(20)]
+    for project in projects:
+        fake_gitlab.put(gitlab_pipeline(project, project["id"], "success",
+                                        updated_at=iso(clock.now - 600)))  # fmt: skip
+    repos = [f"org/repo{i}" for i in range(20)]
+    for i, repo in enumerate(repos):
+        fake_github.repo(repo, (CI_WORKFLOW, "CI"))
+        fake_github.put(repo, github_run(repo, 500 + i, 1, "completed", "success",
+                                         updated_at=iso(clock.now - 600)))  # fmt: skip
+    sources = f"""  jenkins:
+    poll: {{ url: "{fake_jenkins.base_url}", user: {fake_jenkins.user},
+             token: {fake_jenkins.token}, jobs: [{", ".join(jobs)}] }}
+  gitlab:
+    poll: {{ url: "{fake_gitlab.base_url}", token: {fake_gitlab.token},
+             projects: [{", ".join(p["path_with_namespace"] for p in projects)}] }}
+  github:
+    poll: {{ url: "{fake_github.base_url}", token: {fake_github.token},
+             repos: [{", ".join(repos)}] }}
+"""
+    config = routes(fake_receiver, sources)
+    apis = (fake_jenkins, fake_gitlab, fake_github)
+    scheduler = Scheduler(store, Intake(store, Bus(store)), lambda: config, "a", clock=clock)
+    try:
+        counts = []
+        for _ in range(2):
+            before = [len(api.requests) for api in apis]
+            spent = fake_github.remaining
+            while len(await scheduler.poll_due()) > 0:
+                pass  # CONCURRENCY per CI system at a time: the rest of the cycle follows
+            counts.append([len(api.requests) - b for api, b in zip(apis, before, strict=True)])
+            counts[-1].append(spent - fake_github.remaining)
+            clock.advance(61)
+    finally:
+        await scheduler.close()
+    # First cycle: GitLab also reads each project once, GitHub each repository's workflows.
+    assert counts == [[50, 40, 40, 40], [50, 20, 20, 0]]
+    assert await events(store) == []
