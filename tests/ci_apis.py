@@ -304,6 +304,9 @@ def github_run(repo: str, run_id: int, number: int, status: str, conclusion: str
     return run
 
 
+REPO_OF_LINK = "octo-org/octo-repo"
+
+
 class FakeGitHub(FakeProvider):
     per_minute = 10_000
     token = "github-token"
@@ -337,6 +340,12 @@ class FakeGitHub(FakeProvider):
             return Reply(200, b"<html><body>Sign in</body></html>", {"content-type": "text/html"})
         if behaviour == "wrong_shape":
             return _json({"workflow_runs": "none"})
+        if behaviour == "huge":  # 9 MB of runs
+            return Reply(200, b'{"workflow_runs": [' + b"{}, " * 3_000_000 + b"{}]}")
+        if behaviour == "link_elsewhere":  # a whole page of new runs, the next one elsewhere
+            page = [github_run(REPO_OF_LINK, 900 + i, i, "queued", None) for i in range(50)]
+            link = '<http://203.0.113.9/repos/x/y/actions/runs?page=2>; rel="next"'
+            return _json({"total_count": 99, "workflow_runs": page}, headers={"link": link})
         return super().answer_forced(behaviour, request)
 
     def _rate(self) -> dict[str, str]:

@@ -612,3 +612,34 @@ async def test_requests_per_poll_cycle_for_a_realistic_setup(
     # First cycle: GitLab also reads each project once, GitHub each repository's workflows.
     assert counts == [[50, 40, 40, 40], [50, 20, 20, 0]]
     assert await events(store) == []
+
+
+async def test_hostile_answers_are_refused_without_sending_the_token_elsewhere(
+    store: Store, fake_github: FakeGitHub, fake_receiver: FakeReceiver
+) -> None:
+    """A Link to another host is not followed (it would get the token), a body over 8 MB
+    and an answer that never comes fail the poll with the reason; nothing is stored."""
+    clock = Clock()
+    fake_github.repo(REPO)
+    config = routes(fake_receiver, github_poll(fake_github, ", timeout: 1s"))
+    scheduler = Scheduler(
+        store, Intake(store, Bus(store)), lambda: config, "a", clock=clock, retry_delay=0.01
+    )
+    fake_github.hang_seconds = 3
+    errors = []
+    try:
+        for forced in (["link_elsewhere"], ["huge"], ["hang"] * 3):
+            fake_github.force(*forced)
+            clock.advance(3600)
+            await scheduler.poll_due()
+            [row] = await store.read(lambda tx: tx.poll_targets([f"github:repo:{REPO}"]))
+            errors.append(row.last_error)
+    finally:
+        await scheduler.close()
+        fake_github.hang_seconds = FakeGitHub.hang_seconds
+    assert errors == [
+        "the API linked to another address; not followed",
+        "answer over 8 MB",
+        "no answer within 1s",
+    ]
+    assert await events(store) == []

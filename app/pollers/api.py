@@ -75,6 +75,9 @@ class Api:
         """GET a path under the base (or a full URL the API gave, like a Link's next):
         a 2xx or 304 answer, or the PollError saying why not."""
         url = path_or_url if "://" in path_or_url else self.base + path_or_url
+        if not _same_origin(url, self.base):
+            # A Link to another host would be sent the token.
+            raise TargetFailed("the API linked to another address; not followed")
         error: PollError = Unreachable("no attempt made")
         for attempt in range(self.retries + 1):
             if attempt:
@@ -93,23 +96,46 @@ class Api:
     ) -> httpx.Response | tuple[PollError, bool]:
         """The answer, or the error with whether it is worth another try."""
         self.requests += 1
+        # Redirects are never followed: one elsewhere would carry the token there.
+        request = self.client.build_request(
+            "GET", url, params=params, headers=headers, timeout=self.timeout
+        )
         try:
-            response = await self.client.get(
-                # Never followed: a redirect elsewhere would carry the token there.
-                url,
-                params=params,
-                headers=headers,
-                timeout=self.timeout,
-                follow_redirects=False,
-            )
-        except httpx.TimeoutException:
+            # The whole answer within the timeout (httpx's is per read: a server that
+            # trickles bytes would hold the poll for ever), and no more than MAX_BODY.
+            async with asyncio.timeout(self.timeout):
+                response = await self._bounded(request)
+        except (httpx.TimeoutException, TimeoutError):
             return Unreachable(f"no answer within {self.timeout:g}s"), True
         except httpx.HTTPError as exc:
             return Unreachable(f"cannot connect: {type(exc).__name__}"), True
+        if response is None:
+            return TargetFailed(f"answer over {MAX_BODY // (1024 * 1024)} MB"), False
         self._note_rate(response)
         if response.is_success or response.status_code == 304:
             return response
         return self._refusal(response), response.status_code in RETRIED_STATUSES
+
+    async def _bounded(self, request: httpx.Request) -> httpx.Response | None:
+        """The answer read whole, or None when its body passes MAX_BODY."""
+        response = await self.client.send(request, stream=True)
+        body = bytearray()
+        try:
+            # Decoded (gzip): a chunk inflates at most ~1000-fold before the check.
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > MAX_BODY:
+                    return None
+        finally:
+            await response.aclose()
+        headers = [
+            (k, v)
+            for k, v in response.headers.multi_items()
+            if k not in ("content-encoding", "content-length", "transfer-encoding")
+        ]
+        return httpx.Response(
+            response.status_code, headers=headers, content=bytes(body), request=request
+        )
 
     def _note_rate(self, response: httpx.Response) -> None:
         # GitHub's x-ratelimit-*, GitLab's RateLimit-* (https://docs.gitlab.com/ee/user/admin_area/settings/user_and_ip_rate_limits.html).
@@ -170,12 +196,18 @@ def _pause_until(response: httpx.Response, now: float) -> float | None:
 
 def json_of(response: httpx.Response, what: str) -> Any:
     """The answer's JSON, or TargetFailed naming what was expected."""
-    if len(response.content) > MAX_BODY:
-        raise TargetFailed(f"{what}: answer over {MAX_BODY // (1024 * 1024)} MB")
     try:
         return response.json()
     except ValueError:
         raise TargetFailed(f"{what}: answer is not JSON") from None
+
+
+def _same_origin(url: str, base: str) -> bool:
+    try:
+        a, b = httpx.URL(url), httpx.URL(base)
+    except httpx.InvalidURL:
+        return False
+    return (a.scheme, a.host, a.port) == (b.scheme, b.host, b.port)
 
 
 def http_date(text: str | None) -> float | None:
