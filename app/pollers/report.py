@@ -56,7 +56,7 @@ async def report(
         changed = sighting.changed_at
         if (changed is None and first) or (changed is not None and changed < horizon):
             continue
-        told += await _tell(intake, config, target, sighting)
+        told += await _accept_run(intake, config, target, sighting)
     if seen.complete:
         memory = {s.key: s.version for s in seen.sightings}
     else:
@@ -66,7 +66,9 @@ async def report(
     return told
 
 
-async def _tell(intake: Intake, config: RoutingConfig, target: Target, sighting: Sighting) -> int:
+async def _accept_run(
+    intake: Intake, config: RoutingConfig, target: Target, sighting: Sighting
+) -> int:
     payload = await sighting.details() if sighting.details else sighting.payload
     try:
         events = SOURCE_MODULES[target.source].parse(sighting.headers, payload)

@@ -102,7 +102,7 @@ class Scheduler:
             source_health = health.get(target.source, SourceHealth(target.source))
             if source_health.paused_until > now or self._busy(target.source) >= CONCURRENCY:
                 continue
-            task = asyncio.create_task(self.poll(config, spec, target))
+            task = asyncio.create_task(self._poll_safely(config, spec, target))
             self._running[target.key] = task
             task.add_done_callback(partial(self._ended, target.key))
             started.append(target.key)
@@ -141,7 +141,7 @@ class Scheduler:
     def _busy(self, source: str) -> int:
         return sum(key.startswith(f"{source}:") for key in self._running)
 
-    async def poll(self, config: RoutingConfig, spec: PollSpec, target: Target) -> None:
+    async def _poll_safely(self, config: RoutingConfig, spec: PollSpec, target: Target) -> None:
         """One poll of one target, if this replica gets its claim; never raises."""
         try:
             await self._poll(config, spec, target)
@@ -195,7 +195,7 @@ class Scheduler:
         before, after = await self.store.write(
             lambda tx: _finish(tx, self.owner, done, error, api, now)
         )
-        _tell(target, spec, row, error, before, after, news)
+        _observe(target, spec, row, error, before, after, news, now)
 
 
 def _outcome(
@@ -227,7 +227,7 @@ def _finish(
     return before, after
 
 
-def _tell(
+def _observe(
     target: Target,
     spec: PollSpec,
     row: PollTarget,
@@ -235,10 +235,21 @@ def _tell(
     before: SourceHealth,
     after: SourceHealth,
     news: int,
+    now: float,
 ) -> None:
     """Metrics and the log lines an operator needs: first failures and recoveries only."""
     source = target.source
     POLL_SOURCE_UP.labels(source).set(0 if after.down_since is not None else 1)
+    if after.down_since is None and before.paused_until <= now < after.paused_until:
+        # A rate limit hit, or nearly spent: said once, when the pause begins.
+        until = time.strftime("%H:%M:%SZ", time.gmtime(after.paused_until))
+        log(
+            logging.WARNING,
+            "CI API rate limit: polls paused",
+            source=source,
+            until=until,
+            reason=after.pause_reason,
+        )
     if error is None:
         POLLS.labels(source, target.key, "news" if news else "unchanged").inc()
         if row.failures:
@@ -248,11 +259,7 @@ def _tell(
         return
     outcome = {RateLimited: "rate_limited", Unreachable: "unreachable"}.get(type(error), "failed")
     POLLS.labels(source, target.key, outcome).inc()
-    if isinstance(error, RateLimited):
-        if before.paused_until < after.paused_until and before.pause_reason != after.pause_reason:
-            until = time.strftime("%H:%M:%SZ", time.gmtime(after.paused_until))
-            log(logging.WARNING, "CI API rate limit: polls paused", source=source, until=until)
-    elif isinstance(error, Unreachable):
+    if isinstance(error, Unreachable):
         if before.failures == 0:
             log(logging.WARNING, "CI API not answering", source=source, error=str(error))
         elif before.down_since is None and after.down_since is not None:
@@ -264,5 +271,5 @@ def _tell(
                 failures=after.failures,
                 error=str(error),
             )
-    elif row.failures == 0:
+    elif isinstance(error, TargetFailed) and row.failures == 0:
         log(logging.WARNING, "poll target failed", target=target.key, error=str(error))
