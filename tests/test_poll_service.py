@@ -45,9 +45,9 @@ def test_config_shows_what_is_polled_and_how_it_went_never_a_credential(
     fake_jenkins: FakeJenkins,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """GET /api/config lists each polled target with its last success or error and the
-    API's state; the tokens appear nowhere; the metrics count the polls; a polled run is
-    in the pipelines board like a webhook's."""
+    """GET /api/config and the console list each polled target with its last success or
+    error and the API's state; the tokens appear nowhere; the metrics count the polls; a
+    polled run is in the pipelines board like a webhook's."""
     monkeypatch.setenv("GITHUB_TOKEN", fake_github.token)
     monkeypatch.setenv("JENKINS_API_TOKEN", fake_jenkins.token)
     fake_github.repo(REPO)
@@ -63,6 +63,7 @@ def test_config_shows_what_is_polled_and_how_it_went_never_a_credential(
         text = client.get("/api/config").text
         metrics = client.get("/metrics").text
         board = client.get("/ui/pipelines")
+        console = client.get("/ui/config").text
     [github] = found["github"]["targets"]
     assert github["target"] == f"github:repo:{REPO}" and github["last_success"]
     assert found["github"]["api"]["state"] == "up"
@@ -80,5 +81,9 @@ def test_config_shows_what_is_polled_and_how_it_went_never_a_credential(
         in metrics
     )
     assert 'signalbox_poll_source_up{source="github"} 1.0' in metrics
+    # The console's config page says the same, and no more.
+    assert "Polled CI APIs" in console and f"<code>{REPO}</code>" in console
+    assert "HTTP 404 (no such target, or the token cannot see it)" in console
+    assert fake_github.token not in console and fake_jenkins.token not in console
     # The run polled (in its look-back) is on the board, as a webhook's would be.
     assert board.status_code == 200 and REPO in board.text and "CI" in board.text

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
@@ -12,6 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from app.config_state import config_state
+from app.pollers.status import poll_status
 from app.routetest import CannotRoute, RouteTest, parse_pairs, route_payload
 from app.sources import SOURCE_MODULES
 from app.ui.templating import page, templates
@@ -23,7 +25,8 @@ router = APIRouter(dependencies=[ApiAuth])
 
 @router.get("/ui/config", response_class=HTMLResponse)
 async def config(request: Request, ctx: Ctx) -> HTMLResponse:
-    return _page(request, ctx, 200, form={"source": "github"})
+    polls = await poll_status(ctx.store, ctx.config_in_force(), time.time())
+    return _page(request, ctx, 200, form={"source": "github"}, polls=polls)
 
 
 @router.post("/ui/config/route-test", response_class=HTMLResponse)
@@ -39,7 +42,8 @@ async def route_test(request: Request, ctx: Ctx) -> HTMLResponse:
         return templates.TemplateResponse(
             request, "_route_result.html", {"result": result, "error": error}, status_code=status
         )
-    return _page(request, ctx, status, form=form, result=result, error=error)
+    polls = await poll_status(ctx.store, ctx.config_in_force(), time.time())
+    return _page(request, ctx, status, form=form, result=result, error=error, polls=polls)
 
 
 def _run(ctx: Ctx, form: dict[str, str]) -> tuple[RouteTest | None, str | None]:
