@@ -219,8 +219,10 @@ def _outcome(
 def _finish(
     tx: WriteTx, owner: str, done: PollTarget, error: PollError | None, api: Api, now: float
 ) -> tuple[SourceHealth, SourceHealth]:
-    tx.finish_poll(owner, done)
+    # The health row is locked first, as a claim does: two replicas' transactions take
+    # the rows in one order and cannot deadlock (PostgreSQL).
     before = tx.lock_source_health(done.source)
+    tx.finish_poll(owner, done)
     after = after_poll(before, error, api.rate, now)
     if after != before:
         tx.save_source_health(after)
