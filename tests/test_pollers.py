@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -11,6 +12,7 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import datetime
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,7 +33,7 @@ from busharness import running_bus, wait_for
 from ci_apis import FakeGitHub, FakeGitLab, FakeJenkins, github_run, gitlab_pipeline, iso
 from fixtures import fixtures_dir
 from providers.webhook import FakeReceiver
-from stores import Backend
+from stores import Backend, SqliteBackend
 
 REPO = "octo-org/octo-repo"
 CI_WORKFLOW = 1903133
@@ -643,3 +645,27 @@ async def test_hostile_answers_are_refused_without_sending_the_token_elsewhere(
         "no answer within 1s",
     ]
     assert await events(store) == []
+
+
+async def test_a_store_that_cannot_answer_is_said_once(
+    tmp_path: Path,
+    fake_github: FakeGitHub,
+    fake_receiver: FakeReceiver,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """While the store cannot be read the schedule is retried every tick and logged once."""
+    backend = SqliteBackend(tmp_path)
+    store = backend.store()
+    await store.start()
+    await store.close()
+    config = routes(fake_receiver, github_poll(fake_github))
+    scheduler = Scheduler(store, Intake(store, Bus(store)), lambda: config, "a", tick=0.02)
+    task = asyncio.create_task(scheduler.run())
+    await asyncio.sleep(0.3)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await scheduler.client.aclose()
+    said = [r.getMessage() for r in caplog.records if "poll schedule" in r.getMessage()]
+    assert said == ["poll schedule not read"]
+    assert fake_github.requests == []

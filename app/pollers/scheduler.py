@@ -73,12 +73,20 @@ class Scheduler:
         self._running: dict[str, asyncio.Task[None]] = {}
 
     async def run(self) -> None:
-        """Poll for ever; a round the store cannot answer is tried again next tick."""
+        """Poll for ever; a round that fails (the store is down) is tried again next tick,
+        and said once until a round succeeds again."""
+        failing = False
         while True:
             try:
                 await self.round()
-            except StoreUnavailable as exc:
-                log(logging.ERROR, "poll schedule not read", error=str(exc))
+            except Exception as exc:
+                if not failing:
+                    log(logging.ERROR, "poll schedule not read", error=repr(exc))
+                failing = True
+            else:
+                if failing:
+                    log(logging.INFO, "poll schedule read again")
+                failing = False
             await asyncio.sleep(self.tick)
 
     async def round(self) -> list[str]:
