@@ -669,3 +669,30 @@ async def test_a_store_that_cannot_answer_is_said_once(
     said = [r.getMessage() for r in caplog.records if "poll schedule" in r.getMessage()]
     assert said == ["poll schedule not read"]
     assert fake_github.requests == []
+
+
+async def test_a_target_moved_to_another_api_starts_afresh(
+    store: Store, fake_github: FakeGitHub, fake_receiver: FakeReceiver
+) -> None:
+    """When a poll block's url changes, the saved ETag and runs seen are dropped: the next
+    poll is a first poll again (silent), not a diff against another server's answers."""
+    clock = Clock()
+    fake_github.repo(REPO, (CI_WORKFLOW, "CI"))
+    fake_github.put(
+        REPO, github_run(REPO, 1, 1, "completed", "failure", updated_at=iso(clock.now - 9))
+    )
+    configs = [routes(fake_receiver, github_poll(fake_github, ", look_back: 1m"))]
+    scheduler = Scheduler(store, Intake(store, Bus(store)), lambda: configs[-1], "a", clock=clock)
+    try:
+        await scheduler.poll_due()  # the run is within the look-back: told
+        moved = fake_github.base_url.replace("127.0.0.1", "localhost")
+        configs.append(
+            routes(fake_receiver, github_poll(fake_github).replace(fake_github.base_url, moved))
+        )
+        clock.advance(61)
+        await scheduler.poll_due()
+    finally:
+        await scheduler.close()
+    _, second = (r for r in fake_github.requests if r.path.endswith("/runs"))
+    assert "if-none-match" not in second.headers
+    assert len(await events(store)) == 1

@@ -28,7 +28,6 @@ from app.routing.config import RoutingConfig
 from app.sources import SOURCE_MODULES
 from app.sources.base import Ignored, Malformed
 from app.store import ReadTx
-from app.store.polls import PollTarget
 
 # Runs remembered per target when the API shows only what changed (GitLab): enough for
 # any page of overlap, bounded whatever the history.
@@ -40,13 +39,13 @@ async def report(
     config: RoutingConfig,
     spec: PollSpec,
     target: Target,
-    row: PollTarget,
     state: dict[str, Any],
     seen: Seen,
     now: float,
 ) -> int:
     """Tell what is news in `seen`, remember it in `state`; how many events were stored."""
-    first = row.last_success is None
+    # No memory of runs: the target's first poll (or first since its API moved).
+    first = "seen" not in state
     horizon = now - (spec.look_back if first else spec.catch_up).total_seconds()
     memory: dict[str, str] = state.get("seen", {})
     told = 0

@@ -180,19 +180,21 @@ class Scheduler:
         if row is None:
             return
         poller = POLLERS[target.source]
+        base = spec.api_base()
         api = Api(
             self.client,
-            spec.api_base(),
+            base,
             poller.auth_headers(spec),
             spec.timeout.total_seconds(),
             retry_delay=self.retry_delay,
         )
-        state = copy.deepcopy(row.state)
+        # What was learnt from another server (the url changed) means nothing here.
+        state = copy.deepcopy(row.state) if row.state.get("api") == base else {"api": base}
         error: PollError | None = None
         news = 0
         try:
             seen = await poller.poll(api, spec, target, state, now)
-            news = await report(self.intake, config, spec, target, row, state, seen, now)
+            news = await report(self.intake, config, spec, target, state, seen, now)
         except PollError as exc:
             error = exc
         finally:
