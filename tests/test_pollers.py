@@ -696,3 +696,30 @@ async def test_a_target_moved_to_another_api_starts_afresh(
     _, second = (r for r in fake_github.requests if r.path.endswith("/runs"))
     assert "if-none-match" not in second.headers
     assert len(await events(store)) == 1
+
+
+async def test_github_follows_the_next_page_only_while_a_page_is_all_new(
+    store: Store, fake_github: FakeGitHub, fake_receiver: FakeReceiver
+) -> None:
+    """The first poll reads one page (history); later, 70 runs started since the last poll
+    span two pages of 50 and both are read; the third page (older runs) is not."""
+    clock = Clock()
+    fake_github.repo(REPO, (CI_WORKFLOW, "CI"))
+    for run_id in range(1, 61):
+        fake_github.put(REPO, github_run(REPO, run_id, run_id, "completed", "success",
+                                         created_at=iso(clock.now - 7200 + run_id)))  # fmt: skip
+    config = routes(fake_receiver, github_poll(fake_github))
+    scheduler = Scheduler(store, Intake(store, Bus(store)), lambda: config, "a", clock=clock)
+    try:
+        await scheduler.poll_due()
+        for run_id in range(61, 131):
+            fake_github.put(REPO, github_run(REPO, run_id, run_id, "queued", None,
+                                             created_at=iso(clock.now + run_id),
+                                             updated_at=iso(clock.now + run_id)))  # fmt: skip
+        clock.advance(200)
+        await scheduler.poll_due()
+    finally:
+        await scheduler.close()
+    pages = [r.query.get("page", "1") for r in fake_github.requests if r.path.endswith("/runs")]
+    assert pages == ["1", "1", "2"]
+    assert len(await events(store)) == 70

@@ -47,14 +47,11 @@ class GitHubPoller:
         if response.status_code == 304:
             return Seen()
         runs = _runs(response)
-        newest_before = state.get("newest_created", 0.0)
-        for _ in range(MAX_PAGES - 1):
-            follow = response.links.get("next", {}).get("url")
-            if not follow or not all(_created(r) > newest_before for r in runs[-PER_PAGE:]):
-                break
-            response = await api.get(follow)
-            runs += _runs(response)
-        state["newest_created"] = max([newest_before, *map(_created, runs)])
+        newest_before: float | None = state.get("newest_created")
+        # A first poll (no newest run known) reads one page: older runs are history.
+        if newest_before is not None:
+            runs += await _newer_pages(api, response, runs, newest_before)
+        state["newest_created"] = max([newest_before or 0.0, *map(_created, runs)])
         names = await _workflow_names(api, target.name, runs, state)
         sightings = [
             _sighting(run, names.get(str(run.get("workflow_id"))))
@@ -72,6 +69,22 @@ async def _conditional(
     if response.status_code != 304 and response.headers.get("etag"):
         state[key] = response.headers["etag"]
     return response
+
+
+async def _newer_pages(
+    api: Api, response: httpx.Response, page: list[dict[str, Any]], newest_before: float
+) -> list[dict[str, Any]]:
+    """The next pages, while every run of the page before was created since the last poll
+    (so older pages may hold changes too)."""
+    more: list[dict[str, Any]] = []
+    for _ in range(MAX_PAGES - 1):
+        follow = response.links.get("next", {}).get("url")
+        if not follow or not all(_created(r) > newest_before for r in page):
+            break
+        response = await api.get(follow)
+        page = _runs(response)
+        more += page
+    return more
 
 
 def _runs(response: httpx.Response) -> list[dict[str, Any]]:
