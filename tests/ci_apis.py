@@ -212,10 +212,11 @@ class FakeGitLab(FakeProvider):
         self.projects: dict[int, dict[str, Any]] = {}
         self.pipelines: dict[int, list[dict[str, Any]]] = {}
         self.groups: dict[str, list[int]] = {}
+        self.hidden: set[int] = set()  # pipelines listed but answered 404 alone
 
     def reset(self) -> None:
         super().reset()
-        self.projects, self.pipelines, self.groups = {}, {}, {}
+        self.projects, self.pipelines, self.groups, self.hidden = {}, {}, {}, set()
 
     def project(self, project_id: int, path: str) -> dict[str, Any]:
         project = {
@@ -256,6 +257,7 @@ class FakeGitLab(FakeProvider):
             return _json(self.projects[pid])
         if len(parts) == 4 and parts[2] == "pipelines":
             one = next((p for p in self.pipelines[pid] if str(p["id"]) == parts[3]), None)
+            one = None if one is None or one["id"] in self.hidden else one
             return _json(one) if one else _json({"message": "404 Not found"}, 404)
         if len(parts) == 3 and parts[2] == "pipelines":
             return self._pipelines(request, pid)

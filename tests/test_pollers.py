@@ -724,3 +724,25 @@ async def test_github_follows_the_next_page_only_while_a_page_is_all_new(
     pages = [r.query.get("page", "1") for r in fake_github.requests if r.path.endswith("/runs")]
     assert pages == ["1", "1", "2"]
     assert len(await events(store)) == 70
+
+
+async def test_a_pipeline_whose_details_cannot_be_read_is_told_from_the_list(
+    store: Store, fake_gitlab: FakeGitLab, fake_receiver: FakeReceiver
+) -> None:
+    """A listed pipeline answering 404 alone (deleted meanwhile) is still told, from the
+    list, and the poll goes on: one run cannot block its target."""
+    clock = Clock()
+    project = fake_gitlab.project(7, "group/app")
+    for pid in (1, 2):
+        fake_gitlab.put(gitlab_pipeline(project, pid, "failed", updated_at=iso(clock.now - 5)))
+    fake_gitlab.hidden.add(1)
+    config = routes(fake_receiver, gitlab_poll(fake_gitlab, ", look_back: 1m"))
+    scheduler = Scheduler(store, Intake(store, Bus(store)), lambda: config, "a", clock=clock)
+    try:
+        await scheduler.poll_due()
+        [row] = await store.read(lambda tx: tx.poll_targets(["gitlab:project:group/app"]))
+    finally:
+        await scheduler.close()
+    stored = await events(store)
+    assert sorted(e["labels"]["pipeline_id"] for e in stored) == ["1", "2"]
+    assert row.last_error is None and row.last_success is not None

@@ -22,6 +22,7 @@ from app.events import Event
 from app.ingest import Duplicate
 from app.logs import log
 from app.pipeline_state import pipeline_key, tracked
+from app.pollers.api import TargetFailed
 from app.pollers.base import Seen, Sighting
 from app.pollers.spec import PollSpec, Target
 from app.routing.config import RoutingConfig
@@ -68,7 +69,7 @@ async def report(
 async def _accept_run(
     intake: Intake, config: RoutingConfig, target: Target, sighting: Sighting
 ) -> int:
-    payload = await sighting.details() if sighting.details else sighting.payload
+    payload = await _payload(target, sighting)
     try:
         events = SOURCE_MODULES[target.source].parse(sighting.headers, payload)
     except (Ignored, Malformed) as exc:
@@ -85,6 +86,20 @@ async def _accept_run(
     except Duplicate:
         return 0
     return len(events)
+
+
+async def _payload(target: Target, sighting: Sighting) -> dict[str, Any]:
+    """The run's payload with its details; told from the list when the details cannot be
+    read (the run deleted meanwhile, a permission on it alone), so one run cannot block
+    its target. The API down or rate limited still fails the poll."""
+    if sighting.details is None:
+        return sighting.payload
+    try:
+        return await sighting.details()
+    except TargetFailed as exc:
+        log(logging.WARNING, "run details not read", target=target.key, run=sighting.key,
+            error=str(exc))  # fmt: skip
+        return sighting.payload
 
 
 def _unheard(events: list[Event], tx: ReadTx) -> list[Event]:
