@@ -46,7 +46,7 @@ class GitHubPoller:
         response = await _conditional(api, path, {"per_page": str(PER_PAGE)}, state, "etag")
         if response.status_code == 304:
             return Seen()
-        runs = _runs(response)
+        runs = await _runs(response)
         newest_before: float | None = state.get("newest_created")
         # A first poll (no newest run known) reads one page: older runs are history.
         if newest_before is not None:
@@ -82,13 +82,13 @@ async def _newer_pages(
         if not follow or not all(_created(r) > newest_before for r in page):
             break
         response = await api.get(follow)
-        page = _runs(response)
+        page = await _runs(response)
         more += page
     return more
 
 
-def _runs(response: httpx.Response) -> list[dict[str, Any]]:
-    body = json_of(response, "GitHub workflow runs")
+async def _runs(response: httpx.Response) -> list[dict[str, Any]]:
+    body = await json_of(response, "GitHub workflow runs")
     runs = body.get("workflow_runs") if isinstance(body, dict) else None
     if not isinstance(runs, list):
         raise TargetFailed("GitHub workflow runs: answer has no workflow_runs list")
@@ -109,7 +109,7 @@ async def _workflow_names(
     response = await _conditional(api, path, {"per_page": "100"}, state, "workflows_etag")
     if response.status_code == 304:
         return names
-    body = json_of(response, "GitHub workflows")
+    body = await json_of(response, "GitHub workflows")
     listed = body.get("workflows") if isinstance(body, dict) else None
     for workflow in listed if isinstance(listed, list) else []:
         if isinstance(workflow, dict) and isinstance(workflow.get("name"), str):

@@ -66,7 +66,7 @@ async def _project(api: Api, ref: str, state: dict[str, Any]) -> dict[str, Any]:
     """The project's id, path and page (read once, kept in the state)."""
     known: dict[str, Any] | None = state.get("project")
     if known is None:
-        body = json_of(await api.get(f"/projects/{quote(ref, safe='')}"), "GitLab project")
+        body = await json_of(await api.get(f"/projects/{quote(ref, safe='')}"), "GitLab project")
         known = _project_fields(body)
         if known is None:
             raise TargetFailed("GitLab project: answer has no id and path_with_namespace")
@@ -105,7 +105,7 @@ async def _pages(
     page = "1"
     for _ in range(MAX_PAGES):
         response = await api.get(path, {**params, "per_page": str(PER_PAGE), "page": page})
-        body = json_of(response, what)
+        body = await json_of(response, what)
         if not isinstance(body, list):
             raise TargetFailed(f"{what}: answer is not a JSON list")
         page = response.headers.get("x-next-page", "").strip()
@@ -142,7 +142,9 @@ def _sighting(api: Api, project: dict[str, Any], item: Any) -> Sighting | None:
     pid = project["id"]
 
     async def details() -> dict[str, Any]:
-        one = json_of(await api.get(f"/projects/{pid}/pipelines/{item['id']}"), "GitLab pipeline")
+        one = await json_of(
+            await api.get(f"/projects/{pid}/pipelines/{item['id']}"), "GitLab pipeline"
+        )
         return pipeline_hook(project, one if isinstance(one, dict) else item)
 
     return Sighting(

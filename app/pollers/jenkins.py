@@ -56,7 +56,7 @@ class JenkinsPoller:
         response = await api.get(
             f"{job_url_path(target.name)}/api/json", {"tree": tree(spec.builds)}
         )
-        body = json_of(response, "Jenkins job")
+        body = await json_of(response, "Jenkins job")
         if not isinstance(body, dict):
             raise TargetFailed("Jenkins job: answer is not a JSON object")
         jobs = [body, *(j for j in body.get("jobs") or [] if isinstance(j, dict))]
