@@ -80,7 +80,10 @@ def check(
 
 @cli.command("route-test")
 def route_test(
-    source: Annotated[str, typer.Option(help="github, gitlab, jenkins or alertmanager")],
+    source: Annotated[
+        str,
+        typer.Option(help="github, gitlab, jenkins, alertmanager, grafana or generic/<name>"),
+    ],
     event: Annotated[Path, typer.Option(help="a webhook payload (JSON file)")],
     header: Annotated[
         list[str], typer.Option(help="a request header K=V, e.g. X-GitHub-Event=workflow_run")
@@ -97,11 +100,12 @@ def route_test(
     payload itself yields unless given with --label (e.g. --label transition=fixed).
     """
     from app.routetest import CannotRoute, parse_pairs, route_payload
-    from app.sources import SOURCE_MODULES
+    from app.sources import resolve, source_keys
 
-    if source not in SOURCE_MODULES:
-        raise typer.BadParameter(f"unknown source {source!r} (known: {', '.join(SOURCE_MODULES)})")
     loaded = _load_or_exit(config)
+    if resolve(source, loaded.sources) is None:
+        known = ", ".join(source_keys(loaded.sources))
+        raise typer.BadParameter(f"unknown source {source!r} (known: {known})")
     try:
         overrides = parse_pairs(label, "--label")
         headers = parse_pairs(header, "--header")

@@ -213,7 +213,7 @@ def _build(
         hash=digest,
         loaded_at=utcnow(),
         tree=tree,
-        sources=MappingProxyType({str(k): v for k, v in spec.sources.items()}),
+        sources=MappingProxyType(spec.sources.by_key()),
         channels=MappingProxyType(channels),
         time_intervals=MappingProxyType(intervals),
         inhibit_rules=spec.inhibit_rules,

@@ -14,12 +14,13 @@ import jinja2
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from app.durations import Duration
-from app.events import Source
 from app.routing.errors import ConfigValueError
 from app.routing.inhibit import InhibitRule
 from app.routing.intervals import NamedInterval
 from app.routing.matchers import MatcherField
+from app.sources import generic_key
 from app.sources.base import SourceAuth
+from app.sources.generic_config import GenericName, GenericSourceConfig
 from channels import CHANNEL_TYPES
 from channels.templating import compile_template
 
@@ -74,10 +75,28 @@ class Defaults(_Strict):
     resolve_timeout: Duration = timedelta(hours=24)
 
 
+class SourcesSpec(_Strict):
+    """`sources:`: how each built-in source's posts are authenticated, and each generic
+    sender by name (its auth and its mapping, app/sources/generic_config.py)."""
+
+    github: SourceAuth = Field(default_factory=SourceAuth)
+    gitlab: SourceAuth = Field(default_factory=SourceAuth)
+    jenkins: SourceAuth = Field(default_factory=SourceAuth)
+    alertmanager: SourceAuth = Field(default_factory=SourceAuth)
+    grafana: SourceAuth = Field(default_factory=SourceAuth)
+    generic: dict[GenericName, GenericSourceConfig] = Field(default_factory=dict)
+
+    def by_key(self) -> dict[str, SourceAuth]:
+        """Each source's entry by the name a post is sent to: `github`, `generic/<name>`."""
+        builtin = {name: getattr(self, name) for name in type(self).model_fields}
+        del builtin["generic"]
+        return {**builtin, **{generic_key(n): c for n, c in self.generic.items()}}
+
+
 class RoutesFile(_Strict):
     """The whole file."""
 
-    sources: dict[Source, SourceAuth] = Field(default_factory=dict)
+    sources: SourcesSpec = Field(default_factory=SourcesSpec)
     channels: dict[str, dict[str, Any]] = Field(default_factory=dict)
     defaults: Defaults = Defaults()
     time_intervals: tuple[NamedInterval, ...] = ()
