@@ -352,6 +352,44 @@ def test_deeply_nested_bodies_are_malformed_not_a_crash() -> None:
     parses_or_refuses(lambda: source(mapping).parse({}, deep))
 
 
+@pytest.mark.parametrize(
+    "expression",
+    [
+        # Each [@,@][] doubles the list and projects the rest over it: 2^18 elements.
+        "[@,@][]" * 18,
+        # A value whose tree doubles at each step, then walked whole by to_string().
+        "to_string(@" + ".[@,@]" * 40 + ")",
+        # The same tree compared with itself.
+        "@" + ".[@,@]" * 40 + " == @" + ".[@,@]" * 40,
+    ],
+    ids=["projection", "to_string", "equals"],
+)
+def test_a_mapping_that_multiplies_its_work_is_stopped_naming_the_field(expression: str) -> None:
+    """A mapping whose work grows exponentially with its length is stopped by the post's
+    work budget and refused as Malformed naming the field, instead of holding the event
+    loop for seconds (or forever)."""
+    mapping = MINIMAL + f"      annotations: {{ blowup: {json.dumps(expression)} }}\n"
+    with pytest.raises(Malformed, match=r"^annotations\.blowup: .* steps of work on this body"):
+        source(mapping).parse({}, {"state": "success", "a": 1})
+
+
+def test_the_work_budget_is_shared_by_every_item_of_a_post() -> None:
+    """The budget is per post, not per expression: cheap expressions over many items add
+    up, so 1,000 items each reading a large body whole are refused, while the same
+    mapping over a few items is read."""
+    mapping = """\
+      items: "body.items"
+      kind: "'job'"
+      status: { value: "item.state" }
+      annotations: { size: "length(to_string(body))" }
+"""
+    big = {"items": [{"state": "success"}] * 1000, "pad": ["x" * 10] * 2000}
+    with pytest.raises(Malformed, match=r"^items\[\d+\]: annotations\.size: .* steps of work"):
+        source(mapping).parse({}, {"body": big})
+    few = {"items": [{"state": "success"}] * 3, "pad": ["x" * 10] * 2000}
+    assert len(source(mapping).parse({}, {"body": few})) == 3
+
+
 # --- routes.yaml checks ----------------------------------------------------------------
 
 

@@ -38,6 +38,7 @@ from app.sources.base import (
     span_seconds,
 )
 from app.sources.generic_config import Expression, GenericSourceConfig, HmacAuth, word
+from app.sources.jmes import Budget, OverBudget
 
 GENERIC: Source = "generic"
 # One post is one delivery: a list longer than this is a mistake in the mapping or the
@@ -72,10 +73,11 @@ class GenericSource:
 
     def parse(self, headers: Mapping[str, str], payload: Any) -> list[Event]:
         document = decoded(payload)
+        budget = Budget()
         items = self.config.items
         if items is None:
-            return [_Reader(self, document, "").event()]
-        found = _search(items, document, "items")
+            return [_Reader(self, budget, document, "").event()]
+        found = _search(items, document, "items", budget)
         if found is None:
             raise Malformed(f"items: {items.text} is missing from the body")
         if not isinstance(found, list):
@@ -85,7 +87,7 @@ class GenericSource:
         if len(found) > MAX_ITEMS:
             raise Malformed(f"items: {len(found)} items, at most {MAX_ITEMS} in one post")
         return [
-            _Reader(self, {"item": item, "body": document}, f"items[{index}]: ").event()
+            _Reader(self, budget, {"item": item, "body": document}, f"items[{index}]: ").event()
             for index, item in enumerate(found)
         ]
 
@@ -93,8 +95,9 @@ class GenericSource:
 class _Reader:
     """Builds one event from one scope: the body, or {item, body} with `items`."""
 
-    def __init__(self, source: GenericSource, scope: Any, where: str) -> None:
+    def __init__(self, source: GenericSource, budget: Budget, scope: Any, where: str) -> None:
         self.config = source.config
+        self.budget = budget
         self.name = source.generic_name
         self.scope = scope
         self.where = where
@@ -169,7 +172,7 @@ class _Reader:
         """The expression's value as a label value; None when absent, null or ""."""
         if expr is None:
             return None
-        value = _search(expr, self.scope, f"{self.where}{field}")
+        value = self._search(expr, f"{self.where}{field}")
         if value is None or value == "":
             return None
         if isinstance(value, float) and not math.isfinite(value):
@@ -185,7 +188,7 @@ class _Reader:
         """An ISO 8601 timestamp, or a number of seconds since 1970 (Unix time)."""
         if expr is None:
             return None
-        value = _search(expr, self.scope, f"{self.where}{field}")
+        value = self._search(expr, f"{self.where}{field}")
         if value is None or value == "":
             return None
         try:
@@ -202,7 +205,7 @@ class _Reader:
         expr = self.config.run_order
         if expr is None:
             return None
-        value = _search(expr, self.scope, f"{self.where}run_order")
+        value = self._search(expr, f"{self.where}run_order")
         if value is None:
             return None
         if isinstance(value, float) and math.isfinite(value) and value.is_integer():
@@ -218,7 +221,7 @@ class _Reader:
     def _annotations(self) -> dict[str, str]:
         found = {}
         for name, expr in self.config.annotations.items():
-            value = _search(expr, self.scope, f"{self.where}annotations.{name}")
+            value = self._search(expr, f"{self.where}annotations.{name}")
             if value is None or value == "":
                 continue
             if isinstance(value, dict | list):
@@ -231,13 +234,18 @@ class _Reader:
                 found[name] = word(value)
         return found
 
+    def _search(self, expr: Expression, where: str) -> Any:
+        return _search(expr, self.scope, where, self.budget)
+
     def _missing(self, field: str, expr: Expression) -> Malformed:
         return Malformed(f"{self.where}{field}: {expr.text} is missing from the body")
 
 
-def _search(expr: Expression, scope: Any, where: str) -> Any:
+def _search(expr: Expression, scope: Any, where: str, budget: Budget) -> Any:
     try:
-        return expr.search(scope)
+        return expr.search(scope, budget)
+    except OverBudget as exc:
+        raise Malformed(f"{where}: {expr.text[:200]} {exc} on this body") from None
     except JMESPathError as exc:
         raise Malformed(f"{where}: {' '.join(str(exc).split())[:200]}") from None
     except RecursionError:

@@ -5,7 +5,7 @@ Every mapping is a JMESPath expression (https://jmespath.org/specification.html)
 and checked when routes.yaml loads, so a typo is an error with its file and line, never a
 400 at 3 a.m. JMESPath rather than a Jinja2 template: it reads JSON and gives JSON values
 (a number stays a number for a status map), and it has no loops, variables, I/O or
-regexes, so an expression costs time in proportion to the body it reads and cannot hang.
+regexes; what it can still multiply is bounded by a work budget (app/sources/jmes.py).
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ from jmespath.functions import Functions
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator, SecretStr
 
 from app.events import Status
+from app.sources import jmes
 from app.sources.base import SourceAuth
+from app.sources.jmes import Budget
 
 # Longer expressions are not mappings a person writes; bounded so parsing one is cheap.
 MAX_EXPRESSION = 1000
@@ -49,10 +51,11 @@ class Expression:
     text: str
     compiled: Any = field(compare=False, repr=False)
 
-    def search(self, document: Any) -> Any:
-        """The expression's value on `document`; raises JMESPathError on a type mismatch
-        (e.g. join() over numbers) and RecursionError on data nested past the stack."""
-        return self.compiled.search(document)
+    def search(self, document: Any, budget: Budget) -> Any:
+        """The expression's value on `document`, its work charged to `budget`; raises
+        OverBudget, JMESPathError on a type mismatch (e.g. join() over numbers) and
+        RecursionError on data nested past the stack."""
+        return jmes.search(self.compiled, document, budget)
 
 
 def _compile(value: object) -> Expression:
