@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -229,6 +230,20 @@ def test_open_names_are_listed_as_unauthenticated(client: httpx.Client) -> None:
     assert not {"generic/argocd", "generic/cron", "generic/signed", "generic/costly"} & set(
         open_sources
     )
+
+
+def test_the_console_names_the_generic_sender(client: httpx.Client) -> None:
+    """The console's feed and pipelines board badge a generic event with its sender's
+    name, generic/<name>, not just "generic"."""
+    post(
+        client,
+        "cron",
+        b'{"job": "sync", "host": "h", "exit_code": 1, "started": 5}',
+        authorization=f"Bearer {CRON_TOKEN}",
+    )
+    badge = re.compile(r'<span class="src src-generic">generic/(\w+)</span>')
+    assert {"argocd", "cron"} <= set(badge.findall(client.get("/ui").text))
+    assert "cron" in badge.findall(client.get("/ui/pipelines").text)
 
 
 def test_the_console_tester_routes_a_generic_payload(client: httpx.Client) -> None:
