@@ -280,3 +280,33 @@ def test_the_cli_tester_routes_a_generic_payload(
     unknown = CliRunner().invoke(cli, [*args, "--source", "generic/nosuch"])
     assert unknown.exit_code != 0
     assert "generic/argocd" in unknown.output
+
+
+def test_a_reload_adds_and_changes_generic_names(tmp_path: Path) -> None:
+    """A name added by a reload takes posts at once (404 before); a reload with an invalid
+    mapping is refused naming file:line and the field, and the name keeps its mapping."""
+    first = """\
+sources:
+  generic:
+    a: { kind: "'job'", status: { value: "state" } }
+channels:
+  stdout: { type: log }
+fallback: [stdout]
+"""
+    added = first.replace(
+        "channels:", '    b: { kind: "\'alert\'", status: { value: "s" } }\nchannels:'
+    )
+    broken = added.replace('value: "s"', 'value: "s["')
+    body = b'{"state": "success", "s": "firing"}'
+    with serve(tmp_path, first) as client:
+        assert post(client, "b", body).status_code == 404
+        (tmp_path / "routes.yaml").write_text(added, encoding="utf-8")
+        assert client.post("/-/reload").status_code == 200
+        accepted = post(client, "b", body)
+        assert accepted.status_code == 202, accepted.text
+        (tmp_path / "routes.yaml").write_text(broken, encoding="utf-8")
+        refused = client.post("/-/reload")
+        assert refused.status_code == 400
+        assert "routes.yaml:4:" in refused.json()["detail"]
+        assert "status.value: invalid JMESPath expression" in refused.json()["detail"]
+        assert post(client, "b", body).status_code == 202
