@@ -22,6 +22,7 @@ from channels.http import ErrcodeChannel, HttpConfig
 from channels.limits import Budget, json_len, json_utf8_len, truncate
 from channels.markup import markdown as escape_markdown
 from channels.templating import Kind
+from channels.wording import Language
 
 # Characters of the title DingTalk shows in the chat list and the notification.
 _TITLE = Budget(100)
@@ -39,6 +40,7 @@ class DingTalkConfig(HttpConfig):
     # 20 messages per minute per robot, else 10 minutes' throttling (custom-robot-access,
     # "消息发送频率限制").
     default_rate: ClassVar[tuple[int, float]] = (20, 60.0)
+    default_language: ClassVar[Language] = "zh"
 
     type: Literal["dingtalk"] = "dingtalk"
     # The robot's SEC… secret; when set every request is signed.

@@ -121,7 +121,7 @@ class EmailChannel(TemplatedChannel):
             page = render_capped(named_template(self.html_template_name, "html"), context)
             if utf8_len(page) > self.html_bytes:
                 page = preformatted
-        thread = thread_of(source)
+        thread = thread_of(source, self.words)
         ids = ",".join(e.id for e in source.events)
         return {
             "html": page,

@@ -25,20 +25,21 @@ from channels.base import (
 )
 from channels.limits import Budget, fit, marker, truncate
 from channels.templating import Kind, failure, named_template, ops_template
+from channels.wording import EN, Wording
 
-# (icon, word) per state; the word is what readers scan for, the icon what they see first.
-_STATES: dict[str, tuple[str, str]] = {
-    "firing": ("🔥", "FIRING"),
-    "resolved": ("✅", "RESOLVED"),
-    "fixed": ("✅", "FIXED"),
-    "deployed": ("🚀", "DEPLOYED"),
-    "failure": ("❌", "FAILED"),
-    "unstable": ("⚠️", "UNSTABLE"),
-    "success": ("✅", "SUCCESS"),
-    "cancelled": ("⏹", "CANCELLED"),
-    "skipped": ("⏭", "SKIPPED"),
-    "running": ("▶️", "RUNNING"),
-    "queued": ("⏳", "QUEUED"),
+# The icon per state: what readers see first (the word, in their language, is wording's).
+_ICONS: dict[str, str] = {
+    "firing": "🔥",
+    "resolved": "✅",
+    "fixed": "✅",
+    "deployed": "🚀",
+    "failure": "❌",
+    "unstable": "⚠️",
+    "success": "✅",
+    "cancelled": "⏹",
+    "skipped": "⏭",
+    "running": "▶️",
+    "queued": "⏳",
 }
 # Budgets below this cannot hold a readable message; splitting further is pointless.
 MIN_BUDGET = 256
@@ -51,50 +52,41 @@ MAX_TEMPLATE_OUTPUT = 4 * 1024 * 1024
 
 
 def state_of(event: Event) -> str:
-    """The key into _STATES that best says what happened."""
+    """The key into _ICONS (and Wording.states) that best says what happened."""
     labels = event.labels
     if labels.get("transition") == "fixed":
         return "fixed"
     if labels.get("kind") == "deployment" and labels.get("status") == "success":
         return "deployed"
     status = labels.get("status", "")
-    return status if status in _STATES else "running"
+    return status if status in _ICONS else "running"
 
 
-def human_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    total = round(seconds)
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h {minutes}m"
-    return f"{minutes}m {secs}s" if minutes else f"{secs}s"
-
-
-def event_view(event: Event) -> dict[str, Any]:
-    """What a template sees of one event: the event's JSON plus display helpers."""
+def event_view(event: Event, words: Wording = EN) -> dict[str, Any]:
+    """What a template sees of one event: the event's JSON plus display helpers, in the
+    channel's language."""
     state = state_of(event)
-    icon, word = _STATES[state]
     view = event.model_dump(mode="json")
     view.update(
-        state=word,
-        icon=icon,
+        state=words.state(state),
+        icon=_ICONS[state],
         resolved=event.labels.get("status") == "resolved",
         failed=event.labels.get("status") in {"failure", "unstable"},
-        duration=human_duration(event.duration_s),
+        duration=words.duration(event.duration_s),
+        by=words.by(event.labels.get("actor", "")),
+        note=words.note(event),
         short_commit=event.labels.get("commit", "")[:8],
         summary=event.annotations.get("summary") or event.annotations.get("description", ""),
     )
     return view
 
 
-def summary_title(notification: Notification) -> str:
+def summary_title(notification: Notification, words: Wording = EN) -> str:
     """One line naming what happened; alert groups follow Alertmanager's [FIRING:n] style.
 
     At most TITLE_CHARS characters, without invisible controls or direction overrides.
     """
-    title = markup.plain(_title(notification)).replace("\n", " ")
+    title = markup.plain(_title(notification, words)).replace("\n", " ")
     return truncate(title, Budget(TITLE_CHARS), "…")
 
 
@@ -108,24 +100,28 @@ def truncated_alerts(events: Sequence[Event]) -> int:
     return max((int(c) for c in counts if c.isdigit()), default=0)
 
 
-def _title(notification: Notification) -> str:
+def _title(notification: Notification, words: Wording) -> str:
     events = notification.events
     if not events:
-        return f"{notification.receiver}: {notification.folded} event(s)"
+        return words.nothing.format(receiver=notification.receiver, n=notification.folded)
     if notification.folded:
         # A rate-limit digest: say so, and count everything it stands for.
-        return f"Digest: {len(events) + notification.folded} events while rate-limited"
+        return words.digest.format(n=len(events) + notification.folded)
     if all(e.labels.get("kind") == "alert" for e in events):
         firing = sum(1 for e in events if e.labels.get("status") != "resolved")
-        head = f"[FIRING:{firing}]" if firing else "[RESOLVED]"
+        head = words.firing.format(n=firing) if firing else words.all_resolved
         names = notification.group_labels or {"alertname": events[0].labels.get("pipeline", "")}
         return f"{head} " + " ".join(v for v in names.values() if v)
     if len(events) == 1:
-        icon, word = _STATES[state_of(events[0])]
-        return f"{icon} {word}: {events[0].title}"
-    words = [_STATES[state_of(e)][1] for e in events]
-    counts = ", ".join(f"{words.count(w)} {w}" for w in dict.fromkeys(words))
-    return f"{len(events)} events ({counts})"
+        state = state_of(events[0])
+        return words.single.format(
+            icon=_ICONS[state], word=words.state(state), title=events[0].title
+        )
+    states = [words.state(state_of(e)) for e in events]
+    counts = words.count_separator.join(
+        words.count.format(n=states.count(w), word=w) for w in dict.fromkeys(states)
+    )
+    return words.several.format(n=len(events), counts=counts)
 
 
 class TemplatedChannel:
@@ -150,6 +146,11 @@ class TemplatedChannel:
 
     def markup_kind(self) -> Kind:
         return self.markup
+
+    @property
+    def words(self) -> Wording:
+        """The language of this channel's messages."""
+        return self.config.wording()
 
     def template_for(self, notification: Notification) -> jinja2.Template:
         source = notification.template or self.config.template
@@ -205,7 +206,7 @@ class TemplatedChannel:
         if budget is not None:
             fitted = fitted.shrunk(budget)
         template = self.template_for(notification)
-        title = summary_title(notification)
+        title = summary_title(notification, self.words)
 
         def render_text(events: Sequence[Event], part: str) -> str:
             context = self.context(notification, events, f"{title} {part}".strip(), part)
@@ -231,8 +232,10 @@ class TemplatedChannel:
     def context(
         self, notification: Notification, events: Sequence[Event], title: str, part: str
     ) -> dict[str, Any]:
-        views = [event_view(e) for e in events]
+        views = [event_view(e, self.words) for e in events]
         return {
+            "t": self.words,
+            "language": self.words.language,
             "title": title,
             "part": part,
             "channel": self.name,

@@ -35,6 +35,7 @@ from jinja2.runtime import Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from channels import markup
+from channels.wording import EN
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 
@@ -156,6 +157,8 @@ class _Escaping(jinja2.Environment):
             link=cls.link,
             join=jinja2.pass_environment(_join),
         )
+        # What _macros.j2 speaks when imported without the render's context (no `t`).
+        self.globals["default_words"] = EN
 
     def markup_join(self, seq: Iterable[Any]) -> str:
         """`a ~ b`: escaped for this channel as soon as one side is markup."""

@@ -129,7 +129,7 @@ class WebhookChannel(HttpChannel):
         limit = self.config.max_body_bytes if budget is None else budget
         limit = max(MIN_BODY_BYTES, min(limit, self.config.max_body_bytes))
         text_budget = Budget(limit // 4, json_utf8_len)
-        title = summary_title(notification)
+        title = summary_title(notification, self.words)
         widest = f"{title} ({len(notification.events)}/{len(notification.events)})"
         room = (
             limit

@@ -15,11 +15,13 @@ from channels.base import ChannelConfig, DeliveryResult, Message, Notification
 from channels.http import ErrcodeChannel, HttpConfig
 from channels.limits import Budget, utf8_len
 from channels.templating import Kind
+from channels.wording import Language
 
 
 class WeComConfig(HttpConfig):
     # 20 messages per minute per robot (doc 91770, "消息发送频率限制").
     default_rate: ClassVar[tuple[int, float]] = (20, 60.0)
+    default_language: ClassVar[Language] = "zh"
 
     type: Literal["wecom"] = "wecom"
     msgtype: Literal["markdown", "text"] = "markdown"

@@ -28,10 +28,18 @@ MINIMAL: dict[str, dict[str, object]] = {
 }
 
 
+# The words each language marks failures, fixes and resolved alerts with.
+STATE_WORDS = {"en": ("FAILED", "FIXED", "RESOLVED"), "zh": ("失败", "已修复", "已恢复")}
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
 @pytest.mark.parametrize("type_name", list(CHANNEL_TYPES))
-async def test_every_channel_renders_chinese_failures_fixes_and_alerts(type_name: str) -> None:
-    """Each default template shows Chinese titles, FAILED/FIXED words and marks resolved alerts."""
-    channel = make_channel(type_name, MINIMAL[type_name])
+async def test_every_channel_renders_chinese_failures_fixes_and_alerts(
+    type_name: str, language: str
+) -> None:
+    """Each default template shows Chinese titles, the state words of its language and
+    marks resolved alerts."""
+    channel = make_channel(type_name, {**MINIMAL[type_name], "language": language})
     group = notification(
         pipeline_event(1),
         pipeline_event(2, status="success"),
@@ -39,8 +47,9 @@ async def test_every_channel_renders_chinese_failures_fixes_and_alerts(type_name
     )
     [message] = await channel.render(group)
     assert "流水线 #1 失败" in message.text and "已修复" in message.text
-    assert "FAILED" in message.text and "FIXED" in message.text
-    assert "RESOLVED" in message.text
+    failed, fixed, resolved = STATE_WORDS[language]
+    assert failed in message.text and fixed in message.text
+    assert resolved in message.text
     message.text.encode("utf-8")
 
 
@@ -139,21 +148,30 @@ async def test_split_for_retry_halves_events_then_budget() -> None:
         await channel.split_for_retry(Message(title="t", text="x"))
 
 
+# How each language says Alertmanager left 7 alerts out.
+LEFT_OUT = {
+    "en": "and 7 more not sent by Alertmanager",
+    "zh": "另有 7 条告警 Alertmanager 没有发来",
+}
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
 @pytest.mark.parametrize("type_name", list(CHANNEL_TYPES))
 async def test_alerts_alertmanager_left_out_are_counted_in_every_default_template(
-    type_name: str,
+    type_name: str, language: str
 ) -> None:
-    """truncatedAlerts from Alertmanager reads "and N more not sent by Alertmanager"."""
+    """truncatedAlerts from Alertmanager reads "and N more not sent by Alertmanager" in
+    the channel's language."""
     doc = payload("alertmanager/resolved.single.v4_truncatedAlerts.json")
     doc["truncatedAlerts"] = 7
     events = SOURCE_MODULES["alertmanager"].parse({}, doc)
-    channel = make_channel(type_name, MINIMAL[type_name])
+    channel = make_channel(type_name, {**MINIMAL[type_name], "language": language})
     [message] = await channel.render(notification(*events))
     shown = [message.text]
     if isinstance(channel, EmailChannel):
         shown.append(str(channel.body_of(message)["html"]))
-    assert all("and 7 more not sent by Alertmanager" in text for text in shown)
+    assert all(LEFT_OUT[language] in text for text in shown)
     doc["truncatedAlerts"] = 0
     events = SOURCE_MODULES["alertmanager"].parse({}, doc)
     [complete] = await channel.render(notification(*events))
-    assert "not sent by Alertmanager" not in complete.text
+    assert LEFT_OUT[language] not in complete.text

@@ -188,6 +188,11 @@ def _build(
 ) -> RoutingConfig:
     intervals = {i.name: i for i in spec.time_intervals}
     d = spec.defaults
+    if d.language is not None:
+        channels = {
+            name: cfg if cfg.language else cfg.model_copy(update={"language": d.language})
+            for name, cfg in channels.items()
+        }
     root_settings = RouteSettings(
         receivers=spec.fallback,
         group_by=d.group_by,

@@ -22,6 +22,7 @@ from app.routing.matchers import MatcherField
 from app.sources.base import SourceAuth
 from channels import CHANNEL_TYPES
 from channels.templating import compile_template
+from channels.wording import Language
 
 
 def _compiles(source: str) -> str:
@@ -72,6 +73,8 @@ class Defaults(_Strict):
     # A firing alert with no news for this long (and past its own endsAt, if it has one)
     # stops being repeated and is shown as stale.
     resolve_timeout: Duration = timedelta(hours=24)
+    # The language of every channel that does not set its own (channels/wording.py).
+    language: Language | None = None
 
 
 class RoutesFile(_Strict):
