@@ -39,7 +39,7 @@ from channels.wording import EN
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 
-Kind = Literal["plain", "chat_text", "slack", "markdown", "html"]
+Kind = Literal["plain", "chat_text", "slack", "markdown", "teams", "html"]
 
 
 class ChannelMarkup(markupsafe.Markup):
@@ -86,6 +86,7 @@ MARKUP: dict[Kind, type[ChannelMarkup]] = {
     "chat_text": _markup_class("ChatText", markup.chat_text, markup.plain_link),
     "slack": _markup_class("SlackText", markup.slack, markup.slack_link),
     "markdown": _markup_class("MarkdownText", markup.markdown, markup.markdown_link),
+    "teams": _markup_class("TeamsText", markup.teams, markup.markdown_link),
     "html": _markup_class("HtmlText", markup.html, markup.html_link),
 }
 
