@@ -30,8 +30,10 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # The console's browser tests drive Debian's Chromium (Playwright cannot download its
-# own here) and its pages show Chinese: install both when missing, else do nothing.
-SYSTEM_PACKAGES := chromium fonts-noto-cjk
+# own here) and its pages show Chinese; the PostgreSQL store's tests start a throwaway
+# server of their own from Debian's binaries (tests/pgserver.py). Installed when missing,
+# else nothing is done.
+SYSTEM_PACKAGES := chromium fonts-noto-cjk postgresql
 
 system-packages:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do \

@@ -25,9 +25,19 @@ def serve(
     data_dir: Annotated[
         Path, typer.Option(envvar="SIGNALBOX_DATA_DIR", help="where the SQLite store lives")
     ] = Path("./data"),
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="SIGNALBOX_DATABASE_URL",
+            help="postgresql://user@host/db: store in PostgreSQL (shared by replicas) "
+            "instead of SQLite; give the password in the variable or PGPASSWORD, not here",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run the HTTP service."""
     import uvicorn
+    from pydantic import ValidationError
 
     from app.http_server import uvicorn_options
     from app.logs import setup_logging
@@ -37,7 +47,14 @@ def serve(
     # Refuse to start on an invalid file, with every error, rather than a traceback.
     _load_or_exit(config)
     setup_logging()
-    settings = Settings(config=config, host=host, port=port, data_dir=data_dir)
+    try:
+        settings = Settings(
+            config=config, host=host, port=port, data_dir=data_dir, database_url=database_url
+        )
+    except ValidationError as exc:
+        for error in exc.errors():
+            typer.echo(f"{'.'.join(map(str, error['loc']))}: {error['msg']}", err=True)
+        raise typer.Exit(2) from None
     app = create_app(settings)
     freeze_startup_heap()
     uvicorn.run(

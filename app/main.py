@@ -28,7 +28,7 @@ from app.retention import prune_forever
 from app.routing.config import RoutingConfig
 from app.routing.reload import ConfigHolder, ReloadResult
 from app.settings import Settings
-from app.store import SqliteStore, StoreUnavailable
+from app.store import StoreUnavailable
 from app.ui import routes as ui
 from app.ui.feed import feed_row
 from app.web.errors import ApiError
@@ -41,7 +41,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         holder = ConfigHolder(settings.config)
         set_label_limit(settings.metrics_label_limit)
-        store = SqliteStore(settings.db_path, settings.db_busy_timeout)
+        store = settings.open_store()
         await store.start()
         policy = RetryPolicy(max_age=settings.retry_for, max_interval=settings.retry_max_interval)
         bus = Bus(store, policy)
@@ -81,7 +81,7 @@ def create_app(settings: Settings) -> FastAPI:
                 "signalbox started",
                 config=str(settings.config),
                 config_hash=config.hash,
-                db=str(settings.db_path),
+                db=settings.store_location,
                 resumed=resumed,
             )
             yield
@@ -126,6 +126,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(hooks.HookFastPath)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(StoreUnavailable, _store_unavailable)
     return app
 
 
@@ -151,6 +152,12 @@ async def _cancelled(task: asyncio.Task[None]) -> None:
 async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
     return exc.response()
+
+
+async def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    # A read the database could not answer (PostgreSQL down or silent, a stalled disk):
+    # the API and console say so, for a retry, instead of a 500. The log has the cause.
+    return ApiError(503, "store unavailable", "the database did not answer; retry").response()
 
 
 async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:

@@ -31,6 +31,7 @@ from app.metrics import (
     ROUTE_MATCHES,
 )
 from app.pipeline_state import split_pipeline_key
+from app.store.base import StoreUnavailable
 from channels import CHANNEL_TYPES
 
 if TYPE_CHECKING:
@@ -168,7 +169,10 @@ async def refresh_scrape_gauges(bus: Bus, store: Store, now: float | None = None
         QUEUE_DEPTH.labels(receiver).set(depth)
     OLDEST_PENDING_AGE.set(bus.oldest_pending_age())
     GROUPS_WAITING.set(len(bus.grouper))
-    running = await store.read(lambda tx: tx.running_pipelines(since=now - RUNNING_HORIZON))
+    try:
+        running = await store.read(lambda tx: tx.running_pipelines(since=now - RUNNING_HORIZON))
+    except StoreUnavailable:
+        return  # the database is down (said in the log): the last counts stand, /metrics serves
     PIPELINES_RUNNING.clear()
     for key, count in running.items():
         source, project, _, _ = split_pipeline_key(key)

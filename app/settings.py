@@ -6,11 +6,11 @@ import socket
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BeforeValidator, HttpUrl, SecretStr
+from pydantic import BeforeValidator, HttpUrl, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.durations import parse_duration
-from app.store import Retention
+from app.store import Retention, Store, open_store
 
 
 def _seconds(value: object) -> object:
@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8080
     data_dir: Path = Path("./data")
+    # postgresql://user:password@host:port/dbname: the store replicas share (see
+    # docs/operations.md, "Storage"); unset, SQLite in data_dir. Secret: it may hold a
+    # password.
+    database_url: SecretStr | None = None
     # Webhook bodies above this are refused with 413 while still being read.
     max_body_bytes: int = 1024 * 1024
     # When set, /api/* and the console need it as a bearer token or basic-auth password.
@@ -94,9 +98,32 @@ class Settings(BaseSettings):
     # Swagger UI from a CDN and needs inline script, which the console's CSP forbids.
     api_docs: bool = False
 
+    @field_validator("database_url")
+    @classmethod
+    def _postgresql_only(cls, url: SecretStr | None) -> SecretStr | None:
+        if url is None or not url.get_secret_value():
+            return None
+        if not url.get_secret_value().startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql:// URL (unset for SQLite in data_dir)")
+        return url
+
     @property
     def db_path(self) -> Path:
         return self.data_dir / "signalbox.db"
+
+    @property
+    def store_location(self) -> str:
+        """Where the store is, as logs may say it (never with a password)."""
+        if self.database_url is None:
+            return str(self.db_path)
+        from app.store.postgres_link import describe
+
+        return describe(self.database_url.get_secret_value())
+
+    def open_store(self) -> Store:
+        """The store these settings name (not started)."""
+        url = self.database_url.get_secret_value() if self.database_url else None
+        return open_store(url, self.db_path, self.db_busy_timeout)
 
     @property
     def retention(self) -> Retention:

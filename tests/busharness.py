@@ -1,4 +1,5 @@
-"""A real bus over a real SQLite store, fed with events parsed from the payload fixtures."""
+"""A real bus over a real store (SQLite or PostgreSQL), fed with events parsed from the payload
+fixtures."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import copy
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 from app.accept import Intake
@@ -19,9 +19,10 @@ from app.bus.target import Target
 from app.bus.worker import Bus, TargetFor
 from app.events import Event
 from app.sources import SOURCE_MODULES
-from app.store import DeliveryRecord, SqliteStore
+from app.store import DeliveryRecord, Store
 from channels import CHANNEL_TYPES
 from fixtures import payload
+from stores import Backend
 
 FAST_RETRIES = RetryPolicy(max_attempts=4, max_age=30.0, base=0.02, max_interval=0.1)
 
@@ -57,7 +58,7 @@ def default_target(event: Event, route: str, receiver: str) -> Target:
 
 async def configure(
     bus: Bus,
-    store: SqliteStore,
+    store: Store,
     channels: Mapping[str, Any],
     target_for: TargetFor = default_target,
 ) -> None:
@@ -73,12 +74,13 @@ async def configure(
 
 @asynccontextmanager
 async def running_bus(
-    tmp_path: Path,
+    backend: Backend,
     channels: Mapping[str, dict[str, Any]],
     policy: RetryPolicy = FAST_RETRIES,
     target_for: TargetFor = default_target,
-) -> AsyncIterator[tuple[Bus, SqliteStore]]:
-    store = SqliteStore(tmp_path / "bus.db")
+) -> AsyncIterator[tuple[Bus, Store]]:
+    """A bus over a store on the test's backend (the `backend` fixture: each of them)."""
+    store = backend.store()
     await store.start()
     bus = Bus(store, policy)
     await configure(bus, store, channels, target_for)
@@ -89,13 +91,13 @@ async def running_bus(
         await store.close()
 
 
-async def accept(bus: Bus, store: SqliteStore, events: list[Event], *targets: Target) -> None:
+async def accept(bus: Bus, store: Store, events: list[Event], *targets: Target) -> None:
     """What the hooks endpoint does (the same function), with every event routed to `targets`."""
     plan = Plan({"routes": [t.route for t in targets]}, list(targets))
     await accept_events(Intake(store, bus), events, None, lambda e, tx: plan)
 
 
-async def deliveries(store: SqliteStore, state: str | None = None) -> list[DeliveryRecord]:
+async def deliveries(store: Store, state: str | None = None) -> list[DeliveryRecord]:
     return await store.read(lambda tx: tx.list_deliveries(limit=10_000, state=state))
 
 

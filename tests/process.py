@@ -21,6 +21,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def serve_command(config: Path, port: int, *options: str) -> list[str]:
+    """`signalbox serve` of this environment on 127.0.0.1:`port`."""
+    command = str(Path(sys.executable).parent / "signalbox")
+    return [command, "serve", "--config", str(config), "--port", str(port), *options]
+
+
 @contextmanager
 def signalbox(
     tmp_path: Path, port: int, env: dict[str, str] | None = None
@@ -31,16 +37,7 @@ def signalbox(
     """
     log = (tmp_path / "signalbox.log").open("ab")
     proc = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "signalbox"),
-            "serve",
-            "--config",
-            str(tmp_path / "routes.yaml"),
-            "--data-dir",
-            str(tmp_path / "data"),
-            "--port",
-            str(port),
-        ],
+        serve_command(tmp_path / "routes.yaml", port, "--data-dir", str(tmp_path / "data")),
         stdout=log,
         stderr=subprocess.STDOUT,
         env={**os.environ, **(env or {})},

@@ -59,11 +59,8 @@ def serve_app(
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    options = Settings(
-        config=config,
-        data_dir=tmp_path / "data",
-        **{"watch_config": False, "shutdown_grace": 1.0, **settings},
-    )
+    defaults = {"data_dir": tmp_path / "data", "watch_config": False, "shutdown_grace": 1.0}
+    options = Settings(config=config, **{**defaults, **settings})
     app = create_app(options)
     # The connection handling `signalbox serve` has (app/http_server.py).
     server_config = uvicorn.Config(app, log_config=None, lifespan="on", **uvicorn_options(options))

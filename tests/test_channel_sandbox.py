@@ -20,6 +20,7 @@ from channels.templating import compile_template
 from channels.webhook import WebhookChannel, WebhookConfig
 from providers.sample import notification, pipeline_event
 from providers.webhook import FakeReceiver
+from stores import SqliteBackend
 
 LOOPING = "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}"
 # Generous: the worker may be starting up (a Python interpreter) on a busy machine.
@@ -111,7 +112,7 @@ async def test_a_looping_route_template_kills_only_its_delivery(
         "spare": {"type": "webhook", "url": f"{url}/spare"},
         "team": {"type": "webhook", "url": f"{url}/team"},
     }
-    async with running_bus(tmp_path, channels) as (bus, store):
+    async with running_bus(SqliteBackend(tmp_path / "data"), channels) as (bus, store):
         await accept(
             bus,
             store,

@@ -1,5 +1,5 @@
 """/readyz and webhooks tell the truth about the store, and answer within a bound, when the
-disk is full or the writer stalls: the real service over HTTP, a real SQLite file."""
+disk is full or the writers stall: the real service over HTTP, on each real store."""
 
 from __future__ import annotations
 
@@ -14,20 +14,21 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from app.store import SqliteStore, StoreUnavailable, WriteTx
+from app.store import Store, StoreUnavailable, WriteTx
+from app.store.postgres import PostgresStore
 from app.store.queries import SqliteWriteTx
 from service import AUTH, alert, alertmanager_body, serve_app, wait_until
+from stores import Backend
 
 BUSY_TIMEOUT = 0.5
 
 
-def store_of(app: FastAPI) -> SqliteStore:
-    store = app.state.ctx.store
-    assert isinstance(store, SqliteStore)
+def store_of(app: FastAPI) -> Store:
+    store: Store = app.state.ctx.store
     return store
 
 
-def write_from_another_loop(store: SqliteStore, fn: Callable[[WriteTx], Any]) -> Any:
+def write_from_another_loop(store: Store, fn: Callable[[WriteTx], Any]) -> Any:
     """Run a write job from the test's thread (the server's loop is busy serving)."""
     return asyncio.run(store.write(fn))
 
@@ -43,42 +44,48 @@ def stored_alerts(client: httpx.Client) -> set[str]:
 
 
 @contextlib.contextmanager
-def stalled_writer(store: SqliteStore) -> Iterator[None]:
-    """The writer thread blocked inside a write job, as on a hung disk, until the block ends."""
-    started, release = threading.Event(), threading.Event()
+def stalled_writers(store: Store) -> Iterator[None]:
+    """Every writer thread blocked inside a write job, as on a hung disk or database, until
+    the block ends."""
+    release = threading.Event()
+    threads = []
+    # A blocked writer takes no more jobs: the next hang goes to a writer still free.
+    for _ in range(store.writers if isinstance(store, PostgresStore) else 1):
+        started = threading.Event()
 
-    def hang(tx: WriteTx) -> None:
-        started.set()
-        release.wait(30)
+        def hang(tx: WriteTx, started: threading.Event = started) -> None:
+            started.set()
+            release.wait(30)
 
-    def run() -> None:
-        with contextlib.suppress(StoreUnavailable):  # its own caller gives up too
-            write_from_another_loop(store, hang)
+        def run(hang: Callable[[WriteTx], None] = hang) -> None:
+            with contextlib.suppress(StoreUnavailable):  # its own caller gives up too
+                write_from_another_loop(store, hang)
 
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    assert started.wait(5)
+        threads.append(threading.Thread(target=run, daemon=True))
+        threads[-1].start()
+        assert started.wait(5)
     try:
         yield
     finally:
         release.set()
-        thread.join(5)
+        for thread in threads:
+            thread.join(5)
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[httpx.Client, FastAPI]]:
-    with serve_app(tmp_path, db_busy_timeout=BUSY_TIMEOUT) as running:
+def served(tmp_path: Path, backend: Backend) -> Iterator[tuple[httpx.Client, FastAPI]]:
+    with serve_app(tmp_path, db_busy_timeout=BUSY_TIMEOUT, **backend.settings()) as running:
         yield running
 
 
 def test_readyz_and_webhooks_answer_when_the_writer_stalls(
     served: tuple[httpx.Client, FastAPI],
 ) -> None:
-    """With the writer hung, a webhook gets 503 and /readyz says not ready, both after the busy
-    timeout instead of never; the abandoned write is not committed once the disk recovers."""
+    """With the writers hung, a webhook gets 503 and /readyz says not ready, both after the
+    busy timeout instead of never; the abandoned write is not committed once they recover."""
     client, app = served
     store = store_of(app)
-    with stalled_writer(store):
+    with stalled_writers(store):
         refused = post_alert(client, "WhileStalled")
         assert refused.status_code == 503, refused.text
         assert refused.json()["error"] == "store unavailable"
@@ -100,41 +107,40 @@ def limit_pages(tx: WriteTx, pages: int | None = None) -> None:
     conn.execute(f"PRAGMA max_page_count = {pages}")
 
 
-def test_readyz_says_not_writable_when_the_disk_is_full(
-    served: tuple[httpx.Client, FastAPI],
-) -> None:
+def test_readyz_says_not_writable_when_the_disk_is_full(tmp_path: Path) -> None:
     """Once a full disk makes webhooks 503, /readyz says store_writable false (a real write,
-    not an empty transaction); when space comes back both recover."""
-    client, app = served
-    store = store_of(app)
-    assert client.get("/readyz").status_code == 200
-    write_from_another_loop(store, limit_pages)
-    answers = []
-    for n in range(500):
-        answers.append(post_alert(client, f"Fill{n}").status_code)
-        if answers[-1] != 202:
-            break
-    assert answers[-1] == 503, answers
-    ready = client.get("/readyz")
-    assert ready.status_code == 503, ready.text
-    assert ready.json() == {
-        "ready": False,
-        "checks": {"store_writable": False, "config_loaded": True},
-    }
-    write_from_another_loop(store, lambda tx: limit_pages(tx, 1_000_000_000))
-    assert client.get("/readyz").status_code == 200
-    assert post_alert(client, "AfterFull").status_code == 202
+    not an empty transaction); when space comes back both recover (SQLite's page limit
+    stands in for the full disk)."""
+    with serve_app(tmp_path, db_busy_timeout=BUSY_TIMEOUT) as (client, app):
+        store = store_of(app)
+        assert client.get("/readyz").status_code == 200
+        write_from_another_loop(store, limit_pages)
+        answers = []
+        for n in range(500):
+            answers.append(post_alert(client, f"Fill{n}").status_code)
+            if answers[-1] != 202:
+                break
+        assert answers[-1] == 503, answers
+        ready = client.get("/readyz")
+        assert ready.status_code == 503, ready.text
+        assert ready.json() == {
+            "ready": False,
+            "checks": {"store_writable": False, "config_loaded": True},
+        }
+        write_from_another_loop(store, lambda tx: limit_pages(tx, 1_000_000_000))
+        assert client.get("/readyz").status_code == 200
+        assert post_alert(client, "AfterFull").status_code == 202
 
 
 async def test_a_write_not_started_when_its_caller_gives_up_is_never_run(
-    tmp_path: Path,
+    backend: Backend,
 ) -> None:
-    """Queued behind a hung write, a job whose caller timed out is dropped, not run later."""
-    store = SqliteStore(tmp_path / "events.db", busy_timeout=BUSY_TIMEOUT)
+    """Queued behind hung writes, a job whose caller timed out is dropped, not run later."""
+    store = backend.store(busy_timeout=BUSY_TIMEOUT)
     await store.start()
     ran: list[str] = []
     try:
-        with stalled_writer(store), pytest.raises(StoreUnavailable, match=r"within 0\.5s"):
+        with stalled_writers(store), pytest.raises(StoreUnavailable, match=r"within 0\.5s"):
             await store.write(lambda tx: ran.append("late"))
         await store.write(lambda tx: ran.append("after"))
     finally:

@@ -4,7 +4,6 @@ nothing still owed a delivery (or needed by a failure streak) is pruned."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,9 +13,10 @@ from app.bus.target import Target
 from app.events import Event
 from app.ingest import ingest
 from app.retention import prune_forever, prune_once
-from app.store import DeliveryRecord, ReadTx, Retention, SqliteStore, WriteTx
+from app.store import DeliveryRecord, ReadTx, Retention, Store, WriteTx
 from providers.sample import run_event
 from service import AUTH, serve
+from stores import Backend, count
 
 DAY = 86400.0
 POLICY = Retention(events=7 * DAY, deliveries=7 * DAY, dedup_keys=3 * DAY, pipeline_runs=30 * DAY)
@@ -55,7 +55,7 @@ def delivery(clock: Clock, event: Event, state: str) -> DeliveryRecord:
     )
 
 
-async def hour_of_traffic(store: SqliteStore, clock: Clock, run: int) -> Event:
+async def hour_of_traffic(store: Store, clock: Clock, run: int) -> Event:
     """One pipeline run per hour: stored, routed, delivered (a redelivery key kept)."""
     status = "failure" if run % 3 == 0 else "success"
     event = pipeline_event(clock, run, status, branch=f"b{run % 40}")
@@ -65,33 +65,21 @@ async def hour_of_traffic(store: SqliteStore, clock: Clock, run: int) -> Event:
     return event
 
 
-def checkpointed_size(path: Path) -> int:
-    """The database file's size once the WAL is copied back, as the store's checkpointer
-    does every second (this test runs days of traffic faster than that)."""
-    with sqlite3.connect(path) as db:
-        db.execute("PRAGMA wal_checkpoint(PASSIVE)")
-    return path.stat().st_size
+TABLES = (
+    "events",
+    "deliveries",
+    "seen_deliveries",
+    "pipeline_runs",
+    "dispatches",
+    "pipelines",
+    "delivery_events",
+)
 
 
-def counts(path: Path) -> dict[str, int]:
-    tables = (
-        "events",
-        "deliveries",
-        "seen_deliveries",
-        "pipeline_runs",
-        "dispatches",
-        "pipelines",
-        "delivery_events",
-    )
-    with sqlite3.connect(path) as db:
-        return {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}  # noqa: S608
-
-
-async def test_a_long_stream_stays_bounded(tmp_path: Path) -> None:
-    """Ninety simulated days of traffic pruned daily plateau in rows and in file size."""
+async def test_a_long_stream_stays_bounded(backend: Backend) -> None:
+    """Ninety simulated days of traffic pruned daily plateau in rows and in database size."""
     clock = Clock()
-    path = tmp_path / "signalbox.db"
-    store = SqliteStore(path, clock=clock)
+    store = backend.store(clock=clock)
     await store.start()
     sizes, rows = [], []
     try:
@@ -102,8 +90,8 @@ async def test_a_long_stream_stays_bounded(tmp_path: Path) -> None:
                 await hour_of_traffic(store, clock, run)
                 clock.now += 3600
             await prune_once(store, POLICY, clock.now)
-            sizes.append(checkpointed_size(path))
-            rows.append(counts(path))
+            sizes.append(backend.size())
+            rows.append({table: count(backend, table) for table in TABLES})
     finally:
         await store.close()
     # Steady state: about a week of events and deliveries, three days of keys.
@@ -115,15 +103,15 @@ async def test_a_long_stream_stays_bounded(tmp_path: Path) -> None:
     assert rows[-1]["pipeline_runs"] <= 31 * 24
     assert rows[-1]["pipelines"] <= 40
     assert rows[-1]["delivery_events"] <= rows[-1]["deliveries"]
-    for table, count in rows[-1].items():
-        assert count <= max(r[table] for r in rows[30:60]), (table, rows[-1])
+    for table, left in rows[-1].items():
+        assert left <= max(r[table] for r in rows[30:60]), (table, rows[-1])
     assert max(sizes[45:]) <= max(sizes[:45]) * 1.1, sizes
 
 
-async def test_events_still_owed_a_delivery_are_kept(tmp_path: Path) -> None:
+async def test_events_still_owed_a_delivery_are_kept(backend: Backend) -> None:
     """Old events with an open dispatch, an open delivery or a dead one survive pruning."""
     clock = Clock()
-    store = SqliteStore(tmp_path / "signalbox.db", clock=clock)
+    store = backend.store(clock=clock)
     await store.start()
     try:
         waiting, failing, dead, done = (pipeline_event(clock, i, "failure") for i in range(4))
@@ -147,10 +135,10 @@ async def test_events_still_owed_a_delivery_are_kept(tmp_path: Path) -> None:
     assert removed["events"] == 2
 
 
-async def test_failure_streak_survives_pruning(tmp_path: Path) -> None:
+async def test_failure_streak_survives_pruning(backend: Backend) -> None:
     """A pipeline failing for longer than the runs' retention still counts its whole streak."""
     clock = Clock()
-    store = SqliteStore(tmp_path / "signalbox.db", clock=clock)
+    store = backend.store(clock=clock)
     await store.start()
     try:
         await ingest(store, [pipeline_event(clock, 1, "success")], None, routed)
@@ -166,9 +154,15 @@ async def test_failure_streak_survives_pruning(tmp_path: Path) -> None:
     assert last.labels["transition"] == "still_failing"
 
 
-def test_the_service_prunes_in_the_background(tmp_path: Path) -> None:
+def test_the_service_prunes_in_the_background(tmp_path: Path, backend: Backend) -> None:
     """With short retention the running service removes delivered events by itself."""
-    with serve(tmp_path, retain_events=0.5, retain_deliveries=0.5, prune_interval=0.2) as client:
+    with serve(
+        tmp_path,
+        retain_events=0.5,
+        retain_deliveries=0.5,
+        prune_interval=0.2,
+        **backend.settings(),
+    ) as client:
         doc = {
             "version": "4",
             "status": "firing",
@@ -184,10 +178,10 @@ def test_the_service_prunes_in_the_background(tmp_path: Path) -> None:
     assert 'signalbox_pruned_rows_total{table="events"}' in metrics
 
 
-async def test_pruning_keeps_running_after_a_failure(tmp_path: Path) -> None:
+async def test_pruning_keeps_running_after_a_failure(backend: Backend) -> None:
     """A failed pruning round (store not writable) is retried at the next interval."""
     clock = Clock()
-    store = SqliteStore(tmp_path / "signalbox.db", clock=clock)
+    store = backend.store(clock=clock)
     pruner = asyncio.create_task(prune_forever(store, POLICY, 0.05, clock))
     try:
         await asyncio.sleep(0.2)  # rounds fail: the store is not started

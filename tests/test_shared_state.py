@@ -1,4 +1,4 @@
-"""The bus's state outlives its process and is shared by replicas (real SQLite files)."""
+"""The bus's state outlives its process and is shared by replicas, on each real store."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from app.bus.ownership import Ownership
 from app.bus.retry import RetryPolicy
 from app.bus.target import Target
 from app.bus.worker import Bus
-from app.store import SqliteStore
+from app.store import Store
 from busharness import (
     accept,
     alerts,
@@ -25,6 +25,7 @@ from busharness import (
 )
 from providers.webhook import FakeReceiver
 from service import alert, alertmanager_body, serve, wait_until
+from stores import Backend
 
 
 def hook(receiver: FakeReceiver, path: str = "in", **extra: Any) -> dict[str, Any]:
@@ -48,14 +49,16 @@ def teams(receiver: FakeReceiver, path: str | None = None) -> list[str]:
     return told(receiver, "team", path)
 
 
-async def test_dedup_memory_survives_a_restart(tmp_path: Path, fake_receiver: FakeReceiver) -> None:
+async def test_dedup_memory_survives_a_restart(
+    backend: Backend, fake_receiver: FakeReceiver
+) -> None:
     """The same news after a restart is still a duplicate within dedup_window."""
     target = Target("0", "hook", dedup_window=300)
-    async with running_bus(tmp_path, {"hook": hook(fake_receiver)}) as (bus, store):
+    async with running_bus(backend, {"hook": hook(fake_receiver)}) as (bus, store):
         await accept(bus, store, alerts(1), target)
         await wait_for(lambda: len(fake_receiver.requests) == 1)
         await bus.recorded()
-    async with running_bus(tmp_path, {"hook": hook(fake_receiver)}) as (bus, store):
+    async with running_bus(backend, {"hook": hook(fake_receiver)}) as (bus, store):
         await accept(bus, store, alerts(1), target)
         await asyncio.sleep(0.5)
         await bus.recorded()
@@ -65,7 +68,7 @@ async def test_dedup_memory_survives_a_restart(tmp_path: Path, fake_receiver: Fa
 
 
 async def test_a_groups_repeat_keeps_its_time_across_a_restart(
-    tmp_path: Path, fake_receiver: FakeReceiver
+    backend: Backend, fake_receiver: FakeReceiver
 ) -> None:
     """A firing group restarted between two repeats repeats once repeat_interval has passed
     since its last send: not at once, and not never."""
@@ -77,13 +80,13 @@ async def test_a_groups_repeat_keeps_its_time_across_a_restart(
         group_interval=0.2,
         repeat_interval=2.0,
     )
-    async with running_bus(tmp_path, {"hook": hook(fake_receiver)}) as (bus, store):
+    async with running_bus(backend, {"hook": hook(fake_receiver)}) as (bus, store):
         await accept(bus, store, alerts(2), target)
         await wait_for(lambda: len(fake_receiver.requests) == 1)
         await bus.recorded()
     first = fake_receiver.requests[0].at
     channels = {"hook": hook(fake_receiver)}
-    async with running_bus(tmp_path, channels, target_for=lambda *_: target):
+    async with running_bus(backend, channels, target_for=lambda *_: target):
         await wait_for(lambda: len(fake_receiver.requests) == 2, within=5)
     repeat = fake_receiver.requests[1]
     assert 1.9 <= repeat.at - first <= 3.5
@@ -91,17 +94,17 @@ async def test_a_groups_repeat_keeps_its_time_across_a_restart(
 
 
 async def test_the_rate_window_holds_across_a_restart(
-    tmp_path: Path, fake_receiver: FakeReceiver
+    backend: Backend, fake_receiver: FakeReceiver
 ) -> None:
     """Two messages per 3 s: after a restart the next two wait for the window the first
     two opened, as the provider counts them."""
     limited = hook(fake_receiver, rate_limit={"messages": 2, "per": "3s"})
-    async with running_bus(tmp_path, {"hook": limited}) as (bus, store):
+    async with running_bus(backend, {"hook": limited}) as (bus, store):
         for n in range(2):
             await accept(bus, store, alerts(1, team=f"t{n}"), Target("0", "hook"))
         await wait_for(lambda: len(fake_receiver.requests) == 2)
         await bus.recorded()
-    async with running_bus(tmp_path, {"hook": limited}) as (bus, store):
+    async with running_bus(backend, {"hook": limited}) as (bus, store):
         for n in range(2, 4):
             await accept(bus, store, alerts(1, team=f"t{n}"), Target("0", "hook"))
         await wait_for(lambda: len(fake_receiver.requests) == 4, within=8)
@@ -109,7 +112,7 @@ async def test_the_rate_window_holds_across_a_restart(
 
 
 def test_an_inhibiting_alert_is_remembered_across_a_restart(
-    tmp_path: Path, fake_receiver: FakeReceiver
+    tmp_path: Path, backend: Backend, fake_receiver: FakeReceiver
 ) -> None:
     """A ClusterDown that fired before a restart still mutes its cluster's alerts after it."""
     routes = f"""\
@@ -126,11 +129,11 @@ inhibit_rules:
     equal: [cluster]
 """
     auth = {"authorization": "Bearer am-token"}
-    with serve(tmp_path, routes) as client:
+    with serve(tmp_path, routes, **backend.settings()) as client:
         down = alertmanager_body(alert("ClusterDown", cluster="c1"))
         assert client.post("/hooks/alertmanager", json=down, headers=auth).status_code == 202
         wait_until(lambda: fake_receiver.requests)
-    with serve(tmp_path, routes) as client:
+    with serve(tmp_path, routes, **backend.settings()) as client:
         pod = alertmanager_body(alert("PodCrash", cluster="c1"))
         answer = client.post("/hooks/alertmanager", json=pod, headers=auth)
         [event_id] = answer.json()["event_ids"]
@@ -145,7 +148,7 @@ inhibit_rules:
 class Replica:
     """A bus with its own lease holder on a shared store: one replica, in-process."""
 
-    def __init__(self, store: SqliteStore, name: str, channels: dict[str, Any]) -> None:
+    def __init__(self, store: Store, name: str, channels: dict[str, Any]) -> None:
         self.bus = Bus(store, RetryPolicy(max_age=30.0, base=0.05, max_interval=0.2))
         self.bus.configure(channel_configs(channels), {}, default_target)
         self.ownership = Ownership(
@@ -169,11 +172,18 @@ class Replica:
 
 @contextlib.asynccontextmanager
 async def two_replicas(
-    tmp_path: Path, channels: dict[str, Any]
-) -> AsyncIterator[tuple[SqliteStore, Replica, Replica]]:
-    store = SqliteStore(tmp_path / "shared.db")
+    backend: Backend, channels: dict[str, Any]
+) -> AsyncIterator[tuple[Store, Replica, Replica]]:
+    """On SQLite two replicas in one process share its store (one file, one machine); on
+    PostgreSQL each has a store of its own, as separate processes do, and they wake each
+    other through the database."""
+    store = backend.store()
     await store.start()
-    first, second = Replica(store, "r1", channels), Replica(store, "r2", channels)
+    other = store
+    if backend.name == "postgres":
+        other = backend.store()
+        await other.start()
+    first, second = Replica(store, "r1", channels), Replica(other, "r2", channels)
     try:
         await first.start()
         await second.start()
@@ -185,15 +195,17 @@ async def two_replicas(
                 replica.renewals.cancel()
             await replica.bus.close(grace=0.5)
         await store.close()
+        if other is not store:
+            await other.close()
 
 
 async def test_two_replicas_share_the_receivers_and_deliver_what_the_other_accepted(
-    tmp_path: Path, fake_receiver: FakeReceiver
+    backend: Backend, fake_receiver: FakeReceiver
 ) -> None:
     """Each replica owns one of two receivers; events accepted by one replica for both
     receivers are delivered once each, every receiver's by its owner."""
     channels = {"a": hook(fake_receiver, "a"), "b": hook(fake_receiver, "b")}
-    async with two_replicas(tmp_path, channels) as (store, first, second):
+    async with two_replicas(backend, channels) as (store, first, second):
         assert first.bus.owned() | second.bus.owned() == {"a", "b"}
         assert not first.bus.owned() & second.bus.owned()
         for n in range(5):
@@ -211,13 +223,13 @@ async def test_two_replicas_share_the_receivers_and_deliver_what_the_other_accep
 
 
 async def test_a_crashed_replicas_receivers_are_taken_over_without_losses_or_repeats(
-    tmp_path: Path, fake_receiver: FakeReceiver
+    backend: Backend, fake_receiver: FakeReceiver
 ) -> None:
     """When a replica stops renewing, the other takes its receiver over after the lease
     lapses and delivers what was left and what comes next, once each, within its rate."""
     limited = {"rate_limit": {"messages": 3, "per": "2s"}}
     channels = {"a": hook(fake_receiver, "a", **limited), "b": hook(fake_receiver, "b", **limited)}
-    async with two_replicas(tmp_path, channels) as (store, first, second):
+    async with two_replicas(backend, channels) as (store, first, second):
         dying, surviving = (first, second) if "a" in first.bus.owned() else (second, first)
         for n in range(3):
             await accept(surviving.bus, store, alerts(1, team=f"t{n}"), Target("0", "a"))

@@ -1,4 +1,4 @@
-"""The SQLite store: durability before return, group commit isolation, listing."""
+"""Both stores: durability before return, group commit isolation, listing; SQLite's WAL."""
 
 from __future__ import annotations
 
@@ -10,8 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from app.bus.plan import Plan
 from app.events import Event, base_labels
-from app.store import SqliteStore, StoreUnavailable, WriteTx
+from app.ingest import ingest
+from app.store import SqliteStore, Store, StoreUnavailable, Suppression, WriteTx
+from providers.sample import run_event
+from stores import Backend
 
 
 def alert(name: str, status: str = "firing") -> Event:
@@ -32,18 +36,14 @@ def insert(event: Event) -> Callable[[WriteTx], None]:
     return write
 
 
-async def test_written_event_is_on_disk_when_write_returns(
-    store: SqliteStore, tmp_path: Path
-) -> None:
-    """After write() returns, another connection to the file sees the row."""
+async def test_written_event_is_on_disk_when_write_returns(store: Store, backend: Backend) -> None:
+    """After write() returns, another connection to the database sees the row."""
     event = alert("DiskFull")
     await store.write(insert(event))
-    with sqlite3.connect(tmp_path / "events.db") as conn:
-        rows = conn.execute("SELECT id FROM events").fetchall()
-    assert rows == [(event.id,)]
+    assert backend.rows("SELECT id FROM events") == [(event.id,)]
 
 
-async def test_a_failing_write_does_not_undo_its_batch_neighbours(store: SqliteStore) -> None:
+async def test_a_failing_write_does_not_undo_its_batch_neighbours(store: Store) -> None:
     """Concurrent writes commit together, yet one that raises rolls back only itself."""
     good = [alert(f"A{i}") for i in range(50)]
 
@@ -62,7 +62,7 @@ async def test_a_failing_write_does_not_undo_its_batch_neighbours(store: SqliteS
     assert {e["id"] for e in listed} == {e.id for e in good}
 
 
-async def test_list_events_newest_first_with_filters(store: SqliteStore) -> None:
+async def test_list_events_newest_first_with_filters(store: Store) -> None:
     """Listing is newest first and filters by source and status, keeping UTF-8 intact."""
     first, second = alert("One"), alert("Two", "resolved")
     await store.write(insert(first))
@@ -77,7 +77,7 @@ async def test_list_events_newest_first_with_filters(store: SqliteStore) -> None
     assert none == []
 
 
-async def test_delivery_keys_are_remembered(store: SqliteStore) -> None:
+async def test_delivery_keys_are_remembered(store: Store) -> None:
     """A remembered delivery key is seen by later transactions."""
 
     def remember(tx: WriteTx) -> bool:
@@ -87,11 +87,13 @@ async def test_delivery_keys_are_remembered(store: SqliteStore) -> None:
     assert await store.write(remember) is False
 
 
-async def test_closed_store_refuses_writes(tmp_path: Path) -> None:
-    """Writing to a store that is not running raises StoreUnavailable, not a crash."""
-    s = SqliteStore(tmp_path / "x.db")
+async def test_closed_store_refuses_writes(backend: Backend) -> None:
+    """Writing to (or reading from) a store that is not running raises StoreUnavailable."""
+    s = backend.store()
     with pytest.raises(StoreUnavailable):
         await s.write(lambda tx: None)
+    with pytest.raises(StoreUnavailable):
+        await s.read(lambda tx: tx.count_events())
 
 
 async def test_commit_failure_is_store_unavailable(tmp_path: Path) -> None:
@@ -178,3 +180,26 @@ async def test_wal_restart_does_not_wait_long_for_an_open_read(
     assert "WAL restart postponed: a read was still open" in caplog.messages
     # Waiting out the busy timeout (30 s) for the reader would stall a write that long.
     assert slowest < 2.0, slowest
+
+
+async def test_nul_characters_from_a_payload_are_stored(store: Store) -> None:
+    """A payload's "\\u0000" in a run id, branch or fingerprint (PostgreSQL text cannot hold
+    NUL) is stored, not a failed write; the event's own JSON keeps it exactly, and
+    lookups with NUL answer nothing rather than an error."""
+    event = run_event(1, branch="ma\x00in")
+    event.fingerprint = "fp\x00"
+    event.run_id = "run\x00"
+    await ingest(store, [event], None, lambda e, tx: Plan({}, []))
+    await store.write(
+        lambda tx: tx.suppress([Suppression(event.id, "0", "log", "old_news", "run\x00 again")])
+    )
+    [listed] = await store.read(lambda tx: tx.list_events(limit=10))
+    assert listed["labels"]["branch"] == "ma\x00in"
+    assert listed["fingerprint"] == "fp\x00"
+    assert [o["stage"] for o in listed["outcomes"]] == ["old_news"]
+    assert await store.read(lambda tx: tx.list_events(limit=10, source="git\x00lab")) == []
+    assert await store.read(lambda tx: tx.get_delivery("d\x00")) is None
+    again = run_event(1, branch="ma\x00in")
+    again.run_id = "run\x00"
+    await ingest(store, [again], None, lambda e, tx: Plan({}, []))
+    assert again.old_news == "run run\x00 had already reported failure"

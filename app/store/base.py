@@ -196,7 +196,9 @@ class Store(Protocol):
     async def close(self) -> None: ...
 
     async def write(self, fn: Callable[[WriteTx], T]) -> T:
-        """Run `fn` in a transaction; its effects are durable when this returns."""
+        """Run `fn` in a transaction; its effects are durable when this returns. `fn` may
+        run again in a new transaction when the database undid the first (a deadlock lost
+        to another replica): its effects belong in `tx`."""
         ...
 
     async def read(self, fn: Callable[[ReadTx], T]) -> T: ...

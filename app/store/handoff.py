@@ -11,10 +11,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import queue
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from app.store.base import ReadTx, StoreUnavailable, WriteTx
+
 J = TypeVar("J", bound="Pending")
+T = TypeVar("T")
 
 
 @dataclass
@@ -23,6 +28,20 @@ class Pending:
 
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[Any]
+
+
+@dataclass
+class Read(Pending):
+    fn: Callable[[ReadTx], Any]
+
+
+@dataclass
+class Write(Pending):
+    fn: Callable[[WriteTx], Any]
+    # Set under Desk's lock: a writer has taken the job into a transaction, or its
+    # caller stopped waiting before that (the writer then drops it).
+    started: bool = False
+    abandoned: bool = False
 
 
 class Queue(Generic[J]):
@@ -72,3 +91,68 @@ def _deliver(outcomes: list[tuple[Pending, bool, Any]]) -> None:
             job.future.set_result(value)
         else:
             job.future.set_exception(value)
+
+
+class Desk:
+    """Where a store's callers leave reads and writes for its threads, and wait.
+
+    A write's caller gets StoreUnavailable after `busy_timeout` (a stalled disk, a lost
+    database or a long-held lock must not hold webhooks for ever), and a write not yet
+    started by then is never run; one already started may still commit (the caller was
+    told it did not: at least once, never lost). Reads wait at most `read_timeout`.
+    """
+
+    def __init__(self, name: str, busy_timeout: float, read_timeout: float | None) -> None:
+        """`name`: the store as error messages name it."""
+        self.name = name
+        self.busy_timeout = busy_timeout
+        self.read_timeout = read_timeout
+        self.writes: Queue[Write] = Queue()
+        self.reads: Queue[Read] = Queue()
+        self._claim = threading.Lock()
+
+    async def write(self, fn: Callable[[WriteTx], T]) -> T:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        job = Write(loop, future, fn)
+        timer = loop.call_later(self.busy_timeout, self._give_up, job)
+        self.writes.put(job)
+        try:
+            return await future
+        finally:
+            timer.cancel()
+
+    def _give_up(self, job: Write) -> None:
+        with self._claim:
+            job.abandoned = not job.started
+        if not job.future.done():
+            job.future.set_exception(
+                StoreUnavailable(f"{self.name} did not commit within {self.busy_timeout:g}s")
+            )
+
+    def claim(self, batch: list[Write]) -> list[Write]:
+        """From a writer thread: the jobs of `batch` still wanted, now marked started."""
+        with self._claim:
+            batch = [job for job in batch if not job.abandoned]
+            for job in batch:
+                job.started = True
+        return batch
+
+    async def read(self, fn: Callable[[ReadTx], T]) -> T:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        timer = None
+        if self.read_timeout is not None:
+            timer = loop.call_later(self.read_timeout, self._read_late, future)
+        self.reads.put(Read(loop, future, fn))
+        try:
+            return await future
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    def _read_late(self, future: asyncio.Future[Any]) -> None:
+        if not future.done():
+            future.set_exception(
+                StoreUnavailable(f"{self.name} did not answer within {self.read_timeout:g}s")
+            )

@@ -11,11 +11,14 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from app.store.sqlite_util import rows_for
 
 Outcome = dict[str, Any]
+# Runs one of the queries below for some event ids: `{ids}` stands for their list.
+Fetch = Callable[[str, list[str]], list[tuple[Any, ...]]]
 
 
 _DELIVERIES = """SELECT de.event_id, d.record FROM delivery_events de
@@ -26,12 +29,17 @@ _WAITING = "SELECT event_id, route, receiver FROM dispatches WHERE event_id IN (
 
 
 def outcomes_of(conn: sqlite3.Connection, event_ids: list[str]) -> dict[str, list[Outcome]]:
-    """Every event's outcomes, oldest first."""
+    """Every event's outcomes, oldest first, from a SQLite connection."""
+    return outcomes_fetched(lambda sql, ids: rows_for(conn, sql, ids), event_ids)
+
+
+def outcomes_fetched(fetch: Fetch, event_ids: list[str]) -> dict[str, list[Outcome]]:
+    """Every event's outcomes, oldest first, from rows `fetch` reads (any database)."""
     found: dict[str, list[tuple[str, Outcome]]] = defaultdict(list)
-    for event_id, record in rows_for(conn, _DELIVERIES, event_ids):
+    for event_id, record in fetch(_DELIVERIES, event_ids):
         delivery = json.loads(record)
         found[event_id].append((delivery["id"], delivered(delivery)))
-    for event_id, route, receiver, stage, reason, at in rows_for(conn, _SUPPRESSED, event_ids):
+    for event_id, route, receiver, stage, reason, at in fetch(_SUPPRESSED, event_ids):
         outcome = {
             "receiver": receiver,
             "route": route,
@@ -42,7 +50,7 @@ def outcomes_of(conn: sqlite3.Connection, event_ids: list[str]) -> dict[str, lis
         }
         # Sorted with delivery ids, which start with their creation time in nanoseconds.
         found[event_id].append((f"{int(at * 1e9):019d}", outcome))
-    for event_id, route, receiver in rows_for(conn, _WAITING, event_ids):
+    for event_id, route, receiver in fetch(_WAITING, event_ids):
         waiting = {
             "receiver": receiver,
             "route": route,

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
 from collections.abc import Callable
 from typing import Any
-
-import orjson
 
 from app.events import Event
 from app.store import retention
@@ -20,6 +17,13 @@ from app.store.base import (
     Suppression,
 )
 from app.store.outcomes import outcomes_of
+from app.store.rows import (
+    delivery_of,
+    delivery_values,
+    event_values,
+    listed_events,
+    where_equal,
+)
 from app.store.sqlite_shared import SharedReadsSql, SharedWritesSql
 from app.store.sqlite_util import rows_for
 
@@ -112,16 +116,7 @@ class SqliteWriteTx(_SqliteTx, SharedWritesSql):
             """INSERT INTO events
                (id, source, kind, status, fingerprint, received_at, event, routing)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
-            (
-                event.id,
-                event.source,
-                event.kind,
-                event.status,
-                event.fingerprint,
-                event.received_at.timestamp(),
-                event.model_dump_json(),
-                _json(routing),
-            ),
+            event_values(event, routing),
         )
 
     def add_dispatches(self, event_id: str, targets: list[tuple[str, str]]) -> None:
@@ -147,14 +142,7 @@ class SqliteWriteTx(_SqliteTx, SharedWritesSql):
             """INSERT INTO deliveries (id, state, receiver, created_at, record)
                VALUES (?, ?, ?, ?, ?)
                ON CONFLICT (id) DO UPDATE SET state = excluded.state, record = excluded.record""",
-            (
-                delivery.id,
-                delivery.state,
-                delivery.receiver,
-                delivery.created_at,
-                # vars(), not asdict(): no deep copy, and every field is JSON already.
-                _json(vars(delivery)),
-            ),
+            delivery_values(delivery),
         )
 
     def suppress(self, suppressed: list[Suppression]) -> None:
@@ -179,15 +167,6 @@ class SqliteWriteTx(_SqliteTx, SharedWritesSql):
         return retention.reclaim_space(self._conn, pages)
 
 
-def _json(value: dict[str, Any]) -> str:
-    # orjson: rows are written for every event and delivery, json.dumps was a tenth of that.
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
-
-
-def _delivery(record_json: str) -> DeliveryRecord:
-    return DeliveryRecord(**json.loads(record_json))
-
-
 class SqliteReadTx(_SqliteTx, SharedReadsSql):
     def list_events(
         self,
@@ -197,30 +176,12 @@ class SqliteReadTx(_SqliteTx, SharedReadsSql):
         status: str | None = None,
         event_id: str | None = None,
     ) -> list[dict[str, Any]]:
-        clauses, params = [], []
-        if event_id is not None:
-            clauses.append("id = ?")
-            params.append(event_id)
-        if source is not None:
-            clauses.append("source = ?")
-            params.append(source)
-        if status is not None:
-            clauses.append("status = ?")
-            params.append(status)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        where, params = where_equal("?", id=event_id, source=source, status=status)
         rows = self._conn.execute(
             f"SELECT event, routing FROM events {where} ORDER BY id DESC LIMIT ?",  # noqa: S608
             (*params, limit),
         ).fetchall()
-        out = []
-        for event_json, routing_json in rows:
-            item: dict[str, Any] = json.loads(event_json)
-            item["routing"] = json.loads(routing_json)
-            out.append(item)
-        outcomes = outcomes_of(self._conn, [item["id"] for item in out])
-        for item in out:
-            item["outcomes"] = outcomes.get(item["id"], [])
-        return out
+        return listed_events(rows, lambda ids: outcomes_of(self._conn, ids))
 
     def count_events(self) -> int:
         return int(self._conn.execute("SELECT count(*) FROM events").fetchone()[0])
@@ -257,13 +218,13 @@ class SqliteReadTx(_SqliteTx, SharedReadsSql):
                 "SELECT record FROM deliveries WHERE state = ? ORDER BY id DESC LIMIT ?",
                 (state, limit),
             ).fetchall()
-        return [_delivery(r[0]) for r in rows]
+        return [delivery_of(r[0]) for r in rows]
 
     def get_delivery(self, delivery_id: str) -> DeliveryRecord | None:
         row = self._conn.execute(
             "SELECT record FROM deliveries WHERE id = ?", (delivery_id,)
         ).fetchone()
-        return _delivery(row[0]) if row else None
+        return delivery_of(row[0]) if row else None
 
     def open_deliveries(self, receivers: list[str]) -> list[str]:
         sql = "SELECT id FROM deliveries WHERE receiver IN ({ids}) AND state IN (?, ?)"
@@ -271,7 +232,7 @@ class SqliteReadTx(_SqliteTx, SharedReadsSql):
 
     def deliveries_by_ids(self, ids: list[str]) -> list[DeliveryRecord]:
         sql = "SELECT id, record FROM deliveries WHERE id IN ({ids})"
-        found = {i: _delivery(record) for i, record in rows_for(self._conn, sql, ids)}
+        found = {i: delivery_of(record) for i, record in rows_for(self._conn, sql, ids)}
         return [found[i] for i in ids if i in found]
 
     def open_dispatches(self, receivers: list[str]) -> list[tuple[str, str, str]]:

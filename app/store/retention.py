@@ -8,6 +8,9 @@ deletes less than a batch.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from app.store.base import Retention
 
@@ -89,24 +92,56 @@ ACTIVITY_SECONDS = 86400.0
 MAX_ACTIVITY = 10_000
 
 
+@dataclass(frozen=True)
+class Rules:
+    """One database's DELETE statements for each rule, taking :cutoff and :batch (and
+    :keep for runs) in its own placeholder style."""
+
+    deliveries: str
+    events: str
+    seen_deliveries: str
+    pipeline_runs: str
+    pipelines: str
+    news: str
+    send_log: str
+    pauses: str
+    activity: str  # :keep, the most kept
+
+
+SQLITE = Rules(_DELIVERIES, _EVENTS, _SEEN, _RUNS, _PIPELINES, _NEWS, _SENDS, _PAUSES, _ACTIVITY)
+
+
 def prune(conn: sqlite3.Connection, policy: Retention, now: float, batch: int) -> dict[str, int]:
     """Delete up to `batch` expired rows of each table; how many went, by table."""
+    return prune_by(
+        SQLITE, lambda sql, params: conn.execute(sql, params).rowcount, policy, now, batch
+    )
+
+
+def prune_by(
+    rules: Rules,
+    execute: Callable[[str, dict[str, Any]], int],
+    policy: Retention,
+    now: float,
+    batch: int,
+) -> dict[str, int]:
+    """Run `rules` in order through `execute` (statement, parameters -> rows deleted)."""
 
     def run(sql: str, cutoff: float, **extra: int) -> int:
-        return conn.execute(sql, {"cutoff": cutoff, "batch": batch, **extra}).rowcount
+        return execute(sql, {"cutoff": cutoff, "batch": batch, **extra})
 
     # Deliveries first: an event of a finished delivery becomes prunable in the same call.
-    removed = {"deliveries": run(_DELIVERIES, now - policy.deliveries)}
-    removed["events"] = run(_EVENTS, now - policy.events)
-    removed["seen_deliveries"] = run(_SEEN, now - policy.dedup_keys)
+    removed = {"deliveries": run(rules.deliveries, now - policy.deliveries)}
+    removed["events"] = run(rules.events, now - policy.events)
+    removed["seen_deliveries"] = run(rules.seen_deliveries, now - policy.dedup_keys)
     removed["pipeline_runs"] = run(
-        _RUNS, int((now - policy.pipeline_runs) * 1e9), keep=policy.keep_runs
+        rules.pipeline_runs, int((now - policy.pipeline_runs) * 1e9), keep=policy.keep_runs
     )
-    removed["pipelines"] = run(_PIPELINES, 0)
-    removed["news"] = run(_NEWS, now)
-    removed["send_log"] = run(_SENDS, now - SEND_LOG_SECONDS)
-    removed["pauses"] = run(_PAUSES, now)
-    removed["activity"] = run(_ACTIVITY, now - ACTIVITY_SECONDS, keep=MAX_ACTIVITY)
+    removed["pipelines"] = run(rules.pipelines, 0)
+    removed["news"] = run(rules.news, now)
+    removed["send_log"] = run(rules.send_log, now - SEND_LOG_SECONDS)
+    removed["pauses"] = run(rules.pauses, now)
+    removed["activity"] = run(rules.activity, now - ACTIVITY_SECONDS, keep=MAX_ACTIVITY)
     return removed
 
 

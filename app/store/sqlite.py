@@ -15,13 +15,12 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from app.logs import log
 from app.store.base import ReadTx, StoreUnavailable, WriteTx
-from app.store.handoff import Pending, Queue, settle
+from app.store.handoff import Desk, Pending, Write, settle
 from app.store.queries import SqliteReadTx, SqliteWriteTx
 from app.store.sqlite_schema import migrate
 
@@ -63,20 +62,6 @@ def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
     return conn
 
 
-@dataclass
-class _Read(Pending):
-    fn: Callable[[ReadTx], Any]
-
-
-@dataclass
-class _Job(Pending):
-    fn: Callable[[WriteTx], Any]
-    # Set under SqliteStore._claim: the writer has taken the job into a transaction, or
-    # its caller stopped waiting before that (the writer then drops it).
-    started: bool = False
-    abandoned: bool = False
-
-
 class SqliteStore:
     """The embedded store behind `make run`: one file, no server."""
 
@@ -88,11 +73,10 @@ class SqliteStore:
         self.path = path
         self.busy_timeout = busy_timeout
         self._clock = clock
-        self._jobs: Queue[_Job] = Queue()
-        self._claim = threading.Lock()
+        # Local reads take no time worth bounding; writes may wait for a lock or the disk.
+        self._desk = Desk(path.name, busy_timeout, read_timeout=None)
         self._writer: threading.Thread | None = None
         self._write_conn: sqlite3.Connection | None = None
-        self._reads: Queue[_Read] = Queue()
         self._reader: threading.Thread | None = None
         self._checkpointer: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -133,54 +117,31 @@ class SqliteStore:
             await asyncio.to_thread(self._checkpointer.join)
             self._checkpointer = None
         if self._writer is not None:
-            self._jobs.put(None)
+            self._desk.writes.put(None)
             await asyncio.to_thread(self._writer.join)
             self._writer = None
         if self._reader is not None:
-            self._reads.put(None)
+            self._desk.reads.put(None)
             await asyncio.to_thread(self._reader.join)
             self._reader = None
 
     async def write(self, fn: Callable[[WriteTx], T]) -> T:
-        """Run `fn` in the writer's next transaction; StoreUnavailable after busy_timeout.
-
-        A stalled disk or a long-held lock must not hold webhooks for ever. A job not yet
-        started when its caller gives up is never run; one already started may still
-        commit (the caller was told it did not: at least once, never lost).
-        """
+        """Run `fn` in the writer's next transaction; StoreUnavailable after busy_timeout
+        (see Desk)."""
         if self._writer is None:
             raise StoreUnavailable("store is not running")
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        job = _Job(loop, future, fn)
-        timer = loop.call_later(self.busy_timeout, self._give_up, job)
-        self._jobs.put(job)
-        try:
-            return await future
-        finally:
-            timer.cancel()
-
-    def _give_up(self, job: _Job) -> None:
-        with self._claim:
-            job.abandoned = not job.started
-        if not job.future.done():
-            job.future.set_exception(
-                StoreUnavailable(f"{self.path.name} did not commit within {self.busy_timeout:g}s")
-            )
+        return await self._desk.write(fn)
 
     async def read(self, fn: Callable[[ReadTx], T]) -> T:
         """Run `fn` on the reader thread, which takes every read queued at once."""
         if self._reader is None:
             raise StoreUnavailable("store is not running")
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        self._reads.put(_Read(loop, future, fn))
-        return await future
+        return await self._desk.read(fn)
 
     def _read_loop(self, conn: sqlite3.Connection) -> None:
         tx = SqliteReadTx(conn, self._clock)
         try:
-            while (batch := self._reads.batch(MAX_BATCH)) is not None:
+            while (batch := self._desk.reads.batch(MAX_BATCH)) is not None:
                 outcomes: list[tuple[Pending, bool, Any]] = []
                 for job in batch:
                     try:
@@ -236,11 +197,8 @@ class SqliteStore:
         wal = self.path.with_name(self.path.name + "-wal")
         next_look = time.monotonic() + CHECKPOINT_EVERY
         try:
-            while (batch := self._jobs.batch(MAX_BATCH)) is not None:
-                with self._claim:
-                    batch = [job for job in batch if not job.abandoned]
-                    for job in batch:
-                        job.started = True
+            while (batch := self._desk.writes.batch(MAX_BATCH)) is not None:
+                batch = self._desk.claim(batch)
                 if batch:
                     self._commit(conn, tx, batch)
                 if time.monotonic() >= next_look:
@@ -271,7 +229,7 @@ class SqliteStore:
                 wal_bytes=size,
             )
 
-    def _commit(self, conn: sqlite3.Connection, tx: SqliteWriteTx, batch: list[_Job]) -> None:
+    def _commit(self, conn: sqlite3.Connection, tx: SqliteWriteTx, batch: list[Write]) -> None:
         results: list[tuple[bool, Any]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")

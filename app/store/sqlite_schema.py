@@ -159,15 +159,18 @@ MIGRATIONS: tuple[str, ...] = (
 class SchemaTooNew(Exception):
     """The database was written by a newer Signalbox than this one."""
 
+    def __init__(self, where: object, version: int, known: int) -> None:
+        super().__init__(
+            f"{where} has schema version {version}, newer than this Signalbox knows "
+            f"({known}): run the newer version, or restore a backup"
+        )
+
 
 def migrate(conn: sqlite3.Connection, path: Path) -> int:
     """Bring the file's schema up to this code's version; the version it ends at."""
     current = int(conn.execute("PRAGMA user_version").fetchone()[0])
     if current > len(MIGRATIONS):
-        raise SchemaTooNew(
-            f"{path} has schema version {current}, newer than this Signalbox knows "
-            f"({len(MIGRATIONS)}): run the newer version, or restore a backup"
-        )
+        raise SchemaTooNew(path, current, len(MIGRATIONS))
     for version in range(current, len(MIGRATIONS)):
         conn.execute("BEGIN IMMEDIATE")
         try:
