@@ -6,6 +6,7 @@ https://core.telegram.org/bots/api#making-requests, #sendmessage, #html-style.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from typing import Any
@@ -62,7 +63,7 @@ def parse_html(text: str) -> tuple[str, list[str]]:
             entity = _ENTITY.match(text, position)
             if entity is None:
                 raise HtmlRejected(f"Unsupported HTML entity at byte offset {position}")
-            visible.append("&")
+            visible.append(html.unescape(entity[0]))
             position = entity.end()
         elif char == ">":
             raise HtmlRejected(f"Unexpected end tag at byte offset {position}")
