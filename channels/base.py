@@ -13,6 +13,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, fi
 
 from app.durations import Duration
 from app.events import Event, Labels
+from channels.mentions import Mention
 from channels.templating import compile_template
 from channels.wording import WORDINGS, Language, Wording
 
@@ -138,6 +139,8 @@ class Notification:
     folded: int = 0
     # Route-level body template source (validated by routing); beats the channel's own.
     template: str | None = None
+    # People the route's `mention:` names for these events (channels/mentions.py).
+    mentions: tuple[Mention, ...] = ()
 
 
 @dataclass(frozen=True)

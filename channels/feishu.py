@@ -23,6 +23,7 @@ from app.events import Event
 from channels.base import ChannelConfig, DeliveryResult, Message, Notification, secret_set
 from channels.http import ErrcodeChannel, HttpConfig
 from channels.limits import Budget, json_len, truncate
+from channels.mentions import Mention
 from channels.templating import Kind
 from channels.wording import Language
 
@@ -34,6 +35,8 @@ _SIGN_BYTES = 80
 # keeps (a payload value cannot write it: `[ ] *` in values are look-alikes).
 _LINK = re.compile(r"\[([^\]\n]*)\]\((https?://[^)\s]+)\)")
 _BOLD = re.compile(r"\*\*([^*\n]+)\*\*")
+# An @ as `at` writes it, in a card's markdown; a post gets an `at` element for it.
+_AT = re.compile(r"<at id=([A-Za-z0-9_-]+)></at>")
 # Header colours of a card, by what its events say.
 _RED, _ORANGE, _GREEN, _BLUE = "red", "orange", "green", "blue"
 _POST_LANGUAGE: dict[Language, str] = {"zh": "zh_cn", "en": "en_us"}
@@ -95,6 +98,16 @@ def post_line(line: str) -> list[dict[str, object]]:
 def _text_elements(text: str) -> list[dict[str, object]]:
     elements: list[dict[str, object]] = []
     position = 0
+    for at in _AT.finditer(text):
+        elements += _styled(text[position : at.start()])
+        elements.append({"tag": "at", "user_id": at[1]})
+        position = at.end()
+    return elements + _styled(text[position:])
+
+
+def _styled(text: str) -> list[dict[str, object]]:
+    elements: list[dict[str, object]] = []
+    position = 0
     for bold in _BOLD.finditer(text):
         if bold.start() > position:
             elements.append({"tag": "text", "text": text[position : bold.start()]})
@@ -122,6 +135,12 @@ class FeishuChannel(ErrcodeChannel):
     # 9499 "Bad Request": a body over 20 KB (or one Feishu cannot read, which what we
     # build is not): split and send again.
     too_large_codes: ClassVar[frozenset[int]] = frozenset({9499})
+
+    def at(self, person: Mention) -> str | None:
+        # `<at id=open_id></at>` in card markdown, an `at` element in a post (the doc
+        # above, "@指定人"): either notifies the person.
+        handle = person.handle("feishu")
+        return f"<at id={handle}></at>" if handle else None
 
     def text_budget(self) -> Budget:
         envelope = json_len(self.build_body("😀" * _TITLE.limit, "", None)) + _SIGN_BYTES

@@ -23,8 +23,9 @@ from channels.base import (
     PermanentError,
     TemplateFailed,
 )
-from channels.limits import Budget, fit, marker, truncate
-from channels.templating import Kind, failure, named_template, ops_template
+from channels.limits import Budget, fit, json_len, marker, truncate
+from channels.mentions import MAX_MENTIONS, Mention
+from channels.templating import MARKUP, Kind, failure, named_template, ops_template
 from channels.wording import EN, Wording
 
 # The icon per state: what readers see first (the word, in their language, is wording's).
@@ -205,6 +206,10 @@ class TemplatedChannel:
         fitted = self.text_budget()
         if budget is not None:
             fitted = fitted.shrunk(budget)
+        mention = self.mention_line(notification)
+        if mention:
+            room = fitted.measure(mention) + self.mention_room(notification)
+            fitted = fitted.shrunk(fitted.limit - room)
         template = self.template_for(notification)
         title = summary_title(notification, self.words)
 
@@ -216,11 +221,12 @@ class TemplatedChannel:
         for p in fit(notification.events, render_text, fitted):
             part_title = f"{title} {marker(p.index, p.count)}".strip()
             source = replace(notification, events=p.items)
+            text = p.text + mention
             messages.append(
                 Message(
                     title=part_title,
-                    text=p.text,
-                    body=self.build_body(part_title, p.text, source),
+                    text=text,
+                    body=self.build_body(part_title, text, source),
                     source=source,
                     budget=fitted.limit,
                     part=p.index,
@@ -228,6 +234,32 @@ class TemplatedChannel:
                 )
             )
         return messages
+
+    def at(self, person: Mention) -> str | None:
+        """How this channel @-s `person` in the text, so the provider notifies them; None
+        when it cannot (no handle for it): the person is then named."""
+        return None
+
+    def mentioned(self, notification: Notification) -> Sequence[Mention]:
+        return notification.mentions[:MAX_MENTIONS]
+
+    def mention_line(self, notification: Notification) -> str:
+        """The lines after the text asking the route's people to look: `@handle` where
+        the provider notifies them, their name (escaped: an unknown name is an event's
+        value) where it cannot; "" when the route mentions no one."""
+        people = self.mentioned(notification)
+        if not people:
+            return ""
+        escape = MARKUP[self.markup_kind()].escape
+        named = " ".join(self.at(p) or str(escape(p.name)) for p in people)
+        return f"\n\n{named} {self.words.mention_ask}"
+
+    def mention_room(self, notification: Notification) -> int:
+        """Bytes the body spends on `notification`'s mentions outside the text (DingTalk's
+        `at` lists, WeCom's `mentioned_list`)."""
+        without = replace(notification, mentions=())
+        bodies = [self.build_body("", "", n) for n in (notification, without)]
+        return json_len(bodies[0] or {}) - json_len(bodies[1] or {})
 
     def context(
         self, notification: Notification, events: Sequence[Event], title: str, part: str

@@ -110,6 +110,9 @@ class WebhookChannel(HttpChannel):
     @staticmethod
     def _envelope(source: Notification, title: str, limit: int) -> dict[str, Any]:
         """Everything but text and events, within a quarter of the body."""
+        people: list[dict[str, object]] = [
+            {"name": m.name, "handles": dict(m.handles)} for m in source.mentions
+        ]
         envelope = {
             "receiver": source.receiver,
             "route": source.route,
@@ -117,6 +120,8 @@ class WebhookChannel(HttpChannel):
             "group_labels": dict(source.group_labels),
             "is_fallback": source.is_fallback,
             "folded": source.folded,
+            # The route's people (mention:), for the receiver to notify as it does.
+            "mentions": people,
             "title": title,
         }
         fitted: dict[str, Any] = fit_json(envelope, limit // 4) or {"title": title[: limit // 16]}

@@ -23,6 +23,7 @@ from typing import Any
 from app.bus import records
 from app.bus.channelset import ChannelSet, LiveChannel
 from app.bus.grouping import Flushing, Group, Grouper
+from app.bus.plan import Mentioner
 from app.bus.ratelimit import SlidingWindow
 from app.bus.retry import RetryPolicy
 from app.bus.sender import Sender
@@ -85,6 +86,7 @@ class Bus:
         self._retired: dict[str, LiveChannel] = {}
         # Route path -> its template source in the config in force (see configure).
         self._route_templates: dict[str, str | None] = {}
+        self._mentions: Mentioner | None = None
         self._closers: dict[asyncio.Task[None], LiveChannel] = {}
 
     # -- ownership ----------------------------------------------------------------
@@ -358,6 +360,7 @@ class Bus:
             is_fallback=delivery.is_fallback,
             folded=len(events) - len(listed),
             template=self._template_for(delivery),
+            mentions=self._mentions(delivery.route, listed) if self._mentions else (),
         )
         try:
             result = await self._tell(live, delivery, notification, limiter)
@@ -528,13 +531,15 @@ class Bus:
         channels: Mapping[str, ChannelConfig],
         route_templates: Mapping[str, str | None],
         target_for: TargetFor | None = None,
+        mentions: Mentioner | None = None,
     ) -> None:
         """Apply a loaded config: its channels, their budgets and concurrency, each
-        route's template, and the targets of work stored earlier (`target_for`: by event,
-        route path and receiver). Waiting and retrying deliveries use them from their next
-        attempt."""
+        route's template, the targets of work stored earlier (`target_for`: by event,
+        route path and receiver) and whom each route @-s (`mentions`). Waiting and
+        retrying deliveries use them from their next attempt."""
         self._use_channels(channels)
         self._route_templates = dict(route_templates)
+        self._mentions = mentions
         if target_for is not None:
             self._target_for = target_for
         for receiver, sender in self._senders.items():

@@ -19,6 +19,7 @@ from app.routing.errors import ConfigValueError
 from app.routing.inhibit import InhibitRule
 from app.routing.intervals import NamedInterval
 from app.routing.matchers import MatcherField
+from app.routing.people import MentionSpec, PeopleSpec
 from app.sources.base import SourceAuth
 from channels import CHANNEL_TYPES
 from channels.templating import compile_template
@@ -59,6 +60,8 @@ class RouteSpec(_Strict):
     send_resolved: bool | None = None
     resolve_timeout: Duration | None = None
     template: TemplateSource | None = None
+    # Who to @ in its messages: `actor`, `label:<name>` (app/routing/people.py).
+    mention: tuple[MentionSpec, ...] | None = None
 
 
 class Defaults(_Strict):
@@ -87,6 +90,7 @@ class RoutesFile(_Strict):
     routes: tuple[RouteSpec, ...] = ()
     fallback: tuple[str, ...] = ()
     inhibit_rules: tuple[InhibitRule, ...] = ()
+    people: PeopleSpec = Field(default_factory=dict)
 
 
 @cache

@@ -7,12 +7,14 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import time
 from typing import Any
 
 from providers.server import FakeProvider, Recorded, Reply
 
 MAX_BODY_BYTES = 20_000
+_AT_TAG = re.compile(r"<at id=([^<>\s]+)></at>")
 SIGN_WINDOW_S = 3_600
 
 
@@ -34,6 +36,12 @@ class FakeFeishu(FakeProvider):
         super().__init__()
         # hook token -> secret (None: the bot checks keywords or IPs, not signatures)
         self.bots: dict[str, str | None] = {}
+        # Per message accepted: the open_ids Feishu notifies (see `notified`).
+        self.notified: list[set[str]] = []
+
+    def reset(self) -> None:
+        super().reset()
+        self.notified.clear()
 
     def bot(self, token: str, secret: str | None = None) -> str:
         self.bots[token] = secret
@@ -69,7 +77,17 @@ class FakeFeishu(FakeProvider):
             return self.rate_limited()
         if not _well_formed(body):
             return answer(9499, "Bad Request")
+        self.notified.append(notified(body))
         return answer(0, "success")
+
+
+def notified(body: dict[str, Any]) -> set[str]:
+    """Whom Feishu notifies: `<at id=…></at>` in a card's markdown, `at` elements in a post."""
+    if body["msg_type"] == "interactive":
+        texts = [e.get("content", "") for e in body["card"]["elements"]]
+        return {m for text in texts for m in _AT_TAG.findall(text)}
+    [post] = body["content"]["post"].values()
+    return {e["user_id"] for p in post["content"] for e in p if e["tag"] == "at"}
 
 
 def _signed(body: Any, secret: str) -> bool:
