@@ -14,8 +14,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar, Literal
 
+import httpx
+
 from app.events import Event
-from channels.base import ChannelConfig, DeliveryResult, Message, Notification
+from channels.base import (
+    ChannelConfig,
+    DeliveryResult,
+    Message,
+    Notification,
+    PermanentError,
+    TransientError,
+)
 from channels.http import HttpChannel, HttpConfig
 from channels.limits import Budget, json_len, truncate
 from channels.markup import teams as escape_teams
@@ -98,6 +107,28 @@ class TeamsChannel(HttpChannel):
         return {"type": "message", "attachments": [attachment]}
 
     async def send(self, message: Message) -> DeliveryResult:
-        response = await self.post_json(self.config.url.get_secret_value(), self.body_of(message))
+        url = self.config.url.get_secret_value()
+        response = await self.post_json(url, self.body_of(message))
         self.check_status(response)
+        if is_legacy_connector(url):
+            return self._connector_verdict(response)
         return DeliveryResult(detail=f"HTTP {response.status_code}")
+
+    def _connector_verdict(self, response: httpx.Response) -> DeliveryResult:
+        """A retired Office 365 connector, where one still answers: 200 with body "1" is
+        sent; it reports a throttled or failed post as 200 with the error in the text
+        ("Microsoft Teams endpoint returned HTTP error 429", connectors-using, "Rate
+        limiting for connectors")."""
+        text = response.text.strip()
+        if text == "1":
+            return DeliveryResult(detail="HTTP 200 1 (Office 365 connector)")
+        detail = f"HTTP {response.status_code}: {self.body_excerpt(response)}"
+        if "429" in text:
+            raise TransientError(detail)
+        raise PermanentError(detail + " (Office 365 connectors are retired: use a Workflows URL)")
+
+
+def is_legacy_connector(url: str) -> bool:
+    """An Office 365 connector URL (`https://<tenant>.webhook.office.com/webhookb2/…`)."""
+    parsed = httpx.URL(url)
+    return parsed.host.endswith("webhook.office.com") or parsed.path.startswith("/webhookb2/")

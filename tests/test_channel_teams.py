@@ -95,3 +95,23 @@ async def test_cards_stay_under_28_kb_and_a_413_is_too_large(fake_teams: FakeTea
     with pytest.raises(TooLarge, match="HTTP 413"):
         await channel.send(oversize)
     await channel.aclose()
+
+
+async def test_a_retired_office_connector_s_200_is_read_for_its_error(
+    fake_teams: FakeTeams,
+) -> None:
+    """On an Office 365 connector URL, "1" is sent, a 200 saying "HTTP error 429" is
+    transient and any other 200 text permanent, pointing at Workflows."""
+    path = "/webhookb2/0000-tenant@0000/IncomingWebhook/abc/def"
+    fake_teams.connectors.add(path)
+    connector = TeamsChannel("t", TeamsConfig.model_validate({"url": fake_teams.base_url + path}))
+    [message] = await connector.render(notification(pipeline_event(1)))
+    assert (await connector.send(message)).detail == "HTTP 200 1 (Office 365 connector)"
+    fake_teams.force("rate_limit")
+    with pytest.raises(TransientError, match="HTTP error 429"):
+        await connector.send(message)
+    gone = TeamsChannel("t", TeamsConfig.model_validate({"url": fake_teams.base_url + path + "x"}))
+    with pytest.raises(PermanentError, match="use a Workflows URL"):
+        await gone.send(message)
+    for channel in (connector, gone):
+        await channel.aclose()

@@ -15,6 +15,10 @@ from providers.server import FakeProvider, Recorded, Reply
 
 MAX_BODY_BYTES = 28_000
 ADAPTIVE_CARD = "application/vnd.microsoft.card.adaptive"
+# How a connector said it was throttled: 200, the error in the text (connectors-using).
+_CONNECTOR_THROTTLED = Reply(
+    200, b"Microsoft Teams endpoint returned HTTP error 429 with ContextId tcid=0"
+)
 
 
 def error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Reply:
@@ -31,6 +35,8 @@ class FakeTeams(FakeProvider):
         super().__init__()
         # workflow id -> its signature
         self.flows: dict[str, str] = {}
+        # Paths of retired Office 365 connectors that still answer.
+        self.connectors: set[str] = set()
 
     def flow(self, workflow: str, sig: str) -> str:
         self.flows[workflow] = sig
@@ -38,6 +44,11 @@ class FakeTeams(FakeProvider):
             f"/workflows/{workflow}/triggers/manual/paths/invoke"
             f"?api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig={sig}"
         )
+
+    def answer_forced(self, behaviour: str, request: Recorded) -> Reply:
+        if behaviour == "rate_limit" and request.path.startswith("/webhookb2/"):
+            return _CONNECTOR_THROTTLED
+        return super().answer_forced(behaviour, request)
 
     def rate_limited(self) -> Reply:
         return error(
@@ -48,6 +59,8 @@ class FakeTeams(FakeProvider):
         )
 
     def answer(self, request: Recorded) -> Reply:
+        if request.path.startswith("/webhookb2/"):
+            return self._connector(request)
         parts = request.path.strip("/").split("/")
         workflow = parts[1] if len(parts) == 6 and parts[0] == "workflows" else ""
         if workflow not in self.flows:
@@ -69,6 +82,15 @@ class FakeTeams(FakeProvider):
         if not _adaptive_card_message(body):
             return error(400, "TriggerInputSchemaMismatch", "The input body does not match.")
         return Reply(202)
+
+    def _connector(self, request: Recorded) -> Reply:
+        """A retired Office 365 connector: 200 either way, "1" on success, the error in the
+        text otherwise (even a throttled post's)."""
+        if self.over_rate():
+            return _CONNECTOR_THROTTLED
+        if request.path.rstrip("/") not in self.connectors:
+            return Reply(200, b"Webhook Bad Request - Null or empty event")
+        return Reply(200, b"1")
 
     def cards(self) -> list[dict[str, Any]]:
         """The Adaptive Card of every request received."""
