@@ -9,7 +9,8 @@ import pytest
 from app.bus.plan import route_mentions
 from app.events import Event
 from app.routing.config import ConfigInvalid, RoutingConfig, parse_config
-from fixtures import load
+from app.sources import SOURCE_MODULES
+from fixtures import load, payload
 from providers.dingtalk import FakeDingTalk
 from providers.sample import alert_event, pipeline_event
 from service import serve, wait_until
@@ -82,6 +83,26 @@ def test_at_most_ten_people_are_mentioned() -> None:
     """A storm of forty authors @-s the first ten."""
     events = [pipeline_event(i, actor=f"dev{i}") for i in range(40)]
     assert [n for n, _ in names("0", *events)] == [f"dev{i}" for i in range(10)]
+
+
+def test_the_commit_author_is_found_by_their_e_mail() -> None:
+    """GitHub's head_commit and GitLab's pipeline commit give the author's e-mail as the
+    `author_email` label, which `mention: [label:author_email]` finds in `people:` ids; a
+    redacted address gives no label."""
+    github = payload("github/workflow_run.in_progress.json")
+    github["workflow_run"]["conclusion"], github["workflow_run"]["status"] = "failure", "completed"
+    github["workflow_run"]["head_commit"]["author"]["email"] = "Zhang.San@example.com"
+    gitlab = payload("gitlab/pipeline_hook.failed.json")
+    [redacted] = SOURCE_MODULES["gitlab"].parse({"x-gitlab-event": "Pipeline Hook"}, gitlab)
+    assert "author_email" not in redacted.labels
+    gitlab["commit"]["author"]["email"] = "zhang.san@example.com"
+    [from_gitlab] = SOURCE_MODULES["gitlab"].parse({"x-gitlab-event": "Pipeline Hook"}, gitlab)
+    [from_github] = SOURCE_MODULES["github"].parse({"x-github-event": "workflow_run"}, github)
+    assert from_github.labels["author_email"] == "Zhang.San@example.com"
+    routes = ROUTES.replace("mention: [actor]\n", "mention: [label:author_email]\n", 1)
+    mentions = route_mentions(config(routes))
+    for event in (from_gitlab, from_github):
+        assert [m.name for m in mentions("0", [event])] == ["张三"]
 
 
 @pytest.mark.parametrize(

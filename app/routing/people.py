@@ -13,13 +13,14 @@ people:
 routes:
   - matchers: [branch="main"]
     to: [ding]
-    mention: [actor, label:owner]
+    mention: [actor, label:author_email, label:owner]
 ```
 
 A route's `mention:` says where to look in each event: `actor` (who pushed or started
-the run) or `label:<name>`. Identities are matched case-insensitively. Someone no entry
-knows is named, never @-ed. Only bad news (a failure, an unstable run, a firing alert)
-mentions anyone: a fix or a resolution asks nobody to act.
+the run) or `label:<name>` (`author_email`: the commit's author, from GitHub and
+GitLab). Identities are matched case-insensitively. Someone no entry knows is named,
+never @-ed. Only bad news (a failure, an unstable run, a firing alert) mentions anyone:
+a fix or a resolution asks nobody to act.
 """
 
 from __future__ import annotations
