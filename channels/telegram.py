@@ -124,10 +124,12 @@ class TelegramChannel(HttpChannel):
         return f"{self.config.api_url}/bot{self.config.token.get_secret_value()}/sendMessage"
 
     def render_now(self, notification: Notification, budget: int | None = None) -> list[Message]:
+        # The template's part is mended; the mention line after it is whole markup already.
+        mention = self.mention_line(notification)
         return [
             replace(m, text=mended, body=self.build_body(m.title, mended, m.source))
             for m in super().render_now(notification, budget)
-            for mended in [mend_html(m.text)]
+            for mended in [mend_html(m.text.removesuffix(mention)) + mention]
         ]
 
     def build_body(self, title: str, text: str, source: Notification | None) -> dict[str, object]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from channels.base import PermanentError, SettingError, TransientError
+from channels.mentions import Mention
 from channels.telegram import TelegramChannel, TelegramConfig, mend_html
 from providers.sample import alert_event, big_notification, notification, pipeline_event
 from providers.telegram import MAX_TEXT_UNITS, FakeTelegram, parse_html, utf16_units
@@ -55,16 +56,26 @@ async def test_a_big_group_is_split_into_messages_under_4096(fake_telegram: Fake
     assert all(f"api-{i}:9090" in "".join(texts) for i in range(60))
 
 
-async def test_one_event_too_big_is_cut_with_its_tags_closed(fake_telegram: FakeTelegram) -> None:
+@pytest.mark.parametrize("mentions", [(), (Mention("张三"),)])
+async def test_one_event_too_big_is_cut_with_its_tags_closed(
+    fake_telegram: FakeTelegram, mentions: tuple[Mention, ...]
+) -> None:
     """A single alert with a 20,000-character summary is cut to fit, and the HTML left
-    still parses (the cut closes the tags it left open)."""
+    parses at the first try (the tags the cut left open are closed before the mention
+    line, if any)."""
     fake_telegram.bot(TOKEN, CHAT)
     channel = telegram(fake_telegram)
-    [message] = await channel.render(notification(alert_event(1, summary="慢" * 20_000)))
+    group = notification(alert_event(1, summary="慢" * 20_000), mentions=mentions)
+    [message] = await channel.render(group)
     await channel.send(message)
     await channel.aclose()
+    [request] = fake_telegram.requests
+    assert request.json()["parse_mode"] == "HTML"
     [sent] = fake_telegram.sent
     assert "慢" * 1_000 in sent["text"] and utf16_units(sent["text"]) <= MAX_TEXT_UNITS
+    # Tags the cut left open close before the mention line, which stays unformatted.
+    ending = "\n\n张三 please take a look" if mentions else "(truncated)"
+    assert request.json()["text"].endswith(ending)
 
 
 def test_mend_html_closes_what_a_cut_left_open() -> None:
