@@ -279,6 +279,8 @@ class TemplatedChannel:
             "folded": notification.folded,
             "truncated_alerts": truncated_alerts(notification.events),
             "events": views,
+            # Names of the people the route mentions (the channel adds its own @ line).
+            "mentions": [p.name for p in self.mentioned(notification)],
             "firing": [v for v in views if v["labels"].get("status") == "firing"],
             "resolved": [v for v in views if v["resolved"]],
         }

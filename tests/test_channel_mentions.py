@@ -13,6 +13,7 @@ from providers.feishu import FakeFeishu
 from providers.harness import make_channel
 from providers.sample import notification, pipeline_event
 from providers.slack import FakeSlack
+from providers.smtp import SmtpServer
 from providers.telegram import FakeTelegram
 from providers.webhook import FakeReceiver
 from providers.wecom import FakeWeCom
@@ -132,3 +133,25 @@ async def test_webhook_receivers_get_the_people_with_their_handles(
         {"name": "李四", "handles": {"dingtalk_user_id": "manager4711"}},
         {"name": "<@all> **x** @all", "handles": {}},
     ]
+
+
+async def test_mail_copies_mentioned_people_and_names_them(fake_smtp: SmtpServer) -> None:
+    """A person with an e-mail handle is copied (Cc, once, not when already a recipient)
+    and everyone is named in the text and HTML parts, the stranger escaped."""
+    wang = Mention("王五", {"email": "wang.wu@example.com"})
+    oncall = Mention("值班", {"email": "ONCALL@example.com"})
+    config = {
+        "host": "127.0.0.1",
+        "port": fake_smtp.port,
+        "from": "signalbox@example.com",
+        "to": ["Oncall <oncall@example.com>"],
+    }
+    text = await _send("email", config, broken(wang, oncall, STRANGER))
+    [received] = fake_smtp.handler.received
+    assert received.rcpt_tos == ["oncall@example.com", "wang.wu@example.com"]
+    mail = received.message()
+    assert mail["Cc"] == "wang.wu@example.com"
+    assert text.endswith("王五 值班 <@all> **x** @all please take a look")
+    html = mail.get_body(("html",))
+    assert html is not None
+    assert "<b>王五 值班 &lt;@all&gt; **x** @all</b> please take a look" in html.get_content()
