@@ -99,7 +99,9 @@ def _groups() -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("language", ["zh", "en"])
-@pytest.mark.parametrize("type_name", ["dingtalk", "wecom", "slack", "email", "log"])
+@pytest.mark.parametrize(
+    "type_name", ["dingtalk", "wecom", "feishu", "slack", "teams", "telegram", "email", "log"]
+)
 async def test_states_notes_digests_and_fallbacks_read_in_the_language(
     type_name: str, language: str
 ) -> None:
