@@ -128,6 +128,8 @@ class Notification:
     folded: int = 0
     # Route-level body template source (validated by routing); beats the channel's own.
     template: str | None = None
+    # The delivery this is: the same on every retry of it, so a receiver can drop repeats.
+    delivery_id: str = ""
 
 
 @dataclass(frozen=True)

@@ -111,6 +111,7 @@ class WebhookChannel(HttpChannel):
     def _envelope(source: Notification, title: str, limit: int) -> dict[str, Any]:
         """Everything but text and events, within a quarter of the body."""
         envelope = {
+            "delivery_id": source.delivery_id,
             "receiver": source.receiver,
             "route": source.route,
             "group_key": source.group_key,
