@@ -141,6 +141,8 @@ class Notification:
     template: str | None = None
     # People the route's `mention:` names for these events (channels/mentions.py).
     mentions: tuple[Mention, ...] = ()
+    # The delivery this is: the same on every retry of it, so a receiver can drop repeats.
+    delivery_id: str = ""
 
 
 @dataclass(frozen=True)

@@ -114,6 +114,7 @@ class WebhookChannel(HttpChannel):
             {"name": m.name, "handles": dict(m.handles)} for m in source.mentions
         ]
         envelope = {
+            "delivery_id": source.delivery_id,
             "receiver": source.receiver,
             "route": source.route,
             "group_key": source.group_key,

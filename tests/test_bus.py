@@ -79,7 +79,9 @@ async def test_duplicate_within_dedup_window_is_dropped(
         resolved = alerts(1, status="resolved")
         await accept(bus, store, resolved, target)
         await wait_for(lambda: len(fake_receiver.requests) == 2)
-        await bus.recorded()
+        # The receiver saw the request before its answer reached the bus: wait for both rows.
+        await wait_for(lambda: sent_carry(store, 2))
+        await asyncio.sleep(0.3)  # a third message, if any, arrives now
         sent = await deliveries(store, "sent")
     statuses = sorted(r.json()["events"][0]["labels"]["status"] for r in fake_receiver.requests)
     assert statuses == ["firing", "resolved"]
