@@ -34,8 +34,21 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            envvar="SIGNALBOX_WORKERS",
+            min=1,
+            help="processes serving the port, each a replica (one per core; PostgreSQL only)",
+        ),
+    ] = 1,
+    worker_index: Annotated[int | None, typer.Option(hidden=True)] = None,
+    listen_fd: Annotated[int | None, typer.Option(hidden=True)] = None,
 ) -> None:
     """Run the HTTP service."""
+    import socket
+    import sys
+
     import uvicorn
     from pydantic import ValidationError
 
@@ -43,6 +56,7 @@ def serve(
     from app.logs import setup_logging
     from app.main import create_app, freeze_startup_heap
     from app.settings import Settings
+    from app.workers import Supervisor, child_command, listening_socket
 
     # Refuse to start on an invalid file, with every error, rather than a traceback.
     _load_or_exit(config)
@@ -55,18 +69,36 @@ def serve(
         for error in exc.errors():
             typer.echo(f"{'.'.join(map(str, error['loc']))}: {error['msg']}", err=True)
         raise typer.Exit(2) from None
+    if workers > 1 and worker_index is None:
+        if settings.database_url is None:
+            typer.echo(
+                "--workers needs PostgreSQL (--database-url / SIGNALBOX_DATABASE_URL): the "
+                "workers are replicas sharing one database, and a SQLite file is one "
+                "process's",
+                err=True,
+            )
+            raise typer.Exit(2)
+        sock = listening_socket(host, port)
+        raise typer.Exit(Supervisor(child_command(sys.argv), workers, sock).run())
+    if worker_index is not None:
+        settings.replica_id = f"{settings.replica}/{worker_index}"
     app = create_app(settings)
     freeze_startup_heap()
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_config=None,
-        # Open requests (a console's live feed never ends by itself) may delay the bus's
-        # grace period this long at most; webhooks are answered in milliseconds.
-        timeout_graceful_shutdown=min(math.ceil(settings.shutdown_grace), 5),
-        **uvicorn_options(settings),
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_config=None,
+            # Open requests (a console's live feed never ends by itself) may delay the
+            # bus's grace period this long at most; webhooks are answered in milliseconds.
+            timeout_graceful_shutdown=min(math.ceil(settings.shutdown_grace), 5),
+            **uvicorn_options(settings),
+        )
     )
+    # A worker of `--workers N` accepts on the socket its parent bound.
+    sockets = [socket.socket(fileno=listen_fd)] if listen_fd is not None else None
+    server.run(sockets=sockets)
 
 
 def _load_or_exit(config: Path) -> RoutingConfig:

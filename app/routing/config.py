@@ -26,6 +26,7 @@ from app.routing.errors import ConfigError, ConfigInvalid
 from app.routing.inhibit import InhibitRule
 from app.routing.intervals import NamedInterval
 from app.routing.limits import MAX_FILE_BYTES, count_problems
+from app.routing.people import Directory
 from app.routing.rendercheck import template_errors
 from app.routing.schema import RoutesFile, RouteSpec
 from app.routing.schemaerrors import located, pydantic_errors
@@ -52,6 +53,8 @@ class RoutingConfig:
     time_intervals: Mapping[str, NamedInterval] = field(default_factory=dict)
     inhibit_rules: tuple[InhibitRule, ...] = ()
     warnings: tuple[str, ...] = ()
+    # `people:`: whom a route's `mention:` finds in events.
+    people: Directory = field(default_factory=Directory)
 
     def decide(self, labels: Mapping[str, str]) -> RoutingDecision:
         """Where an event with these labels goes under this version of the config."""
@@ -188,6 +191,11 @@ def _build(
 ) -> RoutingConfig:
     intervals = {i.name: i for i in spec.time_intervals}
     d = spec.defaults
+    if d.language is not None:
+        channels = {
+            name: cfg if cfg.language else cfg.model_copy(update={"language": d.language})
+            for name, cfg in channels.items()
+        }
     root_settings = RouteSettings(
         receivers=spec.fallback,
         group_by=d.group_by,
@@ -218,6 +226,7 @@ def _build(
         time_intervals=MappingProxyType(intervals),
         inhibit_rules=spec.inhibit_rules,
         warnings=warnings,
+        people=Directory.of(spec.people),
     )
 
 
@@ -250,6 +259,7 @@ _INHERITED = (
     "dedup_window",
     "send_resolved",
     "resolve_timeout",
+    "mention",
 )
 
 

@@ -18,11 +18,13 @@ from app.routing.errors import ConfigValueError
 from app.routing.inhibit import InhibitRule
 from app.routing.intervals import NamedInterval
 from app.routing.matchers import MatcherField
+from app.routing.people import MentionSpec, PeopleSpec
 from app.sources import generic_key
 from app.sources.base import SourceAuth
 from app.sources.generic_config import GenericName, GenericSourceConfig
 from channels import CHANNEL_TYPES
 from channels.templating import compile_template
+from channels.wording import Language
 
 
 def _compiles(source: str) -> str:
@@ -59,6 +61,8 @@ class RouteSpec(_Strict):
     send_resolved: bool | None = None
     resolve_timeout: Duration | None = None
     template: TemplateSource | None = None
+    # Who to @ in its messages: `actor`, `label:<name>` (app/routing/people.py).
+    mention: tuple[MentionSpec, ...] | None = None
 
 
 class Defaults(_Strict):
@@ -73,6 +77,8 @@ class Defaults(_Strict):
     # A firing alert with no news for this long (and past its own endsAt, if it has one)
     # stops being repeated and is shown as stale.
     resolve_timeout: Duration = timedelta(hours=24)
+    # The language of every channel that does not set its own (channels/wording.py).
+    language: Language | None = None
 
 
 class SourcesSpec(_Strict):
@@ -103,6 +109,7 @@ class RoutesFile(_Strict):
     routes: tuple[RouteSpec, ...] = ()
     fallback: tuple[str, ...] = ()
     inhibit_rules: tuple[InhibitRule, ...] = ()
+    people: PeopleSpec = Field(default_factory=dict)
 
 
 @cache

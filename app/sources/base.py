@@ -308,6 +308,21 @@ def http_url(value: object) -> str | None:
         return None
 
 
+class CommitAuthor(Payload):
+    email: str | None = None
+
+
+class Commit(Payload):
+    """A commit as GitHub's head_commit and GitLab's pipeline `commit` give it."""
+
+    author: CommitAuthor | None = None
+
+    def author_email(self) -> str | None:
+        """The author's address, for `people:` to find them by; not one when redacted."""
+        email = self.author.email if self.author else None
+        return email if email and "@" in email else None
+
+
 def extend_labels(labels: Labels, **extra: object) -> Labels:
     """Add source-specific labels as strings, skipping empty values; never overrides `labels`."""
     for name, value in extra.items():
