@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 
 from app.api import admin, deliveries, docs, events, hooks
 from app.bus.ownership import Ownership
-from app.bus.plan import resumer, route_templates
+from app.bus.plan import resumer, route_mentions, route_templates
 from app.bus.retry import RetryPolicy
 from app.bus.worker import Bus
 from app.config_state import unauthenticated_sources
@@ -179,7 +179,9 @@ def _push_to_bus(holder: ConfigHolder, bus: Bus) -> None:
     loop = asyncio.get_running_loop()
 
     def apply(config: RoutingConfig) -> None:
-        bus.configure(config.channels, route_templates(config), resumer(config))
+        bus.configure(
+            config.channels, route_templates(config), resumer(config), route_mentions(config)
+        )
 
     def pushed(config: RoutingConfig) -> None:
         loop.call_soon_threadsafe(apply, config)

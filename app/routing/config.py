@@ -27,6 +27,7 @@ from app.routing.errors import ConfigError, ConfigInvalid
 from app.routing.inhibit import InhibitRule
 from app.routing.intervals import NamedInterval
 from app.routing.limits import MAX_FILE_BYTES, count_problems
+from app.routing.people import Directory
 from app.routing.rendercheck import template_errors
 from app.routing.schema import RoutesFile, RouteSpec
 from app.routing.schemaerrors import located, pydantic_errors
@@ -55,6 +56,8 @@ class RoutingConfig:
     time_intervals: Mapping[str, NamedInterval] = field(default_factory=dict)
     inhibit_rules: tuple[InhibitRule, ...] = ()
     warnings: tuple[str, ...] = ()
+    # `people:`: whom a route's `mention:` finds in events.
+    people: Directory = field(default_factory=Directory)
 
     def decide(self, labels: Mapping[str, str]) -> RoutingDecision:
         """Where an event with these labels goes under this version of the config."""
@@ -194,6 +197,8 @@ def _validate_polls(doc: YamlDocument, file: str, errors: list[ConfigError]) -> 
     if not isinstance(raw_sources, dict):
         return polls  # RoutesFile reported the shape
     for name, entry in raw_sources.items():
+        if name == "generic":
+            continue  # senders by name: none has a CI API to poll
         raw = entry.get("poll") if isinstance(entry, dict) else None
         if not isinstance(raw, dict):
             continue  # absent, or a shape RoutesFile reported
@@ -229,6 +234,11 @@ def _build(
 ) -> RoutingConfig:
     intervals = {i.name: i for i in spec.time_intervals}
     d = spec.defaults
+    if d.language is not None:
+        channels = {
+            name: cfg if cfg.language else cfg.model_copy(update={"language": d.language})
+            for name, cfg in channels.items()
+        }
     root_settings = RouteSettings(
         receivers=spec.fallback,
         group_by=d.group_by,
@@ -256,13 +266,17 @@ def _build(
         tree=tree,
         # The raw poll blocks stay behind: their settings, secrets typed, are `polls`.
         sources=MappingProxyType(
-            {str(k): v.model_copy(update={"poll": None}) for k, v in spec.sources.items()}
+            {
+                key: auth.model_copy(update={"poll": None}) if auth.poll is not None else auth
+                for key, auth in spec.sources.by_key().items()
+            }
         ),
         polls=MappingProxyType(polls),
         channels=MappingProxyType(channels),
         time_intervals=MappingProxyType(intervals),
         inhibit_rules=spec.inhibit_rules,
         warnings=warnings,
+        people=Directory.of(spec.people),
     )
 
 
@@ -295,6 +309,7 @@ _INHERITED = (
     "dedup_window",
     "send_resolved",
     "resolve_timeout",
+    "mention",
 )
 
 

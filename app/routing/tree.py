@@ -42,6 +42,8 @@ class RouteSettings:
     active_when: tuple[NamedInterval, ...] = ()
     template: jinja2.Template | None = field(default=None, compare=False)
     template_source: str | None = None
+    # Where to find the people to @ in each event (`actor`, `label:owner`).
+    mention: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -301,6 +301,32 @@ def url_path(url: str | None) -> str:
         return ""
 
 
+def http_url(value: object) -> str | None:
+    """`value` when it is an absolute http(s) URL, else None: only those are kept as links
+    (a `javascript:` or relative URL from a payload is dropped, not shown as a link)."""
+    if not isinstance(value, str) or not value.lower().startswith(("http://", "https://")):
+        return None
+    try:
+        return value if urlsplit(value).netloc else None
+    except ValueError:
+        return None
+
+
+class CommitAuthor(Payload):
+    email: str | None = None
+
+
+class Commit(Payload):
+    """A commit as GitHub's head_commit and GitLab's pipeline `commit` give it."""
+
+    author: CommitAuthor | None = None
+
+    def author_email(self) -> str | None:
+        """The author's address, for `people:` to find them by; not one when redacted."""
+        email = self.author.email if self.author else None
+        return email if email and "@" in email else None
+
+
 def extend_labels(labels: Labels, **extra: object) -> Labels:
     """Add source-specific labels as strings, skipping empty values; never overrides `labels`."""
     for name, value in extra.items():

@@ -122,9 +122,10 @@ class WriteTx(RunHistory, SharedWrites, PollWrites, Protocol):
 
     def insert_delivery(
         self, delivery: DeliveryRecord, dispatched: list[tuple[str, str, str]]
-    ) -> None:
+    ) -> bool:
         """Store a new delivery, tied to its events; the (event_id, route, receiver)
-        dispatches it covers end."""
+        dispatches it covers end. False, and nothing stored, when none of them was still
+        open: another flush (another replica's, or a retried one) made their delivery."""
         ...
 
     def save_delivery(self, delivery: DeliveryRecord) -> None:
@@ -196,10 +197,11 @@ class Store(Protocol):
 
     async def close(self) -> None: ...
 
-    async def write(self, fn: Callable[[WriteTx], T]) -> T:
+    async def write(self, fn: Callable[[WriteTx], T], urgent: bool = False) -> T:
         """Run `fn` in a transaction; its effects are durable when this returns. `fn` may
         run again in a new transaction when the database undid the first (a deadlock lost
-        to another replica): its effects belong in `tx`."""
+        to another replica): its effects belong in `tx`. An `urgent` write goes ahead of
+        those queued (a replica renewing its leases)."""
         ...
 
     async def read(self, fn: Callable[[ReadTx], T]) -> T: ...

@@ -150,7 +150,11 @@ class PgWriteTx(_PgTx, SharedWritesPg, PollWritesSql):
 
     def insert_delivery(
         self, delivery: DeliveryRecord, dispatched: list[tuple[str, str, str]]
-    ) -> None:
+    ) -> bool:
+        # Ended first: a replica flushing the same dispatch at once waits for this
+        # transaction on the row lock, then deletes nothing, and makes no delivery.
+        if self._end_dispatches(dispatched) == 0 and dispatched:
+            return False
         self.save_delivery(delivery)
         # Only events still stored: a delivery retried by hand may outlive some of its own.
         self.conn.execute(
@@ -158,7 +162,7 @@ class PgWriteTx(_PgTx, SharedWritesPg, PollWritesSql):
                SELECT id, %s FROM events WHERE id = ANY(%s::text[]) ON CONFLICT DO NOTHING""",
             (delivery.id, list(dict.fromkeys(delivery.event_ids))),
         )
-        self._end_dispatches(dispatched)
+        return True
 
     def save_delivery(self, delivery: DeliveryRecord) -> None:
         self.conn.execute(
@@ -186,15 +190,15 @@ class PgWriteTx(_PgTx, SharedWritesPg, PollWritesSql):
         )
         self._end_dispatches([(s.event_id, s.route, s.receiver) for s in suppressed])
 
-    def _end_dispatches(self, dispatched: list[tuple[str, str, str]]) -> None:
+    def _end_dispatches(self, dispatched: list[tuple[str, str, str]]) -> int:
         if not dispatched:
-            return
-        self.conn.execute(
+            return 0
+        return self.conn.execute(
             """DELETE FROM dispatches d
                USING unnest(%s::text[], %s::text[], %s::text[]) AS x(event_id, route, receiver)
                WHERE d.event_id = x.event_id AND d.route = x.route AND d.receiver = x.receiver""",
             tuple(list(column) for column in zip(*dispatched, strict=True)),
-        )
+        ).rowcount
 
     def prune(self, policy: Retention, now: float, batch: int) -> dict[str, int]:
         return postgres_retention.prune(self.conn, policy, now, batch)

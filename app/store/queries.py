@@ -128,7 +128,9 @@ class SqliteWriteTx(_SqliteTx, SharedWritesSql, PollWritesSql):
 
     def insert_delivery(
         self, delivery: DeliveryRecord, dispatched: list[tuple[str, str, str]]
-    ) -> None:
+    ) -> bool:
+        if self._end_dispatches(dispatched) == 0 and dispatched:
+            return False
         self.save_delivery(delivery)
         # Only events still stored: a delivery retried by hand may outlive some of its own.
         self._conn.executemany(
@@ -136,7 +138,7 @@ class SqliteWriteTx(_SqliteTx, SharedWritesSql, PollWritesSql):
                SELECT id, ? FROM events WHERE id = ?""",
             [(delivery.id, event_id) for event_id in dict.fromkeys(delivery.event_ids)],
         )
-        self._end_dispatches(dispatched)
+        return True
 
     def save_delivery(self, delivery: DeliveryRecord) -> None:
         self._conn.execute(
@@ -155,11 +157,11 @@ class SqliteWriteTx(_SqliteTx, SharedWritesSql, PollWritesSql):
         )
         self._end_dispatches([(s.event_id, s.route, s.receiver) for s in suppressed])
 
-    def _end_dispatches(self, dispatched: list[tuple[str, str, str]]) -> None:
-        self._conn.executemany(
+    def _end_dispatches(self, dispatched: list[tuple[str, str, str]]) -> int:
+        return self._conn.executemany(
             "DELETE FROM dispatches WHERE event_id = ? AND route = ? AND receiver = ?",
             dispatched,
-        )
+        ).rowcount
 
     def prune(self, policy: Retention, now: float, batch: int) -> dict[str, int]:
         return retention.prune(self._conn, policy, now, batch)

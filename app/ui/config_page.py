@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse
 from app.config_state import config_state
 from app.pollers.status import poll_status
 from app.routetest import CannotRoute, RouteTest, parse_pairs, route_payload
-from app.sources import SOURCE_MODULES
+from app.sources import source_keys
 from app.ui.templating import page, templates
 from app.web.body import read_limited
 from app.web.deps import ApiAuth, Ctx
@@ -86,6 +86,6 @@ def _page(request: Request, ctx: Ctx, status: int, **context: Any) -> HTMLRespon
         tab="config",
         state=config_state(ctx),
         routes=ctx.config.current.routes(),
-        sources=list(SOURCE_MODULES),
+        sources=source_keys(ctx.config.current.sources),
         **context,
     )
