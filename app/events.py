@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 Labels = dict[str, str]
 
-Source = Literal["github", "gitlab", "jenkins", "alertmanager"]
+Source = Literal["github", "gitlab", "jenkins", "alertmanager", "grafana", "generic"]
 Kind = Literal["pipeline", "job", "deployment", "alert"]
 Status = Literal[
     "queued",

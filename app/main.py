@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 
 from app.api import acks, admin, amsilences, deliveries, docs, events, hooks, silences, slack
 from app.bus.ownership import Ownership
-from app.bus.plan import resumer, route_templates
+from app.bus.plan import resumer, route_mentions, route_templates
 from app.bus.retry import RetryPolicy
 from app.bus.worker import Bus
 from app.config_state import unauthenticated_sources
@@ -25,6 +25,7 @@ from app.live import Broadcaster
 from app.logs import log
 from app.observe import set_label_limit
 from app.oncall.tokens import load_links
+from app.pollers.scheduler import Scheduler
 from app.retention import prune_forever
 from app.routing.config import RoutingConfig
 from app.routing.reload import ConfigHolder, ReloadResult
@@ -75,6 +76,10 @@ def create_app(settings: Settings) -> FastAPI:
             stack.push_async_callback(_cancelled, pruner)
             broadcaster = asyncio.create_task(live.run(feed_row))
             stack.push_async_callback(_cancelled, broadcaster)
+            # CI APIs polled (routes.yaml sources.<ci>.poll), each target by one replica.
+            pollers = Scheduler(store, ctx.intake, ctx.config_in_force, ownership.owner)
+            stack.push_async_callback(pollers.close)
+            stack.push_async_callback(_cancelled, asyncio.create_task(pollers.run()))
             if settings.watch_config:
                 watcher = asyncio.create_task(holder.watch())
                 stack.callback(watcher.cancel)
@@ -177,7 +182,9 @@ def _push_to_bus(holder: ConfigHolder, bus: Bus) -> None:
     loop = asyncio.get_running_loop()
 
     def apply(config: RoutingConfig) -> None:
-        bus.configure(config.channels, route_templates(config), resumer(config))
+        bus.configure(
+            config.channels, route_templates(config), resumer(config), route_mentions(config)
+        )
 
     def pushed(config: RoutingConfig) -> None:
         loop.call_soon_threadsafe(apply, config)

@@ -130,3 +130,26 @@ GROUPS_WAITING = Gauge(
     "signalbox_groups_waiting",
     "Alert groups holding events until their group_wait/group_interval ends.",
 )
+
+# Polling CI APIs (app/pollers/).
+POLLS = Counter(
+    "signalbox_polls_total",
+    "Polls of a CI API target, by source, target and outcome "
+    "(news, unchanged, failed, unreachable, rate_limited).",
+    ["source", "target", "outcome"],
+)
+POLL_REQUESTS = Counter(
+    "signalbox_poll_requests_total",
+    "HTTP requests made to CI APIs while polling, by source.",
+    ["source"],
+)
+POLL_LAST_SUCCESS = Gauge(
+    "signalbox_poll_last_success_timestamp_seconds",
+    "Unix time of the last poll of a target that succeeded (set by the replica polling it).",
+    ["source", "target"],
+)
+POLL_SOURCE_UP = Gauge(
+    "signalbox_poll_source_up",
+    "Whether a polled CI API answers (1) or its circuit breaker is open (0).",
+    ["source"],
+)

@@ -13,7 +13,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, fi
 
 from app.durations import Duration
 from app.events import Event, Labels
+from channels.mentions import Mention
 from channels.templating import compile_template
+from channels.wording import WORDINGS, Language, Wording
 
 
 class SettingError(ValueError):
@@ -67,6 +69,9 @@ class ChannelConfig(BaseModel):
 
     # The provider's own documented limit, used unless routes.yaml sets `rate_limit`.
     default_rate: ClassVar[tuple[int, float]] = (10, 1.0)
+    # What the shipped templates speak unless routes.yaml says (`language:` here or in
+    # `defaults:`): Chinese for the robots of Chinese workplaces, English elsewhere.
+    default_language: ClassVar[Language] = "en"
     # Sends to this channel at once (for different subjects; one subject is in order).
     # One for chat robots: their per-robot limits are tight, and a burst in parallel
     # would only earn a rate-limit penalty before the first answer arrives.
@@ -82,6 +87,8 @@ class ChannelConfig(BaseModel):
     timeout: float = Field(default=10.0, gt=0)
     rate_limit: RateLimit | None = None
     concurrency: int | None = Field(default=None, ge=1, le=256)
+    # None: `defaults: language:` of routes.yaml, else the type's default_language.
+    language: Language | None = None
 
     @field_validator("template")
     @classmethod
@@ -98,6 +105,10 @@ class ChannelConfig(BaseModel):
     def enabled(self) -> bool:
         """False when a required URL or key resolved empty (e.g. its ${VAR} unset)."""
         return True
+
+    def wording(self) -> Wording:
+        """The words this channel's messages are written in."""
+        return WORDINGS[self.language or self.default_language]
 
     def max_in_flight(self) -> int:
         return self.concurrency or self.default_concurrency
@@ -143,6 +154,10 @@ class Notification:
     note: str | None = None
     # event id -> its acknowledgement link, for the events in trouble.
     ack_links: Mapping[str, AckLink] = field(default_factory=dict)
+    # People the route's `mention:` names for these events (channels/mentions.py).
+    mentions: tuple[Mention, ...] = ()
+    # The delivery this is: the same on every retry of it, so a receiver can drop repeats.
+    delivery_id: str = ""
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from channels.base import (
 from channels.http import HttpChannel, HttpConfig
 from channels.limits import Budget, chunk_lines, truncate, utf16_len
 from channels.markup import slack as escape_mrkdwn
+from channels.mentions import Mention
 from channels.rendering import TITLE_CHARS
 from channels.templating import Kind
 
@@ -66,6 +67,11 @@ class SlackChannel(HttpChannel):
     section: ClassVar[Budget] = Budget(3_000, utf16_len)
     header: ClassVar[Budget] = Budget(150, utf16_len)
     fallback_title: ClassVar[Budget] = Budget(TITLE_CHARS, utf16_len)
+
+    def at(self, person: Mention) -> str | None:
+        # `<@U…>` notifies the member (https://api.slack.com/reference/surfaces/formatting#mentioning-users).
+        handle = person.handle("slack")
+        return f"<@{handle}>" if handle else None
 
     def build_body(self, title: str, text: str, source: Notification | None) -> dict[str, object]:
         # The header is plain_text (shown as is); the fallback `text` is mrkdwn, so the

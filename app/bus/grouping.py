@@ -150,6 +150,10 @@ class Grouper:
         # since under a storm that is one store write for hundreds of deliveries.
         self._immediate: list[Group] = []
         self._immediate_task: asyncio.Task[None] | None = None
+        # How many of those were ever added, and flushed (in order): see `flushed`.
+        self._immediate_added = 0
+        self._immediate_flushed = 0
+        self._immediate_progress = asyncio.Event()
 
     def add(self, dispatch: Dispatch) -> None:
         target = dispatch.target
@@ -158,6 +162,7 @@ class Grouper:
             one_shot = Group(key, target, labels, target.order_key(dispatch.event, key))
             one_shot.add(dispatch)
             self._immediate.append(one_shot)
+            self._immediate_added += 1
             if self._immediate_task is None or self._immediate_task.done():
                 self._immediate_task = asyncio.create_task(self._flush_immediate())
             return
@@ -201,6 +206,14 @@ class Grouper:
     def __len__(self) -> int:
         return len(self._groups) + len(self._immediate)
 
+    async def flushed(self) -> None:
+        """Wait until the groups that flush at once (group_wait 0) added so far are
+        flushed (not those added meanwhile: under a steady stream there always are)."""
+        target = self._immediate_added
+        while self._immediate_flushed < target:
+            self._immediate_progress.clear()
+            await self._immediate_progress.wait()
+
     async def _flush_immediate(self) -> None:
         while self._immediate:
             batch = self._immediate[:IMMEDIATE_BATCH]
@@ -208,6 +221,8 @@ class Grouper:
             flushing = [Flushing(g, *g.take()) for g in batch]
             try:
                 await self._flush(flushing)
+                self._immediate_flushed += len(batch)
+                self._immediate_progress.set()
             except Exception as exc:
                 log(logging.ERROR, "flush failed, will retry", groups=len(batch), error=str(exc))
                 for item in flushing:

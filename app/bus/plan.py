@@ -7,7 +7,7 @@ ClusterDown received by one replica mutes the pod alerts another one receives.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,12 +21,15 @@ from app.routing.matchers import first_failure
 from app.routing.tree import Route
 from app.store import ReadTx
 from app.store.shared import Activity
+from channels.mentions import Mention
 
 # An alert nobody resolves stops inhibiting others after a day without news (Alertmanager
 # re-sends a firing alert every repeat_interval, 4h by default).
 ACTIVITY_SECONDS = 86400.0
 
 PlanFn = Callable[[Event, ReadTx], "Plan"]
+# (route path, the events of a notification) -> the people to @ in it.
+Mentioner = Callable[[str, Sequence[Event]], tuple[Mention, ...]]
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,18 @@ def _activity(config: RoutingConfig, event: Event) -> Activity | None:
 def route_templates(config: RoutingConfig) -> dict[str, str | None]:
     """Each route's template source, by path, for the bus."""
     return {route.path: route.settings.template_source for route in config.tree.walk()}
+
+
+def route_mentions(config: RoutingConfig) -> Mentioner:
+    """Whom each route's `mention:` names in a notification's events, under this config
+    (a route removed since names no one)."""
+    specs = {route.path: route.settings.mention for route in config.tree.walk()}
+
+    def mentions(path: str, events: Sequence[Event]) -> tuple[Mention, ...]:
+        spec = specs.get(path, ())
+        return config.people.mentions(spec, events) if spec else ()
+
+    return mentions
 
 
 def resumer(config: RoutingConfig) -> Callable[[Event, str, str], Target]:

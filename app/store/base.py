@@ -12,6 +12,7 @@ from typing import Any, Literal, Protocol, TypeVar
 
 from app.events import Event
 from app.store.oncall import OncallReads, OncallWrites
+from app.store.polls import PollReads, PollWrites
 from app.store.shared import SharedReads, SharedWrites
 
 T = TypeVar("T")
@@ -111,7 +112,7 @@ class RunHistory(Protocol):
         ...
 
 
-class WriteTx(RunHistory, SharedWrites, OncallWrites, Protocol):
+class WriteTx(RunHistory, SharedWrites, OncallWrites, PollWrites, Protocol):
     def remember_delivery(self, key: str) -> bool:
         """Remember a sender's delivery key; False when it was already remembered."""
         ...
@@ -128,9 +129,10 @@ class WriteTx(RunHistory, SharedWrites, OncallWrites, Protocol):
 
     def insert_delivery(
         self, delivery: DeliveryRecord, dispatched: list[tuple[str, str, str]]
-    ) -> None:
+    ) -> bool:
         """Store a new delivery, tied to its events; the (event_id, route, receiver)
-        dispatches it covers end."""
+        dispatches it covers end. False, and nothing stored, when none of them was still
+        open: another flush (another replica's, or a retried one) made their delivery."""
         ...
 
     def save_delivery(self, delivery: DeliveryRecord) -> None:
@@ -151,7 +153,7 @@ class WriteTx(RunHistory, SharedWrites, OncallWrites, Protocol):
         ...
 
 
-class ReadTx(RunHistory, SharedReads, OncallReads, Protocol):
+class ReadTx(RunHistory, SharedReads, OncallReads, PollReads, Protocol):
     def list_events(
         self,
         *,
@@ -202,10 +204,11 @@ class Store(Protocol):
 
     async def close(self) -> None: ...
 
-    async def write(self, fn: Callable[[WriteTx], T]) -> T:
+    async def write(self, fn: Callable[[WriteTx], T], urgent: bool = False) -> T:
         """Run `fn` in a transaction; its effects are durable when this returns. `fn` may
         run again in a new transaction when the database undid the first (a deadlock lost
-        to another replica): its effects belong in `tx`."""
+        to another replica): its effects belong in `tx`. An `urgent` write goes ahead of
+        those queued (a replica renewing its leases)."""
         ...
 
     async def read(self, fn: Callable[[ReadTx], T]) -> T: ...

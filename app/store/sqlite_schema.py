@@ -147,6 +147,32 @@ CREATE INDEX dispatches_by_receiver ON dispatches (receiver, seq);
 CREATE INDEX deliveries_by_receiver ON deliveries (receiver, state);
 """
 
+# What the CI pollers keep between polls and share between replicas (app/store/polls.py).
+_V6_POLLS = """
+CREATE TABLE poll_targets (
+    target TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    state TEXT NOT NULL,
+    last_attempt REAL,
+    last_success REAL,
+    retry_at REAL NOT NULL,
+    failures INTEGER NOT NULL,
+    last_error TEXT,
+    owner TEXT,
+    lease_until REAL NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE poll_sources (
+    source TEXT PRIMARY KEY,
+    failures INTEGER NOT NULL,
+    down_since REAL,
+    paused_until REAL NOT NULL,
+    pause_reason TEXT,
+    last_error TEXT,
+    rate_remaining INTEGER,
+    rate_reset REAL
+) WITHOUT ROWID;
+"""
+
 # The on-call loop (app/store/oncall.py): silences, acknowledgements, escalation steps,
 # when each subject's trouble last ended (an ack of trouble over since is refused), the
 # version the cached view of silences and acks is checked against (its nonce tells one
@@ -211,7 +237,7 @@ CREATE TABLE signing_keys (
     secret TEXT NOT NULL
 );
 """
-_V6_ONCALL = ONCALL_TABLES + (  # noqa: S608 - constants
+_V7_ONCALL = ONCALL_TABLES + (  # noqa: S608 - constants
     "INSERT INTO oncall_state (id, version, nonce) VALUES (1, 0, lower(hex(randomblob(8))));"
 )
 
@@ -221,7 +247,8 @@ MIGRATIONS: tuple[str, ...] = (
     _V3_READINESS,
     _V4_PIPELINE_GENERATIONS,
     _V5_SHARED_STATE,
-    _V6_ONCALL,
+    _V6_POLLS,
+    _V7_ONCALL,
 )
 
 
