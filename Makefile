@@ -56,6 +56,18 @@ $(BIN)/promtool: | $(BIN)/python
 	|| echo "promtool not installed: the Prometheus rule tests will skip"; \
 	rm -rf $$tmp
 
+# amtool drives the Alertmanager v2 silence API (tests/test_oncall_amtool.py); taken out of
+# Debian's prometheus-alertmanager package like promtool (the package would start an
+# Alertmanager). ~11 MB download once; without it those tests skip, saying why.
+$(BIN)/amtool: | $(BIN)/python
+	@tmp=$$(mktemp -d) && chmod 755 $$tmp && cd $$tmp && \
+	{ apt-get download prometheus-alertmanager >/dev/null 2>&1 || \
+		{ $(SUDO) apt-get update -qq && apt-get download prometheus-alertmanager >/dev/null; }; } && \
+	dpkg-deb -x prometheus-alertmanager_*.deb root && \
+	cp root/usr/bin/amtool $(CURDIR)/$(BIN)/amtool \
+	|| echo "amtool not installed: the Alertmanager silence API tests will skip"; \
+	rm -rf $$tmp
+
 # haproxy checks and runs deploy/haproxy/haproxy.cfg (tests/test_deploy.py). Like promtool
 # it is taken out of Debian's haproxy package into the venv (installing the package would
 # start a server); the shared libraries it links (~200 KB, no service) are installed.
@@ -72,7 +84,7 @@ $(BIN)/haproxy: | $(BIN)/python
 	|| echo "haproxy not installed: the load balancer tests will skip"; \
 	rm -rf $$tmp
 
-pytest: $(STAMP) system-packages $(BIN)/promtool $(BIN)/haproxy
+pytest: $(STAMP) system-packages $(BIN)/promtool $(BIN)/haproxy $(BIN)/amtool
 	$(BIN)/pytest -q
 
 # Re-shoots docs/screenshots/*.png from fixture data (see tests/screenshots.py).

@@ -41,6 +41,8 @@ async def accept(
         event_accepted(event, event_plan.decision, event.id in accepted.finished_runs)
         _log_received(event, event_plan.decision)
         elsewhere |= intake.bus.submit(event, event_plan.targets)
+    if accepted.escalations:
+        elsewhere |= intake.bus.escalator.schedule(accepted.escalations)
     if elsewhere:
         # Receivers other replicas own: their owners pick the work up from the store.
         await intake.store.wake(elsewhere)

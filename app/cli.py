@@ -1,4 +1,5 @@
-"""The `signalbox` command: serve, check, route-test, send-test."""
+"""The `signalbox` command: serve, check, route-test, send-test; and, against a running
+server, events, deliveries, retry, silence, ack."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from app import cli_remote
 from app.routing.config import ConfigInvalid, RoutingConfig, load_config
 
 cli = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -34,8 +36,21 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            envvar="SIGNALBOX_WORKERS",
+            min=1,
+            help="processes serving the port, each a replica (one per core; PostgreSQL only)",
+        ),
+    ] = 1,
+    worker_index: Annotated[int | None, typer.Option(hidden=True)] = None,
+    listen_fd: Annotated[int | None, typer.Option(hidden=True)] = None,
 ) -> None:
     """Run the HTTP service."""
+    import socket
+    import sys
+
     import uvicorn
     from pydantic import ValidationError
 
@@ -43,6 +58,7 @@ def serve(
     from app.logs import setup_logging
     from app.main import create_app, freeze_startup_heap
     from app.settings import Settings
+    from app.workers import Supervisor, child_command, listening_socket
 
     # Refuse to start on an invalid file, with every error, rather than a traceback.
     _load_or_exit(config)
@@ -55,18 +71,36 @@ def serve(
         for error in exc.errors():
             typer.echo(f"{'.'.join(map(str, error['loc']))}: {error['msg']}", err=True)
         raise typer.Exit(2) from None
+    if workers > 1 and worker_index is None:
+        if settings.database_url is None:
+            typer.echo(
+                "--workers needs PostgreSQL (--database-url / SIGNALBOX_DATABASE_URL): the "
+                "workers are replicas sharing one database, and a SQLite file is one "
+                "process's",
+                err=True,
+            )
+            raise typer.Exit(2)
+        sock = listening_socket(host, port)
+        raise typer.Exit(Supervisor(child_command(sys.argv), workers, sock).run())
+    if worker_index is not None:
+        settings.replica_id = f"{settings.replica}/{worker_index}"
     app = create_app(settings)
     freeze_startup_heap()
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_config=None,
-        # Open requests (a console's live feed never ends by itself) may delay the bus's
-        # grace period this long at most; webhooks are answered in milliseconds.
-        timeout_graceful_shutdown=min(math.ceil(settings.shutdown_grace), 5),
-        **uvicorn_options(settings),
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_config=None,
+            # Open requests (a console's live feed never ends by itself) may delay the
+            # bus's grace period this long at most; webhooks are answered in milliseconds.
+            timeout_graceful_shutdown=min(math.ceil(settings.shutdown_grace), 5),
+            **uvicorn_options(settings),
+        )
     )
+    # A worker of `--workers N` accepts on the socket its parent bound.
+    sockets = [socket.socket(fileno=listen_fd)] if listen_fd is not None else None
+    server.run(sockets=sockets)
 
 
 def _load_or_exit(config: Path) -> RoutingConfig:
@@ -97,7 +131,10 @@ def check(
 
 @cli.command("route-test")
 def route_test(
-    source: Annotated[str, typer.Option(help="github, gitlab, jenkins or alertmanager")],
+    source: Annotated[
+        str,
+        typer.Option(help="github, gitlab, jenkins, alertmanager, grafana or generic/<name>"),
+    ],
     event: Annotated[Path, typer.Option(help="a webhook payload (JSON file)")],
     header: Annotated[
         list[str], typer.Option(help="a request header K=V, e.g. X-GitHub-Event=workflow_run")
@@ -114,11 +151,12 @@ def route_test(
     payload itself yields unless given with --label (e.g. --label transition=fixed).
     """
     from app.routetest import CannotRoute, parse_pairs, route_payload
-    from app.sources import SOURCE_MODULES
+    from app.sources import resolve, source_keys
 
-    if source not in SOURCE_MODULES:
-        raise typer.BadParameter(f"unknown source {source!r} (known: {', '.join(SOURCE_MODULES)})")
     loaded = _load_or_exit(config)
+    if resolve(source, loaded.sources) is None:
+        known = ", ".join(source_keys(loaded.sources))
+        raise typer.BadParameter(f"unknown source {source!r} (known: {known})")
     try:
         overrides = parse_pairs(label, "--label")
         headers = parse_pairs(header, "--header")
@@ -172,6 +210,9 @@ def send_test_command(
         raise typer.Exit(1) from None
     for answer in answers:
         typer.echo(f"{channel}: sent: {answer}")
+
+
+cli_remote.register(cli)
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 from app.context import AppContext
 from app.routing.config import RoutingConfig
-from app.sources import SOURCE_MODULES
+from app.sources import source_keys
 from app.sources.base import SourceAuth
 
 
@@ -19,7 +19,10 @@ def config_state(ctx: AppContext) -> dict[str, Any]:
 
 
 def unauthenticated_sources(config: RoutingConfig) -> list[str]:
-    """Sources that accept posts from anyone: no secret or token configured."""
+    """Sources that accept posts from anyone: no secret, token or signature configured
+    (generic ones as generic/<name>)."""
     return [
-        name for name in SOURCE_MODULES if not config.sources.get(name, SourceAuth()).configured()
+        key
+        for key in source_keys(config.sources)
+        if not config.sources.get(key, SourceAuth()).configured()
     ]

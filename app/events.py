@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 Labels = dict[str, str]
 
-Source = Literal["github", "gitlab", "jenkins", "alertmanager"]
+Source = Literal["github", "gitlab", "jenkins", "alertmanager", "grafana", "generic"]
 Kind = Literal["pipeline", "job", "deployment", "alert"]
 Status = Literal[
     "queued",
@@ -83,6 +83,9 @@ class Event(BaseModel):
     old_news: str | None = None
     # Why an active source inhibits this event (judged when it was routed), or None.
     inhibited_by: str | None = None
+    # The silence quieting it, and who acknowledged its trouble, when it was routed.
+    silenced_by: str | None = None
+    acked_by: str | None = None
 
     @property
     def source(self) -> str:

@@ -26,6 +26,7 @@ from weakref import WeakKeyDictionary
 from app.bus.plan import Plan, PlanFn
 from app.events import Event
 from app.logs import log
+from app.oncall import judge as oncall
 from app.pipeline_state import (
     Verdict,
     apply_verdict,
@@ -36,6 +37,7 @@ from app.pipeline_state import (
     tracked,
 )
 from app.store import ReadTx, Store, StoreUnavailable, WriteTx
+from app.store.oncall import Step
 
 # Routing again this often means other processes keep writing the same pipeline; the
 # sender is then asked to retry (503) rather than holding its request any longer.
@@ -48,6 +50,8 @@ class Accepted:
     plans: list[Plan]
     # Ids of the events that finished their CI run (see Verdict.finished_run).
     finished_runs: set[str] = field(default_factory=set)
+    # Escalation steps the events started (app/oncall/judge.py).
+    escalations: list[Step] = field(default_factory=list)
 
 
 class Duplicate(Exception):
@@ -107,6 +111,8 @@ def _route(
     for event in events:
         event_plan = plan(event, tx)
         event.inhibited_by = event_plan.inhibited_by
+        event.silenced_by = event_plan.oncall.silenced_by
+        event.acked_by = event_plan.oncall.acked_by
         plans.append(event_plan)
     return _Routed(verdicts, plans, finished)
 
@@ -126,7 +132,8 @@ def _write(dedup_key: str | None, events: list[Event], routed: _Routed, tx: Writ
     activity = [p.activity for p in routed.plans if p.activity is not None]
     if activity:
         tx.track_activity(activity, events[0].received_at.timestamp())
-    return Accepted(events, routed.plans, routed.finished)
+    steps = [s for p in routed.plans if p.oncall.writes for s in oncall.record(tx, p.oncall)]
+    return Accepted(events, routed.plans, routed.finished, steps)
 
 
 def _judge_and_record(tx: WriteTx, events: list[Event]) -> list[Verdict | None]:

@@ -14,9 +14,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from app.api import admin, deliveries, docs, events, hooks
+from app.api import acks, admin, amsilences, deliveries, docs, events, hooks, silences, slack
 from app.bus.ownership import Ownership
-from app.bus.plan import resumer, route_templates
+from app.bus.plan import resumer, route_mentions, route_templates
 from app.bus.retry import RetryPolicy
 from app.bus.worker import Bus
 from app.config_state import unauthenticated_sources
@@ -24,6 +24,8 @@ from app.context import AppContext
 from app.live import Broadcaster
 from app.logs import log
 from app.observe import set_label_limit
+from app.oncall.tokens import load_links
+from app.pollers.scheduler import Scheduler
 from app.retention import prune_forever
 from app.routing.config import RoutingConfig
 from app.routing.reload import ConfigHolder, ReloadResult
@@ -45,6 +47,8 @@ def create_app(settings: Settings) -> FastAPI:
         await store.start()
         policy = RetryPolicy(max_age=settings.retry_for, max_interval=settings.retry_max_interval)
         bus = Bus(store, policy)
+        external = str(settings.external_url) if settings.external_url else None
+        bus.links = await load_links(store, external, settings.ack_link_ttl)
         live = Broadcaster(settings.live_max_streams, settings.live_max_streams_per_client)
         ctx = AppContext(settings=settings, store=store, config=holder, bus=bus, live=live)
         app.state.ctx = ctx
@@ -72,6 +76,10 @@ def create_app(settings: Settings) -> FastAPI:
             stack.push_async_callback(_cancelled, pruner)
             broadcaster = asyncio.create_task(live.run(feed_row))
             stack.push_async_callback(_cancelled, broadcaster)
+            # CI APIs polled (routes.yaml sources.<ci>.poll), each target by one replica.
+            pollers = Scheduler(store, ctx.intake, ctx.config_in_force, ownership.owner)
+            stack.push_async_callback(pollers.close)
+            stack.push_async_callback(_cancelled, asyncio.create_task(pollers.run()))
             if settings.watch_config:
                 watcher = asyncio.create_task(holder.watch())
                 stack.callback(watcher.cancel)
@@ -109,7 +117,7 @@ def create_app(settings: Settings) -> FastAPI:
         redoc_url=None,
         openapi_url=None,
     )
-    for module in (events, deliveries, admin):
+    for module in (events, deliveries, silences, amsilences, acks, slack, admin):
         app.include_router(module.router)
     if settings.api_docs:
         app.include_router(docs.router)
@@ -174,7 +182,9 @@ def _push_to_bus(holder: ConfigHolder, bus: Bus) -> None:
     loop = asyncio.get_running_loop()
 
     def apply(config: RoutingConfig) -> None:
-        bus.configure(config.channels, route_templates(config), resumer(config))
+        bus.configure(
+            config.channels, route_templates(config), resumer(config), route_mentions(config)
+        )
 
     def pushed(config: RoutingConfig) -> None:
         loop.call_soon_threadsafe(apply, config)

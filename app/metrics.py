@@ -94,6 +94,19 @@ PRUNED = Counter(
     ["table"],
 )
 
+# The on-call loop.
+ESCALATION_STEPS = Counter(
+    "signalbox_escalation_steps_total",
+    "Escalation steps come due, by outcome: fired, stopped (acknowledged or resolved "
+    "before), silenced, stale.",
+    ["outcome"],
+)
+ACKNOWLEDGEMENTS = Counter(
+    "signalbox_acknowledgements_total",
+    "Troubles acknowledged, by where: api, console, link, slack.",
+    ["via"],
+)
+
 # Read from the bus at scrape time.
 QUEUE_DEPTH = Gauge(
     "signalbox_delivery_queue_depth",
@@ -104,7 +117,39 @@ OLDEST_PENDING_AGE = Gauge(
     "signalbox_delivery_oldest_pending_age_seconds",
     "Age of the oldest delivery still waiting to be sent (0 when none waits).",
 )
+ESCALATIONS_PENDING = Gauge(
+    "signalbox_escalation_steps_pending",
+    "Escalation steps waiting for their time on this replica's receivers.",
+)
+SILENCES = Gauge(
+    "signalbox_silences",
+    "Silences by state (active, pending, expired and still kept).",
+    ["state"],
+)
 GROUPS_WAITING = Gauge(
     "signalbox_groups_waiting",
     "Alert groups holding events until their group_wait/group_interval ends.",
+)
+
+# Polling CI APIs (app/pollers/).
+POLLS = Counter(
+    "signalbox_polls_total",
+    "Polls of a CI API target, by source, target and outcome "
+    "(news, unchanged, failed, unreachable, rate_limited).",
+    ["source", "target", "outcome"],
+)
+POLL_REQUESTS = Counter(
+    "signalbox_poll_requests_total",
+    "HTTP requests made to CI APIs while polling, by source.",
+    ["source"],
+)
+POLL_LAST_SUCCESS = Gauge(
+    "signalbox_poll_last_success_timestamp_seconds",
+    "Unix time of the last poll of a target that succeeded (set by the replica polling it).",
+    ["source", "target"],
+)
+POLL_SOURCE_UP = Gauge(
+    "signalbox_poll_source_up",
+    "Whether a polled CI API answers (1) or its circuit breaker is open (0).",
+    ["source"],
 )

@@ -18,6 +18,7 @@ from app.metrics import (
     DELIVERIES,
     DELIVERY_ATTEMPTS,
     DELIVERY_OUTCOMES,
+    ESCALATIONS_PENDING,
     EVENTS_DROPPED,
     EVENTS_RECEIVED,
     GROUPS_WAITING,
@@ -29,9 +30,11 @@ from app.metrics import (
     PIPELINES_RUNNING,
     QUEUE_DEPTH,
     ROUTE_MATCHES,
+    SILENCES,
 )
 from app.pipeline_state import split_pipeline_key
 from app.store.base import StoreUnavailable
+from app.store.oncall import SILENCE_STATES
 from channels import CHANNEL_TYPES
 
 if TYPE_CHECKING:
@@ -169,10 +172,14 @@ async def refresh_scrape_gauges(bus: Bus, store: Store, now: float | None = None
         QUEUE_DEPTH.labels(receiver).set(depth)
     OLDEST_PENDING_AGE.set(bus.oldest_pending_age())
     GROUPS_WAITING.set(len(bus.grouper))
+    ESCALATIONS_PENDING.set(len(bus.escalator))
     try:
         running = await store.read(lambda tx: tx.running_pipelines(since=now - RUNNING_HORIZON))
+        silences = await store.read(lambda tx: tx.count_silences(now))
     except StoreUnavailable:
         return  # the database is down (said in the log): the last counts stand, /metrics serves
+    for state in SILENCE_STATES:
+        SILENCES.labels(state).set(silences.get(state, 0))
     PIPELINES_RUNNING.clear()
     for key, count in running.items():
         source, project, _, _ = split_pipeline_key(key)

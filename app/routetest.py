@@ -16,7 +16,7 @@ from starlette.datastructures import Headers
 
 from app.routing.config import RoutingConfig
 from app.routing.explain import Explanation, explain
-from app.sources import SOURCE_MODULES
+from app.sources import resolve, source_keys
 from app.sources.base import Ignored, JsonDocument, Malformed, MalformedJson, decoded
 
 
@@ -61,14 +61,17 @@ def route_payload(
     overrides: Mapping[str, str],
     when: datetime,
 ) -> RouteTest:
-    """Parse the JSON `text` as `source` would receive it and explain where each event goes.
+    """Parse the JSON `text` as `source` (`github`, …, `generic/<name>`) would receive it
+    and explain where each event goes.
 
     Stored history is not consulted: `transition` and `failure_streak` are only what the
     payload yields unless given in `overrides`.
     """
-    module = SOURCE_MODULES.get(source)
-    if module is None:
-        raise CannotRoute(f"unknown source {source!r} (known: {', '.join(SOURCE_MODULES)})")
+    found = resolve(source, config.sources)
+    if found is None:
+        known = ", ".join(source_keys(config.sources))
+        raise CannotRoute(f"unknown source {source!r} (known: {known})")
+    module, _auth = found
     payload = JsonDocument(text)
     try:
         events = module.parse(_headers(headers), payload)

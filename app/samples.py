@@ -119,6 +119,26 @@ def _alerts() -> list[Event]:
     return SOURCE_MODULES["alertmanager"].parse({}, payload)
 
 
+def _grafana_alert() -> Event:
+    alert = _alert("DiskFilling", "firing", "prod-eu", summary="Disk /var 93% full")
+    alert |= {
+        "silenceURL": "https://grafana.example.com/alerting/silence/new?alertmanager=grafana",
+        "dashboardURL": "https://grafana.example.com/d/node?orgId=1",
+        "values": {"A": 93.4, "B": 1},
+        "valueString": "[ var='A' labels={instance=db-1} value=93.4 ]",
+    }
+    payload = {
+        "version": "1",
+        "orgId": 1,
+        "status": "firing",
+        "state": "alerting",
+        "receiver": "oncall",
+        "title": "[FIRING:1] DiskFilling",
+        "alerts": [alert],
+    }
+    return SOURCE_MODULES["grafana"].parse({}, payload)[0]
+
+
 def sample_events() -> dict[str, Event]:
     """One event of each source and kind that matters to a template, by name."""
     cn_firing, eu_firing, resolved = _alerts()
@@ -177,6 +197,10 @@ def sample_events() -> dict[str, Event]:
         "Alertmanager alert firing (Chinese summary)": cn_firing,
         "Alertmanager alert firing": eu_firing,
         "Alertmanager alert resolved": resolved,
+        "Grafana alert firing": _grafana_alert(),
+        "generic sender's job failed (curl from a cron job)": _ci(
+            "generic", "job", "failure", "nightly-backup", "nightly-backup", 7, generic="cron"
+        ),
     }
 
 

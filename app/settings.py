@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     # Senders' delivery ids remembered to refuse redeliveries (GitHub "Redeliver").
     retain_dedup_keys: Seconds = 3 * 86400.0
     retain_pipeline_runs: Seconds = 30 * 86400.0
+    # Expired silences stay listed this long (Alertmanager's --data.retention, 120 h).
+    retain_silences: Seconds = 5 * 86400.0
     prune_interval: Seconds = 600.0
 
     # Most distinct values kept per payload-fed metric label (project, route, pipeline).
@@ -92,6 +94,8 @@ class Settings(BaseSettings):
     # The address people reach the console at (behind a proxy, its public https:// URL).
     # Console form posts from this origin are accepted besides the Host a request came to.
     external_url: HttpUrl | None = None
+    # How long an acknowledgement link in a message stays good.
+    ack_link_ttl: Seconds = 7 * 86400.0
     # /metrics wants SIGNALBOX_API_TOKEN too (its series name projects, pipelines, branches).
     metrics_require_token: bool = False
     # FastAPI's /docs, /redoc and /openapi.json, behind the API token. Off: /docs loads
@@ -132,4 +136,5 @@ class Settings(BaseSettings):
             deliveries=self.retain_deliveries,
             dedup_keys=self.retain_dedup_keys,
             pipeline_runs=self.retain_pipeline_runs,
+            silences=self.retain_silences,
         )

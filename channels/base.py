@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from email.errors import HeaderParseError
 from email.message import EmailMessage
@@ -13,7 +13,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, fi
 
 from app.durations import Duration
 from app.events import Event, Labels
+from channels.mentions import Mention
 from channels.templating import compile_template
+from channels.wording import WORDINGS, Language, Wording
 
 
 class SettingError(ValueError):
@@ -67,6 +69,9 @@ class ChannelConfig(BaseModel):
 
     # The provider's own documented limit, used unless routes.yaml sets `rate_limit`.
     default_rate: ClassVar[tuple[int, float]] = (10, 1.0)
+    # What the shipped templates speak unless routes.yaml says (`language:` here or in
+    # `defaults:`): Chinese for the robots of Chinese workplaces, English elsewhere.
+    default_language: ClassVar[Language] = "en"
     # Sends to this channel at once (for different subjects; one subject is in order).
     # One for chat robots: their per-robot limits are tight, and a burst in parallel
     # would only earn a rate-limit penalty before the first answer arrives.
@@ -82,6 +87,8 @@ class ChannelConfig(BaseModel):
     timeout: float = Field(default=10.0, gt=0)
     rate_limit: RateLimit | None = None
     concurrency: int | None = Field(default=None, ge=1, le=256)
+    # None: `defaults: language:` of routes.yaml, else the type's default_language.
+    language: Language | None = None
 
     @field_validator("template")
     @classmethod
@@ -99,6 +106,10 @@ class ChannelConfig(BaseModel):
         """False when a required URL or key resolved empty (e.g. its ${VAR} unset)."""
         return True
 
+    def wording(self) -> Wording:
+        """The words this channel's messages are written in."""
+        return WORDINGS[self.language or self.default_language]
+
     def max_in_flight(self) -> int:
         return self.concurrency or self.default_concurrency
 
@@ -115,6 +126,16 @@ def secret_set(value: SecretStr | None) -> bool:
 
 
 @dataclass(frozen=True)
+class AckLink:
+    """How the reader may acknowledge one event's trouble: the signed token (Slack's
+    button carries it) and the console page it opens (None without
+    SIGNALBOX_EXTERNAL_URL)."""
+
+    token: str
+    url: str | None
+
+
+@dataclass(frozen=True)
 class Notification:
     """What the bus asks a channel to tell: one flush of one group for one receiver."""
 
@@ -128,6 +149,15 @@ class Notification:
     folded: int = 0
     # Route-level body template source (validated by routing); beats the channel's own.
     template: str | None = None
+    # What the message is besides news: "escalated: not acknowledged for 10m",
+    # "acknowledged by alice"; shown in the title and the body.
+    note: str | None = None
+    # event id -> its acknowledgement link, for the events in trouble.
+    ack_links: Mapping[str, AckLink] = field(default_factory=dict)
+    # People the route's `mention:` names for these events (channels/mentions.py).
+    mentions: tuple[Mention, ...] = ()
+    # The delivery this is: the same on every retry of it, so a receiver can drop repeats.
+    delivery_id: str = ""
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,9 @@ from channels.base import ChannelConfig, DeliveryResult, Message, Notification, 
 from channels.http import ErrcodeChannel, HttpConfig
 from channels.limits import Budget, json_len, json_utf8_len, truncate
 from channels.markup import markdown as escape_markdown
+from channels.mentions import Mention
 from channels.templating import Kind
+from channels.wording import Language
 
 # Characters of the title DingTalk shows in the chat list and the notification.
 _TITLE = Budget(100)
@@ -39,6 +41,7 @@ class DingTalkConfig(HttpConfig):
     # 20 messages per minute per robot, else 10 minutes' throttling (custom-robot-access,
     # "消息发送频率限制").
     default_rate: ClassVar[tuple[int, float]] = (20, 60.0)
+    default_language: ClassVar[Language] = "zh"
 
     type: Literal["dingtalk"] = "dingtalk"
     # The robot's SEC… secret; when set every request is signed.
@@ -69,6 +72,27 @@ class DingTalkChannel(ErrcodeChannel):
         names = [*self.config.at_mobiles, *self.config.at_user_ids]
         return "\n\n" + " ".join(f"@{n}" for n in names) if names else ""
 
+    def at(self, person: Mention) -> str | None:
+        # "@mobile" / "@userid" in the text, the same handle in `at` (build_body): DingTalk
+        # notifies only when both are there (custom-robot-access, "@人").
+        handle = person.handle("dingtalk_mobile") or person.handle("dingtalk_user_id")
+        return f"@{handle}" if handle else None
+
+    def at_lists(self, source: Notification | None) -> tuple[list[str], list[str]]:
+        """(atMobiles, atUserIds): the channel's own and the route's people's."""
+        people = self.mentioned(source) if source else ()
+        mobiles = [m for p in people if (m := p.handle("dingtalk_mobile"))]
+        ids = [
+            i
+            for p in people
+            if not p.handle("dingtalk_mobile") and (i := p.handle("dingtalk_user_id"))
+        ]
+        own_mobiles, own_ids = self.config.at_mobiles, self.config.at_user_ids
+        return (
+            [*own_mobiles, *(m for m in mobiles if m not in own_mobiles)],
+            [*own_ids, *(i for i in ids if i not in own_ids)],
+        )
+
     def text_budget(self) -> Budget:
         # Everything but the text, with the widest title there can be (4-byte characters):
         # the body is then within body_bytes whatever the title and the config's @-lists.
@@ -76,6 +100,7 @@ class DingTalkChannel(ErrcodeChannel):
         return Budget(self.body_bytes - envelope, json_utf8_len)
 
     def build_body(self, title: str, text: str, source: Notification | None) -> dict[str, object]:
+        mobiles, user_ids = self.at_lists(source)
         return {
             "msgtype": "markdown",
             "markdown": {
@@ -85,8 +110,8 @@ class DingTalkChannel(ErrcodeChannel):
                 "text": text + self.mentions(),
             },
             "at": {
-                "atMobiles": self.config.at_mobiles,
-                "atUserIds": self.config.at_user_ids,
+                "atMobiles": mobiles,
+                "atUserIds": user_ids,
                 "isAtAll": self.config.at_all,
             },
         }

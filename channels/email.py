@@ -10,7 +10,7 @@ import asyncio
 import html
 import ssl
 from email.message import EmailMessage
-from email.utils import formatdate
+from email.utils import formatdate, parseaddr
 from typing import ClassVar, Literal, Self
 
 import aiosmtplib
@@ -121,7 +121,7 @@ class EmailChannel(TemplatedChannel):
             page = render_capped(named_template(self.html_template_name, "html"), context)
             if utf8_len(page) > self.html_bytes:
                 page = preformatted
-        thread = thread_of(source)
+        thread = thread_of(source, self.words)
         ids = ",".join(e.id for e in source.events)
         return {
             "html": page,
@@ -141,6 +141,8 @@ class EmailChannel(TemplatedChannel):
         mail["Subject"] = subject if isinstance(subject, str) else message.title
         mail["From"] = self.config.from_
         mail["To"] = ", ".join(self.config.to)
+        if cc := self.copied(message):
+            mail["Cc"] = ", ".join(cc)
         mail["Date"] = formatdate(usegmt=True)
         if isinstance(msgid := body.get("message_id"), str):
             mail["Message-ID"] = msgid
@@ -155,6 +157,13 @@ class EmailChannel(TemplatedChannel):
         mail.set_content(message.text)
         mail.add_alternative(str(body.get("html", "")), subtype="html")
         return mail
+
+    def copied(self, message: Message) -> list[str]:
+        """The mentioned people's addresses not already in `to`: their @ in a mail."""
+        people = self.mentioned(message.source) if message.source else ()
+        to = {parseaddr(a)[1].casefold() for a in self.config.to}
+        found = (p.handle("email") for p in people)
+        return list(dict.fromkeys(a for a in found if a and a.casefold() not in to))
 
     def tls_context(self) -> ssl.SSLContext | None:
         return (

@@ -139,7 +139,9 @@ class HttpChannel(TemplatedChannel):
     config: HttpConfig
     user_agent: ClassVar[str] = "signalbox"
 
-    def __init__(self, name: str, config: HttpConfig) -> None:
+    def __init__(self, name: str, config: ChannelConfig) -> None:
+        # Any config with a timeout: not every provider's URL is the credential (Telegram's
+        # carries its token, PagerDuty's body its routing key).
         super().__init__(name, config)
         self.redact = Redactor.for_config(config)
         self._client = httpx.AsyncClient(
@@ -194,25 +196,40 @@ class ErrcodeAnswer(BaseModel):
 
 
 class ErrcodeChannel(HttpChannel):
-    """A provider that answers `{"errcode": 0, "errmsg": "ok"}` on success."""
+    """A provider whose JSON answer carries a code, 0 on success (`{"errcode": 0, ...}`)."""
 
-    # errcode -> seconds to wait: the provider throttles and says so only by code.
+    # How the answer names its code, in error details ("errcode 93000: …").
+    code_name: ClassVar[str] = "errcode"
+    # code -> seconds to wait: the provider throttles and says so only by code.
     transient_codes: ClassVar[Mapping[int, float | None]] = {}
-    # errcodes meaning "message too long": the bus may split and retry.
+    # codes meaning "message too long": the bus may split and retry.
     too_large_codes: ClassVar[frozenset[int]] = frozenset()
 
-    def check_errcode(self, response: httpx.Response) -> DeliveryResult:
-        self.check_status(response)
+    def answer_code(self, response: httpx.Response) -> tuple[int, str] | None:
+        """(code, message) of the provider's JSON answer; None when it holds no code."""
         try:
             answer = ErrcodeAnswer.model_validate_json(response.content)
-        except ValidationError as exc:
-            detail = f"HTTP {response.status_code}: unexpected body {self.body_excerpt(response)!r}"
-            raise PermanentError(detail) from exc
-        if answer.errcode == 0:
-            return DeliveryResult(detail=f"errcode 0 {answer.errmsg}".strip())
-        detail = self.redact(f"errcode {answer.errcode}: {answer.errmsg[:_MAX_DETAIL]}")
-        if answer.errcode in self.transient_codes:
-            raise TransientError(detail, retry_after=self.transient_codes[answer.errcode])
-        if answer.errcode in self.too_large_codes:
+        except ValidationError:
+            return None
+        return answer.errcode, answer.errmsg
+
+    def check_errcode(self, response: httpx.Response) -> DeliveryResult:
+        """Sent on code 0; else the code decides, unless the status alone says retry
+        (429, 5xx) or there is no code to read."""
+        status = response.status_code
+        if status == 429 or status >= 500:
+            self.check_status(response)
+        found = self.answer_code(response)
+        if found is None or (found[0] == 0 and not 200 <= status < 300):
+            self.check_status(response)
+            detail = f"HTTP {status}: unexpected body {self.body_excerpt(response)!r}"
+            raise PermanentError(detail)
+        code, message = found
+        if code == 0:
+            return DeliveryResult(detail=f"{self.code_name} 0 {message}".strip())
+        detail = self.redact(f"{self.code_name} {code}: {message[:_MAX_DETAIL]}")
+        if code in self.transient_codes:
+            raise TransientError(detail, retry_after=self.transient_codes[code])
+        if code in self.too_large_codes:
             raise TooLarge(detail)
         raise PermanentError(detail)

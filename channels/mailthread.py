@@ -34,6 +34,7 @@ from app.events import Event
 from channels.base import Notification
 from channels.limits import Budget, truncate
 from channels.markup import plain
+from channels.wording import EN, Wording
 
 # Subjects longer than this are cut (Outlook hashes only the first 255 characters of a
 # topic: a cut subject gets a short hash of its thread so two threads stay two).
@@ -86,8 +87,9 @@ def mail_domain(sender: str) -> str:
     return ascii_domain if valid else FALLBACK_DOMAIN
 
 
-def thread_of(source: Notification) -> Thread:
-    """The thread a notification's mail belongs to, for its receiver."""
+def thread_of(source: Notification, words: Wording = EN) -> Thread:
+    """The thread a notification's mail belongs to, for its receiver; `words` names the
+    threads no pipeline or alert names."""
     events = source.events
     receiver = source.receiver
     if events and all(e.labels.get("kind") == "alert" for e in events):
@@ -95,14 +97,19 @@ def thread_of(source: Notification) -> Thread:
             # Not grouped (group_wait 0s): one thread per alert, firing and resolved.
             alert = events[0]
             return Thread(f"alert\0{receiver}\0{alert.fingerprint}", _alert_topic(alert))
-        names = " ".join(v for v in source.group_labels.values() if v) or f"Alerts to {receiver}"
+        names = " ".join(v for v in source.group_labels.values() if v) or words.alerts_to.format(
+            receiver=receiver
+        )
         return Thread(f"group\0{receiver}\0{source.group_key}", _one_line(names))
     subjects = {_pipeline(e) for e in events}
     if len(subjects) == 1:
         (parts,) = subjects
         topic = " · ".join(p for p in parts[1:] if p)
         return Thread("pipeline\0" + "\0".join((receiver, *parts)), _one_line(topic))
-    return Thread(f"group\0{receiver}\0{source.group_key}", _one_line(f"Events to {receiver}"))
+    return Thread(
+        f"group\0{receiver}\0{source.group_key}",
+        _one_line(words.events_to.format(receiver=receiver)),
+    )
 
 
 def _pipeline(event: Event) -> tuple[str, ...]:

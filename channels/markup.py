@@ -20,7 +20,10 @@ the message. What each renderer honours, and why we neutralise it this way:
 - WeCom text messages: plain text, except that `<@userid>` mentions there too (doc 91770:
   "text/markdown类型消息支持在content中使用<@userid>扩展语法"), so `<` and `>` become
   look-alikes.
-- HTML (e-mail): entities, as Jinja's own autoescape does.
+- Teams Adaptive Card TextBlocks: Markdown's bold, italic, lists and links only, no HTML
+  (https://learn.microsoft.com/en-us/microsoftteams/platform/task-modules-and-cards/cards/cards-format),
+  so DingTalk's look-alikes, and a numbered-list opener (`1.`) loses its full stop.
+- HTML (e-mail, Telegram's HTML parse mode): entities, as Jinja's own autoescape does.
 
 Invisible controls and bidirectional overrides (U+202E…) are dropped everywhere: they let
 text display as something other than what it says.
@@ -28,6 +31,7 @@ text display as something other than what it says.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import quote, urlsplit
 
 import markupsafe
@@ -61,6 +65,8 @@ _PLAIN = str.maketrans(_INVISIBLE)
 _CHAT_TEXT = str.maketrans({**_INVISIBLE, "<": "＜", ">": "＞"})
 # Markdown blocks a line opens with: headings (`#`, setext `===`/`---`), lists.
 _LINE_OPENERS = {"#": "＃", "=": "＝", "-": "－", "+": "＋"}
+# A line opening an ordered list: "1. item", "  12. item".
+_NUMBERED = re.compile(r"^(\s*\d+)\.", re.MULTILINE)
 # Longest URL that still becomes a link; longer ones are shown as text only.
 MAX_LINK_URL = 8192
 # What may stay as it is in a link's URL: RFC 3986 characters other than the ones link
@@ -109,6 +115,11 @@ def slack(value: str) -> str:
 def markdown(value: str) -> str:
     """DingTalk's and WeCom's markdown."""
     return _soften_line_openers(_soften_underscores(value.translate(_MARKDOWN)))
+
+
+def teams(value: str) -> str:
+    """Adaptive Card markdown in Teams: DingTalk's escaping, and no numbered list either."""
+    return _NUMBERED.sub(r"\1．", markdown(value))
 
 
 def html(value: str) -> str:

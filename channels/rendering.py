@@ -23,22 +23,24 @@ from channels.base import (
     PermanentError,
     TemplateFailed,
 )
-from channels.limits import Budget, fit, marker, truncate
-from channels.templating import Kind, failure, named_template, ops_template
+from channels.limits import Budget, fit, json_len, marker, truncate
+from channels.mentions import MAX_MENTIONS, Mention
+from channels.templating import MARKUP, Kind, failure, named_template, ops_template
+from channels.wording import EN, Wording
 
-# (icon, word) per state; the word is what readers scan for, the icon what they see first.
-_STATES: dict[str, tuple[str, str]] = {
-    "firing": ("🔥", "FIRING"),
-    "resolved": ("✅", "RESOLVED"),
-    "fixed": ("✅", "FIXED"),
-    "deployed": ("🚀", "DEPLOYED"),
-    "failure": ("❌", "FAILED"),
-    "unstable": ("⚠️", "UNSTABLE"),
-    "success": ("✅", "SUCCESS"),
-    "cancelled": ("⏹", "CANCELLED"),
-    "skipped": ("⏭", "SKIPPED"),
-    "running": ("▶️", "RUNNING"),
-    "queued": ("⏳", "QUEUED"),
+# The icon per state: what readers see first (the word, in their language, is wording's).
+_ICONS: dict[str, str] = {
+    "firing": "🔥",
+    "resolved": "✅",
+    "fixed": "✅",
+    "deployed": "🚀",
+    "failure": "❌",
+    "unstable": "⚠️",
+    "success": "✅",
+    "cancelled": "⏹",
+    "skipped": "⏭",
+    "running": "▶️",
+    "queued": "⏳",
 }
 # Budgets below this cannot hold a readable message; splitting further is pointless.
 MIN_BUDGET = 256
@@ -51,50 +53,44 @@ MAX_TEMPLATE_OUTPUT = 4 * 1024 * 1024
 
 
 def state_of(event: Event) -> str:
-    """The key into _STATES that best says what happened."""
+    """The key into _ICONS (and Wording.states) that best says what happened."""
     labels = event.labels
     if labels.get("transition") == "fixed":
         return "fixed"
     if labels.get("kind") == "deployment" and labels.get("status") == "success":
         return "deployed"
     status = labels.get("status", "")
-    return status if status in _STATES else "running"
+    return status if status in _ICONS else "running"
 
 
-def human_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    total = round(seconds)
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h {minutes}m"
-    return f"{minutes}m {secs}s" if minutes else f"{secs}s"
-
-
-def event_view(event: Event) -> dict[str, Any]:
-    """What a template sees of one event: the event's JSON plus display helpers."""
+def event_view(event: Event, words: Wording = EN) -> dict[str, Any]:
+    """What a template sees of one event: the event's JSON plus display helpers, in the
+    channel's language."""
     state = state_of(event)
-    icon, word = _STATES[state]
     view = event.model_dump(mode="json")
     view.update(
-        state=word,
-        icon=icon,
+        state=words.state(state),
+        icon=_ICONS[state],
         resolved=event.labels.get("status") == "resolved",
         failed=event.labels.get("status") in {"failure", "unstable"},
-        duration=human_duration(event.duration_s),
+        duration=words.duration(event.duration_s),
+        by=words.by(event.labels.get("actor", "")),
+        note=words.note(event),
         short_commit=event.labels.get("commit", "")[:8],
         summary=event.annotations.get("summary") or event.annotations.get("description", ""),
     )
     return view
 
 
-def summary_title(notification: Notification) -> str:
+def summary_title(notification: Notification, words: Wording = EN) -> str:
     """One line naming what happened; alert groups follow Alertmanager's [FIRING:n] style.
 
     At most TITLE_CHARS characters, without invisible controls or direction overrides.
     """
-    title = markup.plain(_title(notification)).replace("\n", " ")
+    title = _title(notification, words)
+    if notification.note:
+        title = f"{notification.note[:1].upper()}{notification.note[1:]} · {title}"
+    title = markup.plain(title).replace("\n", " ")
     return truncate(title, Budget(TITLE_CHARS), "…")
 
 
@@ -108,24 +104,28 @@ def truncated_alerts(events: Sequence[Event]) -> int:
     return max((int(c) for c in counts if c.isdigit()), default=0)
 
 
-def _title(notification: Notification) -> str:
+def _title(notification: Notification, words: Wording) -> str:
     events = notification.events
     if not events:
-        return f"{notification.receiver}: {notification.folded} event(s)"
+        return words.nothing.format(receiver=notification.receiver, n=notification.folded)
     if notification.folded:
         # A rate-limit digest: say so, and count everything it stands for.
-        return f"Digest: {len(events) + notification.folded} events while rate-limited"
+        return words.digest.format(n=len(events) + notification.folded)
     if all(e.labels.get("kind") == "alert" for e in events):
         firing = sum(1 for e in events if e.labels.get("status") != "resolved")
-        head = f"[FIRING:{firing}]" if firing else "[RESOLVED]"
+        head = words.firing.format(n=firing) if firing else words.all_resolved
         names = notification.group_labels or {"alertname": events[0].labels.get("pipeline", "")}
         return f"{head} " + " ".join(v for v in names.values() if v)
     if len(events) == 1:
-        icon, word = _STATES[state_of(events[0])]
-        return f"{icon} {word}: {events[0].title}"
-    words = [_STATES[state_of(e)][1] for e in events]
-    counts = ", ".join(f"{words.count(w)} {w}" for w in dict.fromkeys(words))
-    return f"{len(events)} events ({counts})"
+        state = state_of(events[0])
+        return words.single.format(
+            icon=_ICONS[state], word=words.state(state), title=events[0].title
+        )
+    states = [words.state(state_of(e)) for e in events]
+    counts = words.count_separator.join(
+        words.count.format(n=states.count(w), word=w) for w in dict.fromkeys(states)
+    )
+    return words.several.format(n=len(events), counts=counts)
 
 
 class TemplatedChannel:
@@ -150,6 +150,11 @@ class TemplatedChannel:
 
     def markup_kind(self) -> Kind:
         return self.markup
+
+    @property
+    def words(self) -> Wording:
+        """The language of this channel's messages."""
+        return self.config.wording()
 
     def template_for(self, notification: Notification) -> jinja2.Template:
         source = notification.template or self.config.template
@@ -204,8 +209,12 @@ class TemplatedChannel:
         fitted = self.text_budget()
         if budget is not None:
             fitted = fitted.shrunk(budget)
+        mention = self.mention_line(notification)
+        if mention:
+            room = fitted.measure(mention) + self.mention_room(notification)
+            fitted = fitted.shrunk(fitted.limit - room)
         template = self.template_for(notification)
-        title = summary_title(notification)
+        title = summary_title(notification, self.words)
 
         def render_text(events: Sequence[Event], part: str) -> str:
             context = self.context(notification, events, f"{title} {part}".strip(), part)
@@ -215,11 +224,12 @@ class TemplatedChannel:
         for p in fit(notification.events, render_text, fitted):
             part_title = f"{title} {marker(p.index, p.count)}".strip()
             source = replace(notification, events=p.items)
+            text = p.text + mention
             messages.append(
                 Message(
                     title=part_title,
-                    text=p.text,
-                    body=self.build_body(part_title, p.text, source),
+                    text=text,
+                    body=self.build_body(part_title, text, source),
                     source=source,
                     budget=fitted.limit,
                     part=p.index,
@@ -228,11 +238,42 @@ class TemplatedChannel:
             )
         return messages
 
+    def at(self, person: Mention) -> str | None:
+        """How this channel @-s `person` in the text, so the provider notifies them; None
+        when it cannot (no handle for it): the person is then named."""
+        return None
+
+    def mentioned(self, notification: Notification) -> Sequence[Mention]:
+        return notification.mentions[:MAX_MENTIONS]
+
+    def mention_line(self, notification: Notification) -> str:
+        """The lines after the text asking the route's people to look: `@handle` where
+        the provider notifies them, their name (escaped: an unknown name is an event's
+        value) where it cannot; "" when the route mentions no one."""
+        people = self.mentioned(notification)
+        if not people:
+            return ""
+        escape = MARKUP[self.markup_kind()].escape
+        named = " ".join(self.at(p) or str(escape(p.name)) for p in people)
+        return f"\n\n{named} {self.words.mention_ask}"
+
+    def mention_room(self, notification: Notification) -> int:
+        """Bytes the body spends on `notification`'s mentions outside the text (DingTalk's
+        `at` lists, WeCom's `mentioned_list`)."""
+        without = replace(notification, mentions=())
+        bodies = [self.build_body("", "", n) for n in (notification, without)]
+        return json_len(bodies[0] or {}) - json_len(bodies[1] or {})
+
     def context(
         self, notification: Notification, events: Sequence[Event], title: str, part: str
     ) -> dict[str, Any]:
-        views = [event_view(e) for e in events]
+        views = [event_view(e, self.words) for e in events]
+        for view in views:
+            link = notification.ack_links.get(view["id"])
+            view["ack_url"] = link.url if link is not None else None
         return {
+            "t": self.words,
+            "language": self.words.language,
             "title": title,
             "part": part,
             "channel": self.name,
@@ -243,7 +284,10 @@ class TemplatedChannel:
             "is_fallback": notification.is_fallback,
             "folded": notification.folded,
             "truncated_alerts": truncated_alerts(notification.events),
+            "note": notification.note,
             "events": views,
+            # Names of the people the route mentions (the channel adds its own @ line).
+            "mentions": [p.name for p in self.mentioned(notification)],
             "firing": [v for v in views if v["labels"].get("status") == "firing"],
             "resolved": [v for v in views if v["resolved"]],
         }

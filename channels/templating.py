@@ -35,10 +35,11 @@ from jinja2.runtime import Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from channels import markup
+from channels.wording import EN
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 
-Kind = Literal["plain", "chat_text", "slack", "markdown", "html"]
+Kind = Literal["plain", "chat_text", "slack", "markdown", "teams", "html"]
 
 
 class ChannelMarkup(markupsafe.Markup):
@@ -85,6 +86,7 @@ MARKUP: dict[Kind, type[ChannelMarkup]] = {
     "chat_text": _markup_class("ChatText", markup.chat_text, markup.plain_link),
     "slack": _markup_class("SlackText", markup.slack, markup.slack_link),
     "markdown": _markup_class("MarkdownText", markup.markdown, markup.markdown_link),
+    "teams": _markup_class("TeamsText", markup.teams, markup.markdown_link),
     "html": _markup_class("HtmlText", markup.html, markup.html_link),
 }
 
@@ -156,6 +158,8 @@ class _Escaping(jinja2.Environment):
             link=cls.link,
             join=jinja2.pass_environment(_join),
         )
+        # What _macros.j2 speaks when imported without the render's context (no `t`).
+        self.globals["default_words"] = EN
 
     def markup_join(self, seq: Iterable[Any]) -> str:
         """`a ~ b`: escaped for this channel as soon as one side is markup."""

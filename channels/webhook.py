@@ -110,13 +110,19 @@ class WebhookChannel(HttpChannel):
     @staticmethod
     def _envelope(source: Notification, title: str, limit: int) -> dict[str, Any]:
         """Everything but text and events, within a quarter of the body."""
+        people: list[dict[str, object]] = [
+            {"name": m.name, "handles": dict(m.handles)} for m in source.mentions
+        ]
         envelope = {
+            "delivery_id": source.delivery_id,
             "receiver": source.receiver,
             "route": source.route,
             "group_key": source.group_key,
             "group_labels": dict(source.group_labels),
             "is_fallback": source.is_fallback,
             "folded": source.folded,
+            # The route's people (mention:), for the receiver to notify as it does.
+            "mentions": people,
             "title": title,
         }
         fitted: dict[str, Any] = fit_json(envelope, limit // 4) or {"title": title[: limit // 16]}
@@ -129,7 +135,7 @@ class WebhookChannel(HttpChannel):
         limit = self.config.max_body_bytes if budget is None else budget
         limit = max(MIN_BODY_BYTES, min(limit, self.config.max_body_bytes))
         text_budget = Budget(limit // 4, json_utf8_len)
-        title = summary_title(notification)
+        title = summary_title(notification, self.words)
         widest = f"{title} ({len(notification.events)}/{len(notification.events)})"
         room = (
             limit

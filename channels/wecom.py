@@ -14,12 +14,15 @@ from pydantic import Field, model_validator
 from channels.base import ChannelConfig, DeliveryResult, Message, Notification
 from channels.http import ErrcodeChannel, HttpConfig
 from channels.limits import Budget, utf8_len
+from channels.mentions import Mention
 from channels.templating import Kind
+from channels.wording import Language
 
 
 class WeComConfig(HttpConfig):
     # 20 messages per minute per robot (doc 91770, "消息发送频率限制").
     default_rate: ClassVar[tuple[int, float]] = (20, 60.0)
+    default_language: ClassVar[Language] = "zh"
 
     type: Literal["wecom"] = "wecom"
     msgtype: Literal["markdown", "text"] = "markdown"
@@ -60,6 +63,12 @@ class WeComChannel(ErrcodeChannel):
             return ""
         return "\n" + " ".join(f"<@{user}>" for user in self.config.mentioned_list)
 
+    def at(self, person: Mention) -> str | None:
+        # `<@userid>` in markdown and text content alike (doc 91770); a text message also
+        # lists the id in mentioned_list (build_body), WeCom's rule for notifying.
+        handle = person.handle("wecom")
+        return f"<@{handle}>" if handle else None
+
     def text_budget(self) -> Budget:
         limit = self.content_bytes[self.config.msgtype] - utf8_len(self.mentions())
         return Budget(limit, utf8_len)
@@ -71,10 +80,16 @@ class WeComChannel(ErrcodeChannel):
             "msgtype": "text",
             "text": {
                 "content": text,
-                "mentioned_list": self.config.mentioned_list,
+                "mentioned_list": [*self.config.mentioned_list, *self.people_ids(source)],
                 "mentioned_mobile_list": self.config.mentioned_mobile_list,
             },
         }
+
+    def people_ids(self, source: Notification | None) -> list[str]:
+        """The WeCom user ids of the route's people not already in mentioned_list."""
+        people = self.mentioned(source) if source else ()
+        own = self.config.mentioned_list
+        return [i for p in people if (i := p.handle("wecom")) and i not in own]
 
     async def send(self, message: Message) -> DeliveryResult:
         response = await self.post_json(self.config.url.get_secret_value(), self.body_of(message))

@@ -12,7 +12,7 @@ from pgserver import PgServer, find_bindir, running_server
 from stores import Backend, PostgresBackend, SqliteBackend
 
 # Channel tests: fake provider servers (tests/providers/fixtures.py).
-pytest_plugins = ["providers.fixtures", "browser"]
+pytest_plugins = ["providers.fixtures", "browser", "ci_apis"]
 
 
 @pytest.fixture(scope="session")

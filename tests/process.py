@@ -29,7 +29,7 @@ def serve_command(config: Path, port: int, *options: str) -> list[str]:
 
 @contextmanager
 def signalbox(
-    tmp_path: Path, port: int, env: dict[str, str] | None = None
+    tmp_path: Path, port: int, env: dict[str, str] | None = None, options: tuple[str, ...] = ()
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Serve tmp_path/routes.yaml from tmp_path/data; ready when /readyz says so.
 
@@ -37,7 +37,9 @@ def signalbox(
     """
     log = (tmp_path / "signalbox.log").open("ab")
     proc = subprocess.Popen(
-        serve_command(tmp_path / "routes.yaml", port, "--data-dir", str(tmp_path / "data")),
+        serve_command(
+            tmp_path / "routes.yaml", port, "--data-dir", str(tmp_path / "data"), *options
+        ),
         stdout=log,
         stderr=subprocess.STDOUT,
         env={**os.environ, **(env or {})},

@@ -22,7 +22,7 @@ from providers.dingtalk import FakeDingTalk
 from providers.server import ServerThread
 from providers.slack import FakeSlack
 from providers.wecom import FakeWeCom
-from service import serve
+from service import alert, alertmanager_body, serve
 from uidata import RUN_FAILED, SOURCES, seed_feed, seed_history
 
 OUT = REPO / "docs" / "screenshots"
@@ -36,6 +36,11 @@ channels:
   cn-wecom: {{ type: wecom, url: "{wecom}" }}
   console: {{ type: log }}
 routes:
+  - matchers: ['alertname="DiskFull"']
+    to: [console]
+    escalate:
+      - {{ after: 10m, to: [ops-slack] }}
+      - {{ after: 30m, to: [cn-wecom] }}
   - matchers: ['source="alertmanager"', 'severity="critical"']
     to: [cn-ding]
   - matchers: ['kind="pipeline"', 'failure_streak>=2']
@@ -82,6 +87,39 @@ def _shoot(browser: Browser, base: str, name: str, path: str, viewport: dict[str
     context.close()
 
 
+def _oncall(browser: Browser, client: httpx.Client) -> None:
+    """The Silences page opened from an alert, and an acknowledged alert's feed row."""
+    auth = {"authorization": "Bearer am-token"}
+
+    def fire(**labels: str) -> str:
+        body = alertmanager_body(alert("DiskFull", **labels))
+        answer = client.post("/hooks/alertmanager", json=body, headers=auth)
+        return str(answer.json()["event_ids"][0])
+
+    acked = fire(cluster="prod-eu", instance="db-1", severity="warning")
+    client.post("/api/acks", json={"event_id": acked, "by": "alice", "comment": "resizing"})
+    client.post(
+        "/api/silences",
+        json={
+            "matchers": ['project="acme/legacy-batch"'],
+            "duration": "4h",
+            "created_by": "bob",
+            "comment": "batch cluster rebuild",
+        },
+    ).raise_for_status()
+    other = fire(cluster="prod-us", instance="db-7", severity="warning")
+    _settle(client)
+    context = browser.new_context(viewport=DESKTOP, device_scale_factor=1)  # type: ignore[arg-type]
+    page = context.new_page()
+    page.goto(f"{client.base_url}/ui/silences?event={other}")
+    page.fill("input[name=created_by]", "bob")
+    page.locator("#preview .preview-events").wait_for()
+    page.screenshot(path=str(OUT / "silences.png"), full_page=True)
+    page.goto(f"{client.base_url}/ui")
+    page.locator(f"#event-{acked}").screenshot(path=str(OUT / "acknowledged.png"))
+    context.close()
+
+
 def main() -> None:
     fakes = {"slack": FakeSlack(), "ding": FakeDingTalk(), "wecom": FakeWeCom()}
     threads = [ServerThread(app) for app in fakes.values()]
@@ -114,6 +152,7 @@ def main() -> None:
                     _shoot(browser, base, name, path, DESKTOP)
                 _shoot(browser, base, "feed-phone", "/ui", PHONE)
                 _shoot(browser, base, "pipelines-phone", "/ui/pipelines", PHONE)
+                _oncall(browser, client)
                 browser.close()
     finally:
         for thread in threads:

@@ -24,6 +24,7 @@ sources:
   gitlab: { token: "gl-token" }
   jenkins: { token: "jk-token" }
   alertmanager: { token: "am-token" }
+  grafana: { token: "gf-token" }
 channels:
   stdout: { type: log }
 routes:
@@ -37,6 +38,7 @@ AUTH = {
     "gitlab": {"x-gitlab-token": "gl-token"},
     "jenkins": {"authorization": "Bearer jk-token"},
     "alertmanager": {"authorization": "Bearer am-token"},
+    "grafana": {"authorization": "Bearer gf-token"},
 }
 
 

@@ -32,7 +32,7 @@ def test_reload_keeps_rules_on_a_bad_edit(tmp_path: Path) -> None:
         refused = client.post("/-/reload")
         assert refused.status_code == 400
         detail = refused.json()["detail"]
-        assert detail.endswith("routes.yaml:10: undefined channel in route 0")
+        assert detail.endswith("routes.yaml:11: undefined channel in route 0")
         state = client.get("/api/config").json()
         assert state["hash"] == before
         assert state["last_error"] == detail

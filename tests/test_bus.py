@@ -79,7 +79,9 @@ async def test_duplicate_within_dedup_window_is_dropped(
         resolved = alerts(1, status="resolved")
         await accept(bus, store, resolved, target)
         await wait_for(lambda: len(fake_receiver.requests) == 2)
-        await bus.recorded()
+        # The receiver saw the request before its answer reached the bus: wait for both rows.
+        await wait_for(lambda: sent_carry(store, 2))
+        await asyncio.sleep(0.3)  # a third message, if any, arrives now
         sent = await deliveries(store, "sent")
     statuses = sorted(r.json()["events"][0]["labels"]["status"] for r in fake_receiver.requests)
     assert statuses == ["firing", "resolved"]
@@ -373,7 +375,8 @@ async def test_storm_is_rate_limited_and_folded_into_digests(
     assert digests and all(d.folded > 0 for d in digests)
     assert len(folded) + len(sent) - len(digests) == 1000
     assert counted._value.get() - before == len(folded), "folded deliveries are counted"
-    assert any("more" in r.json()["markdown"]["text"] for r in fake_dingtalk.requests)
+    # The robot speaks Chinese by default: "……另有 N 条事件未列出" (… and N more not listed).
+    assert any("条事件未列出" in r.json()["markdown"]["text"] for r in fake_dingtalk.requests)
     # Every event's story names the digest that told it, and that the digest was sent.
     digest_ids = {d.id for d in digests}
     for story in stories:

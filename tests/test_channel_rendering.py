@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from pydantic import ValidationError
 
@@ -11,6 +13,7 @@ from channels.base import Message, PermanentError
 from channels.dingtalk import DingTalkChannel, DingTalkConfig
 from channels.email import EmailChannel, EmailConfig
 from channels.log import LogChannel, LogConfig
+from channels.pagerduty import PagerDutyChannel
 from channels.rendering import summary_title
 from channels.slack import SlackChannel, SlackConfig
 from channels.wecom import WeComConfig
@@ -25,23 +28,37 @@ MINIMAL: dict[str, dict[str, object]] = {
     "dingtalk": {"url": "https://oapi.dingtalk.com/robot/send?access_token=t"},
     "wecom": {"url": "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k"},
     "webhook": {"url": "https://audit.example.com/events"},
+    "feishu": {"url": "https://open.feishu.cn/open-apis/bot/v2/hook/t"},
+    "teams": {"url": "https://prod-01.westus.logic.azure.com/workflows/w/triggers/manual/x"},
+    "telegram": {"token": "123:abc", "chat_id": "-100123"},
+    "pagerduty": {"routing_key": "R0212P1QXGEIQE2NMTQ7L7WXD00DWHIN"},
 }
 
 
+# The words each language marks failures, fixes and resolved alerts with.
+STATE_WORDS = {"en": ("FAILED", "FIXED", "RESOLVED"), "zh": ("失败", "已修复", "已恢复")}
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
 @pytest.mark.parametrize("type_name", list(CHANNEL_TYPES))
-async def test_every_channel_renders_chinese_failures_fixes_and_alerts(type_name: str) -> None:
-    """Each default template shows Chinese titles, FAILED/FIXED words and marks resolved alerts."""
-    channel = make_channel(type_name, MINIMAL[type_name])
+async def test_every_channel_renders_chinese_failures_fixes_and_alerts(
+    type_name: str, language: str
+) -> None:
+    """Each default template shows Chinese titles, the state words of its language and
+    marks resolved alerts."""
+    channel = make_channel(type_name, {**MINIMAL[type_name], "language": language})
     group = notification(
         pipeline_event(1),
         pipeline_event(2, status="success"),
         alert_event(3, status="resolved"),
     )
-    [message] = await channel.render(group)
-    assert "流水线 #1 失败" in message.text and "已修复" in message.text
-    assert "FAILED" in message.text and "FIXED" in message.text
-    assert "RESOLVED" in message.text
-    message.text.encode("utf-8")
+    # One message, or one per event for PagerDuty (an event per incident).
+    text = "\n".join(m.text for m in await channel.render(group))
+    assert "流水线 #1 失败" in text and "已修复" in text
+    failed, fixed, resolved = STATE_WORDS[language]
+    assert failed in text and fixed in text
+    assert resolved in text
+    text.encode("utf-8")
 
 
 def test_titles_follow_alertmanager_and_ci_conventions() -> None:
@@ -86,6 +103,11 @@ def test_bad_template_is_a_config_validation_error_with_its_line() -> None:
         ("dingtalk", {"url": " "}),
         ("wecom", {"url": ""}),
         ("webhook", {"url": ""}),
+        ("feishu", {"url": ""}),
+        ("teams", {"url": ""}),
+        ("telegram", {"token": "", "chat_id": "-100123"}),
+        ("telegram", {"token": "123:abc", "chat_id": ""}),
+        ("pagerduty", {"routing_key": ""}),
         ("email", {"host": "", "from": "a@b.c", "to": ["x@y.z"]}),
         ("email", {"host": "h", "from": "a@b.c", "to": ["x@y.z"], "username": "u"}),
     ],
@@ -139,21 +161,36 @@ async def test_split_for_retry_halves_events_then_budget() -> None:
         await channel.split_for_retry(Message(title="t", text="x"))
 
 
+# How each language says Alertmanager left 7 alerts out.
+LEFT_OUT = {
+    "en": "and 7 more not sent by Alertmanager",
+    "zh": "另有 7 条告警 Alertmanager 没有发来",
+}
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
 @pytest.mark.parametrize("type_name", list(CHANNEL_TYPES))
 async def test_alerts_alertmanager_left_out_are_counted_in_every_default_template(
-    type_name: str,
+    type_name: str, language: str
 ) -> None:
-    """truncatedAlerts from Alertmanager reads "and N more not sent by Alertmanager"."""
+    """truncatedAlerts from Alertmanager reads "and N more not sent by Alertmanager" in
+    the channel's language."""
     doc = payload("alertmanager/resolved.single.v4_truncatedAlerts.json")
     doc["truncatedAlerts"] = 7
+    channel = make_channel(type_name, {**MINIMAL[type_name], "language": language})
+    if isinstance(channel, PagerDutyChannel):
+        # Only a trigger carries details: the alert fires here.
+        doc["alerts"][0]["status"] = "firing"
     events = SOURCE_MODULES["alertmanager"].parse({}, doc)
-    channel = make_channel(type_name, MINIMAL[type_name])
     [message] = await channel.render(notification(*events))
     shown = [message.text]
     if isinstance(channel, EmailChannel):
         shown.append(str(channel.body_of(message)["html"]))
-    assert all("and 7 more not sent by Alertmanager" in text for text in shown)
+    if isinstance(channel, PagerDutyChannel):
+        # A summary is one line about one alert: the count goes in the incident's details.
+        shown = [json.dumps(message.body, ensure_ascii=False)]
+    assert all(LEFT_OUT[language] in text for text in shown)
     doc["truncatedAlerts"] = 0
     events = SOURCE_MODULES["alertmanager"].parse({}, doc)
     [complete] = await channel.render(notification(*events))
-    assert "not sent by Alertmanager" not in complete.text
+    assert LEFT_OUT[language] not in complete.text

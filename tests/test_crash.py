@@ -11,7 +11,6 @@ import os
 import signal
 import sqlite3
 import tempfile
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -20,9 +19,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
+from posting import Stream, wait_until
 from process import free_port, signalbox
 from providers.server import Recorded
 from providers.webhook import FakeReceiver
@@ -73,35 +72,6 @@ def alert_post(batch: int) -> dict[str, Any]:
     }
 
 
-class Stream:
-    """Posts every batch until it gets a 2xx, as Alertmanager retries, and keeps the ids."""
-
-    def __init__(self, port: int) -> None:
-        self.url = f"http://127.0.0.1:{port}/hooks/alertmanager"
-        self.acked: list[str] = []
-        self.refused = 0
-        self.stop = threading.Event()
-        self._lock = threading.Lock()
-
-    def post(self, batch: int) -> None:
-        body = alert_post(batch)
-        with httpx.Client(timeout=10) as client:
-            while not self.stop.is_set():
-                try:
-                    response = client.post(
-                        self.url, json=body, headers={"authorization": "Bearer am-token"}
-                    )
-                except httpx.TransportError:
-                    response = None
-                if response is not None and response.status_code == 202:
-                    with self._lock:
-                        self.acked.extend(response.json()["event_ids"])
-                    return
-                with self._lock:
-                    self.refused += 1
-                time.sleep(0.1)
-
-
 # Receiver delay (0.1 s) plus a generous commit latency under load.
 IN_FLIGHT_WINDOW = 0.6
 
@@ -112,15 +82,6 @@ def told(requests: list[Recorded], receiver: str) -> Counter[str]:
     )
 
 
-def wait_until(check: Any, seconds: float, poll: float = 0.2) -> bool:
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(poll)
-    return True
-
-
 def test_sigkill_mid_stream_loses_nothing(
     tmp_path: Path, fake_receiver: FakeReceiver, record_property: Any
 ) -> None:
@@ -128,7 +89,7 @@ def test_sigkill_mid_stream_loses_nothing(
     (tmp_path / "routes.yaml").write_text(ROUTES.format(url=fake_receiver.base_url), "utf-8")
     fake_receiver.delay = 0.1
     port = free_port()
-    stream = Stream(port)
+    stream = Stream([port], alert_post, pause=0.1)
     started = time.monotonic()
     with ThreadPoolExecutor(POSTERS) as pool, _stopping(stream):
         with signalbox(tmp_path, port) as proc:

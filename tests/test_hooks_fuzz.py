@@ -25,7 +25,7 @@ routes:
   - matchers: ['status="failure"']
     to: [stdout]
 """
-SOURCES = ("github", "gitlab", "jenkins", "alertmanager")
+SOURCES = ("github", "gitlab", "jenkins", "alertmanager", "grafana")
 FIXTURES = sorted(n for s in SOURCES for n in fixture_files(s))
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

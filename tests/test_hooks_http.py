@@ -26,6 +26,7 @@ sources:
   gitlab: {{ token: "{CAPTURE_SECRET}" }}
   jenkins: {{ token: "jk-token" }}
   alertmanager: {{ token: "am-token" }}
+  grafana: {{ token: "gf-token" }}
 channels:
   stdout: {{ type: log }}
 routes:
@@ -34,7 +35,11 @@ routes:
 fallback: [stdout]
 """
 
-BEARER = {"jenkins": "Bearer jk-token", "alertmanager": "Bearer am-token"}
+BEARER = {
+    "jenkins": "Bearer jk-token",
+    "alertmanager": "Bearer am-token",
+    "grafana": "Bearer gf-token",
+}
 
 # What each fixture must get: 202 with this many events, 200 ignored, or 400.
 IGNORED = {
@@ -55,10 +60,13 @@ ALERT_COUNTS = {
     "alertmanager/firing.multi.v4_2019_no_fingerprint.json": 3,
     "alertmanager/resolved.multi.v4_2019_no_fingerprint.json": 3,
     "alertmanager/resolved.single.v4_truncatedAlerts.json": 1,
+    "grafana/firing.single.v11_values.json": 1,
+    "grafana/resolved.single.v9.json": 1,
+    "grafana/firing.mixed_resolved.v9.json": 3,
 }
 ALL = sorted(
     name
-    for source in ("github", "gitlab", "jenkins", "alertmanager")
+    for source in ("github", "gitlab", "jenkins", "alertmanager", "grafana")
     for name in fixture_files(source)
 )
 
@@ -167,6 +175,7 @@ def test_pipeline_labels_come_from_history(client: httpx.Client) -> None:
         ("gitlab", {"x-gitlab-event": "Pipeline Hook", "x-gitlab-token": "wrong"}),
         ("jenkins", {"authorization": "Bearer wrong"}),
         ("alertmanager", {"authorization": "Basic YTpi"}),
+        ("grafana", {"authorization": "Bearer am-token"}),
     ],
 )
 def test_bad_credentials_get_401(

@@ -143,7 +143,7 @@ fallback: [audit]
     assert lines == sorted(lines, key=int)
     text = "\n".join(errors)
     for expected in [
-        "routes.yaml:2: sources.githob",
+        'routes.yaml:2: unknown key "githob" in sources',
         'routes.yaml:4: unknown key "colour" in channels.log',
         "routes.yaml:5: unknown channel type 'carrier-pigeon' for channel \"pager\"",
         'routes.yaml:6: missing key "url" in channels.hook',

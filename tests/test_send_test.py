@@ -8,6 +8,11 @@ from typer.testing import CliRunner
 
 from app.cli import cli
 from providers.dingtalk import FakeDingTalk
+from providers.feishu import FakeFeishu
+from providers.pagerduty import FakePagerDuty
+from providers.server import FakeProvider
+from providers.teams import FakeTeams
+from providers.telegram import FakeTelegram
 from providers.webhook import FakeReceiver
 
 
@@ -50,3 +55,62 @@ def test_send_test_names_unknown_and_disabled_channels(tmp_path: Path) -> None:
     assert unknown.exit_code == 1 and "channels: quiet" in unknown.output
     disabled = CliRunner().invoke(cli, ["send-test", "quiet", "--config", str(routes)])
     assert disabled.exit_code == 1 and "disabled" in disabled.output
+
+
+def _new_channels(
+    fake_feishu: FakeFeishu,
+    fake_teams: FakeTeams,
+    fake_telegram: FakeTelegram,
+    fake_pagerduty: FakePagerDuty,
+) -> dict[str, tuple[str, FakeProvider]]:
+    """routes.yaml lines for a feishu, teams, telegram and pagerduty channel on the fakes."""
+    hook = fake_feishu.bot("hook1", secret="feishuSecret")
+    flow = fake_teams.flow("flow1", "sigValue")
+    fake_telegram.bot("123:tok", "-1001")
+    fake_pagerduty.keys.add("R" * 32)
+    return {
+        "fs": (
+            f'{{ type: feishu, url: "{fake_feishu.base_url}{hook}", secret: feishuSecret }}',
+            fake_feishu,
+        ),
+        "ms": (f'{{ type: teams, url: "{fake_teams.base_url}{flow}" }}', fake_teams),
+        "tg": (
+            f'{{ type: telegram, token: "123:tok", chat_id: "-1001", '
+            f'api_url: "{fake_telegram.base_url}" }}',
+            fake_telegram,
+        ),
+        "pd": (
+            f'{{ type: pagerduty, routing_key: "{"R" * 32}", '
+            f'url: "{fake_pagerduty.base_url}/v2/enqueue" }}',
+            fake_pagerduty,
+        ),
+    }
+
+
+def test_send_test_reaches_feishu_teams_telegram_and_pagerduty(
+    tmp_path: Path,
+    fake_feishu: FakeFeishu,
+    fake_teams: FakeTeams,
+    fake_telegram: FakeTelegram,
+    fake_pagerduty: FakePagerDuty,
+) -> None:
+    """Each new channel type sends its one test message through the CLI and prints the
+    provider's answer (Feishu signed, PagerDuty an incident for the send-test pipeline)."""
+    channels = _new_channels(fake_feishu, fake_teams, fake_telegram, fake_pagerduty)
+    routes = write_routes(
+        tmp_path, "\n".join(f"  {n}: {line}" for n, (line, _) in channels.items())
+    )
+    answers = {
+        "fs": "fs: sent: code 0 success",
+        "ms": "ms: sent: HTTP 202",
+        "tg": "tg: sent: ok, message_id 1",
+        "pd": "pd: sent: HTTP 202 trigger",
+    }
+    for name, (_, fake) in channels.items():
+        result = CliRunner().invoke(cli, ["send-test", name, "--config", str(routes)])
+        assert result.exit_code == 0, result.output
+        assert answers[name] in result.output
+        [request] = fake.requests
+        assert "send-test" in request.body.decode()
+    assert fake_feishu.requests[0].json()["sign"]
+    assert list(fake_pagerduty.incidents.values()) == ["triggered"]

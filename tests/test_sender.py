@@ -26,7 +26,9 @@ def delivery(number: int, key: int) -> DeliveryRecord:
         channel_type="webhook",
         route="0",
         group_key=f"g{number}",
-        event_ids=[f"e{number}"],
+        # Fixed width, as real event ids (their time first) are: a subject's deliveries go
+        # out in the order of their events.
+        event_ids=[f"{number:019d}-e"],
         state="pending",
         created_at=time.time(),
         order_key=f"k{key}",
@@ -91,7 +93,7 @@ async def play(plan: list[tuple[int, list[str]]], concurrency: int, limit: int) 
             assert ids == sorted(ids), "one subject goes out in order"
     told = [i for key, ids in finished.items() if key != "digest" for i in ids]
     assert sorted(told + sorted(folded)) == [d.id for d in made], "each exactly once"
-    assert {i for d in digests for i in d.event_ids} == {f"e{int(i)}" for i in folded}
+    assert {i for d in digests for i in d.event_ids} == {f"{int(i):019d}-e" for i in folded}
 
 
 @settings(max_examples=60, deadline=None)

@@ -243,3 +243,26 @@ async def test_a_crashed_replicas_receivers_are_taken_over_without_losses_or_rep
     assert sorted(teams(fake_receiver, "a")) == [f"t{n}" for n in range(6)]
     times = [r.at for r in fake_receiver.requests if r.path == "/a"]
     assert max_in_any_window(times, 2.0) <= 3, "the window held across the takeover"
+
+
+async def test_a_replica_takes_back_its_own_leases_that_lapsed_while_the_store_was_down(
+    backend: Backend,
+) -> None:
+    """Leases that lapsed while a replica could not renew them (the database was down) and
+    that nobody took are taken back at its next renewal, first among what it may take:
+    a full share of stale rows of its own must not leave receivers with no owner."""
+    store = backend.store()
+    await store.start()
+    try:
+        receivers = ["a", "b", "c", "d"]
+
+        def hold(owner: str, now: float) -> Any:
+            return store.write(lambda tx: tx.hold_leases(owner, receivers, 2, now, 3.0))
+
+        assert sorted(await hold("one", 1000.0)) == ["a", "b"]
+        assert sorted(await hold("two", 1000.0)) == ["c", "d"]
+        # Both were cut off for 10 s; "two" renews first and may take any two lapsed ones.
+        assert sorted(await hold("two", 1010.0)) == ["c", "d"]
+        assert sorted(await hold("one", 1010.5)) == ["a", "b"]
+    finally:
+        await store.close()

@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
-from app.sources.alertmanager import SOURCE, label_fingerprint
+from app.sources.alerting import label_fingerprint
+from app.sources.alertmanager import SOURCE
 from app.sources.base import Ignored, Malformed, SourceAuth, Unauthorized
 from fixtures import (
     JSON_VALUES,

@@ -228,6 +228,7 @@ CASES: dict[str, Case] = {
             "branch": "master",
             "actor": "user1",
             "commit": "bcbb5ec396a2c0f828686f14fac9b80b780504f2",
+            "author_email": "user@gitlab.com",
             "ref": "master",
             "tag": "false",
             "pipeline_id": "31",

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from app.sources import alertmanager, github, gitlab, jenkins
+from app.sources import alerting, alertmanager, github, gitlab, grafana, jenkins
 from fixtures import (
     BEYOND_KEEPING,
     RawNumber,
@@ -28,9 +28,9 @@ from fixtures import (
 from providers.webhook import FakeReceiver
 from service import AUTH, LOG_ONLY, serve
 
-SOURCES = (github, gitlab, jenkins, alertmanager)
+SOURCES = (github, gitlab, jenkins, alerting, alertmanager, grafana)
 FIXTURES = sorted(
-    n for s in ("github", "gitlab", "jenkins", "alertmanager") for n in fixture_files(s)
+    n for s in ("github", "gitlab", "jenkins", "alertmanager", "grafana") for n in fixture_files(s)
 )
 
 # Every number a source reads, with a fixture that reaches the code reading it, and where it
@@ -57,6 +57,9 @@ READ = [
     ("gitlab/job_hook.build_failed.json", ("build_duration",)),
     ("gitlab/deployment_hook.success.json", ("deployment_id",)),
     ("alertmanager/firing.multi.v4_fingerprint.json", ("truncatedAlerts",)),
+    ("grafana/firing.single.v11_values.json", ("truncatedAlerts",)),
+    ("grafana/firing.single.v11_values.json", ("orgId",)),
+    ("grafana/resolved.single.v9.json", ("alerts", 0, "orgId")),
 ]
 
 
@@ -121,9 +124,9 @@ def post(client: httpx.Client, name: str, body: bytes) -> httpx.Response:
 
 
 @pytest.mark.parametrize("number", BEYOND_KEEPING)
-@pytest.mark.parametrize(("name", "path"), READ, ids=[".".join(p) for _, p in READ])
+@pytest.mark.parametrize(("name", "path"), READ, ids=[".".join(map(str, p)) for _, p in READ])
 def test_a_read_number_beyond_keeping_gets_400_naming_it(
-    client: httpx.Client, name: str, path: tuple[str, ...], number: str
+    client: httpx.Client, name: str, path: tuple[str | int, ...], number: str
 ) -> None:
     """2^63, 2^64, -2^63-1, 5,000 digits or 1e400 in a field a source reads: 400 naming it."""
     body = dumps(replaced(load(name).payload, path, RawNumber(number)))
@@ -133,7 +136,7 @@ def test_a_read_number_beyond_keeping_gets_400_naming_it(
     if path[-1] == "timestamp":
         assert "build.timestamp" in detail and "out of range" in detail, detail
     else:
-        assert ".".join(path) in detail, detail
+        assert ".".join(map(str, path)) in detail, detail
 
 
 @pytest.mark.parametrize("name", FIXTURES)

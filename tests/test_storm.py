@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -73,5 +74,7 @@ routes:
     digests = [d for d in sent["deliveries"] if d["route"] == "digest"]
     assert digests and all(d["folded"] > 0 for d in digests)
     titles = [r.json()["markdown"]["title"] for r in fake_dingtalk.requests]
-    counted = sorted(int(t.split()[1]) for t in titles if t.startswith("Digest:"))
+    # The robot speaks Chinese by default: "汇总：限流期间共 15 条事件" (or "Digest: 15 events").
+    digest_title = re.compile(r"(?:Digest: |汇总：限流期间共 )(\d+)")
+    counted = sorted(int(m[1]) for t in titles if (m := digest_title.match(t)))
     assert counted == sorted(len(d["event_ids"]) for d in digests), titles

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -11,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.config_state import config_state
 from app.observe import refresh_scrape_gauges
+from app.pollers.status import poll_status
 from app.web.deps import ApiAuth, Ctx, require_api_token
 from app.web.errors import ApiError
 
@@ -19,7 +21,8 @@ router = APIRouter()
 
 @router.get("/api/config", dependencies=[ApiAuth])
 async def get_config(ctx: Ctx) -> dict[str, Any]:
-    return config_state(ctx)
+    polls = await poll_status(ctx.store, ctx.config_in_force(), time.time())
+    return {**config_state(ctx), "polls": polls}
 
 
 @router.post("/-/reload", dependencies=[ApiAuth])

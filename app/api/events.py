@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from app.events import Source, Status
+from app.oncall.annotate import annotate
 from app.web.deps import ApiAuth, Ctx
 
 router = APIRouter(prefix="/api", dependencies=[ApiAuth])
@@ -20,6 +21,6 @@ async def list_events(
     status: Status | None = None,
 ) -> dict[str, Any]:
     events = await ctx.store.read(
-        lambda tx: tx.list_events(limit=limit, source=source, status=status)
+        lambda tx: annotate(tx, tx.list_events(limit=limit, source=source, status=status))
     )
     return {"events": events}

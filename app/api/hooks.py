@@ -1,4 +1,5 @@
-"""POST /hooks/{source}: verify, parse, store, answer — and say exactly why when refusing."""
+"""POST /hooks/{source} and /hooks/generic/{name}: verify, parse, store, answer — and say
+exactly why when refusing."""
 
 from __future__ import annotations
 
@@ -19,13 +20,12 @@ from app.context import AppContext
 from app.ingest import Duplicate
 from app.logs import log
 from app.metrics import WEBHOOKS_REFUSED
-from app.sources import SOURCE_MODULES
+from app.sources import GENERIC_PREFIX, SOURCE_MODULES, resolve, source_family
 from app.sources.base import (
     Ignored,
     JsonDocument,
     Malformed,
     MalformedJson,
-    SourceAuth,
     Unauthorized,
     decoded,
 )
@@ -43,7 +43,7 @@ REFUSAL_REASONS = {
     503: "store_unavailable",
 }
 # Known label values start at 0, so rate() and alerts see the first increment.
-for _source in SOURCE_MODULES:
+for _source in (*SOURCE_MODULES, "generic"):
     for _reason in (*REFUSAL_REASONS.values(), "duplicate", "ignored"):
         WEBHOOKS_REFUSED.labels(_source, _reason)
 
@@ -52,7 +52,7 @@ HOOKS_PREFIX = "/hooks/"
 
 
 class HookFastPath:
-    """Serves POST /hooks/{source} straight from the ASGI scope.
+    """Serves POST /hooks/{source} and /hooks/generic/{name} straight from the ASGI scope.
 
     Webhooks are the hot path. FastAPI's exception, exit-stack and telemetry middlewares
     and its route matching over every console and API route cost about a third as much as
@@ -82,7 +82,8 @@ class HookFastPath:
 
 
 def _hook_source(scope: Scope) -> str | None:
-    """`source` of a /hooks/{source} path (under the app's root_path), else None."""
+    """`source` of a /hooks/{source} path, or `generic/{name}` of a /hooks/generic/{name}
+    one (under the app's root_path), else None."""
     path: str = scope["path"]
     root: str = scope.get("root_path", "")
     if root and path.startswith(root):
@@ -90,6 +91,9 @@ def _hook_source(scope: Scope) -> str | None:
     if not path.startswith(HOOKS_PREFIX):
         return None
     source = path[len(HOOKS_PREFIX) :]
+    if source.startswith(GENERIC_PREFIX):
+        name = source[len(GENERIC_PREFIX) :]
+        return source if name and "/" not in name else None
     return source if source and "/" not in source else None
 
 
@@ -104,8 +108,7 @@ async def handle_hook(request: Request, source: str) -> Response:
         return Response(status_code=400)
     except ApiError as refusal:
         WEBHOOKS_REFUSED.labels(
-            source if source in SOURCE_MODULES else "unknown",
-            REFUSAL_REASONS.get(refusal.status, "other"),
+            source_family(source), REFUSAL_REASONS.get(refusal.status, "other")
         ).inc()
         log(
             logging.WARNING,
@@ -119,16 +122,16 @@ async def handle_hook(request: Request, source: str) -> Response:
 
 
 async def _receive(source: str, request: Request, ctx: AppContext) -> Response:
-    module = SOURCE_MODULES.get(source)
-    if module is None:
-        raise ApiError(
-            404, "unknown source", f"no source named {source!r}; have {sorted(SOURCE_MODULES)}"
-        )
-    body = await read_limited(request, ctx.settings.max_body_bytes)
-    # One config version for the whole request: auth and routing agree.
+    # One config version for the whole request: which generic names exist, auth, mapping
+    # and routing agree.
     config = ctx.config_in_force()
+    found = resolve(source, config.sources)
+    if found is None:
+        raise _unknown(source)
+    module, auth = found
+    body = await read_limited(request, ctx.settings.max_body_bytes)
     try:
-        module.verify(request.headers, body, config.sources.get(source, SourceAuth()))
+        module.verify(request.headers, body, auth)
     except Unauthorized as exc:
         raise ApiError(401, "unauthorized", str(exc)) from exc
     payload = json_document(request.headers.get("content-type"), body, source)
@@ -169,6 +172,17 @@ async def _receive(source: str, request: Request, ctx: AppContext) -> Response:
     return Response(orjson.dumps(answer), status_code=202, media_type="application/json")
 
 
+def _unknown(source: str) -> ApiError:
+    if source.startswith(GENERIC_PREFIX):
+        name = source[len(GENERIC_PREFIX) :]
+        detail = f"no generic source named {name!r} under sources: generic: in routes.yaml"
+    elif source == "generic":
+        detail = "generic sources are posted to /hooks/generic/<name>"
+    else:
+        detail = f"no source named {source!r}; have {[*SOURCE_MODULES, 'generic/<name>']}"
+    return ApiError(404, "unknown source", detail)
+
+
 def _require_json(payload: JsonDocument) -> None:
     try:
         decoded(payload)
@@ -189,6 +203,6 @@ def _dedup_key(source: str, delivery_id: str | None, body: bytes) -> str | None:
 
 
 def _ignored(source: str, reason: str, metric: str = "ignored") -> JSONResponse:
-    WEBHOOKS_REFUSED.labels(source, metric).inc()
+    WEBHOOKS_REFUSED.labels(source_family(source), metric).inc()
     log(logging.INFO, "webhook ignored", source=source, reason=reason)
     return JSONResponse({"ignored": reason}, status_code=200)

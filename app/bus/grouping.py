@@ -52,8 +52,11 @@ class Group:
         self.dispatched[:0] = dispatched
         self.changed = True
 
-    def expire(self, now: float, heard: dict[str, float]) -> list[tuple[Event, str]]:
-        """Take out the firing alerts no longer worth repeating, each with why: no news
+    def expire(
+        self, now: float, heard: dict[str, float], quiet: Quieted | None = None
+    ) -> list[tuple[Event, str, str]]:
+        """Take out the firing alerts no longer worth repeating, each with the stage and
+        why: `quiet` ones (fingerprint -> stage, why: acknowledged), or "stale": no news
         (`heard`: when each fingerprint was last received) for resolve_timeout, or past
         the alert's own endsAt."""
         stale = []
@@ -62,9 +65,10 @@ class Group:
                 continue
             last = heard.get(fingerprint, event.received_at.timestamp())
             why = staleness(event, now, last, self.target.resolve_timeout)
-            if why is not None:
+            found = (quiet or {}).get(fingerprint) or (("stale", why) if why else None)
+            if found is not None:
                 del self.events[fingerprint]
-                stale.append((event, why))
+                stale.append((event, *found))
         return stale
 
     def take(self) -> tuple[list[Event], list[tuple[str, str, str]]]:
@@ -121,16 +125,23 @@ class Flushing:
 Flush = Callable[[list[Flushing]], Awaitable[None]]
 # heard(fingerprints) -> when each was last received (epoch seconds).
 Heard = Callable[[list[str]], Awaitable[dict[str, float]]]
-# stale(group, [(event, why)]): alerts a group stopped repeating.
-Stale = Callable[[Group, list[tuple[Event, str]]], None]
+# fingerprint -> (stage, why) of firing alerts no longer to be repeated (acknowledged).
+Quieted = dict[str, tuple[str, str]]
+# quiet(events): which of these firing alerts must not be repeated any more.
+Quiet = Callable[[list[Event]], Awaitable[Quieted]]
+# stale(group, [(event, stage, why)]): alerts a group stopped repeating.
+Stale = Callable[[Group, list[tuple[Event, str, str]]], None]
 # ended(group): a stored group has nothing left to repeat.
 Ended = Callable[[Group], None]
 
 
 class Grouper:
-    def __init__(self, flush: Flush, heard: Heard, stale: Stale, ended: Ended) -> None:
+    def __init__(
+        self, flush: Flush, heard: Heard, stale: Stale, ended: Ended, quiet: Quiet | None = None
+    ) -> None:
         self._flush = flush
         self._heard = heard
+        self._quiet = quiet
         self._stale = stale
         self._ended = ended
         self._groups: dict[str, Group] = {}
@@ -139,6 +150,10 @@ class Grouper:
         # since under a storm that is one store write for hundreds of deliveries.
         self._immediate: list[Group] = []
         self._immediate_task: asyncio.Task[None] | None = None
+        # How many of those were ever added, and flushed (in order): see `flushed`.
+        self._immediate_added = 0
+        self._immediate_flushed = 0
+        self._immediate_progress = asyncio.Event()
 
     def add(self, dispatch: Dispatch) -> None:
         target = dispatch.target
@@ -147,6 +162,7 @@ class Grouper:
             one_shot = Group(key, target, labels, target.order_key(dispatch.event, key))
             one_shot.add(dispatch)
             self._immediate.append(one_shot)
+            self._immediate_added += 1
             if self._immediate_task is None or self._immediate_task.done():
                 self._immediate_task = asyncio.create_task(self._flush_immediate())
             return
@@ -190,6 +206,14 @@ class Grouper:
     def __len__(self) -> int:
         return len(self._groups) + len(self._immediate)
 
+    async def flushed(self) -> None:
+        """Wait until the groups that flush at once (group_wait 0) added so far are
+        flushed (not those added meanwhile: under a steady stream there always are)."""
+        target = self._immediate_added
+        while self._immediate_flushed < target:
+            self._immediate_progress.clear()
+            await self._immediate_progress.wait()
+
     async def _flush_immediate(self) -> None:
         while self._immediate:
             batch = self._immediate[:IMMEDIATE_BATCH]
@@ -197,6 +221,8 @@ class Grouper:
             flushing = [Flushing(g, *g.take()) for g in batch]
             try:
                 await self._flush(flushing)
+                self._immediate_flushed += len(batch)
+                self._immediate_progress.set()
             except Exception as exc:
                 log(logging.ERROR, "flush failed, will retry", groups=len(batch), error=str(exc))
                 for item in flushing:
@@ -228,10 +254,11 @@ class Grouper:
             return
         try:
             heard = await self._heard(firing)
+            quiet = await self._quiet([group.events[fp] for fp in firing]) if self._quiet else {}
         except Exception as exc:
             log(logging.WARNING, "could not read when alerts were last heard", error=str(exc))
             return
-        stale = group.expire(time.time(), heard)
+        stale = group.expire(time.time(), heard, quiet)
         if stale:
             self._stale(group, stale)
             if not group.events and not group.dispatched:

@@ -7,25 +7,29 @@ ClusterDown received by one replica mutes the pod alerts another one receives.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from app.bus.target import Target
 from app.events import FAILED_STATUSES, Event
-from app.pipeline_state import pipeline_key
+from app.oncall.judge import QUIET, Verdict, judge
+from app.oncall.subjects import subject_key
 from app.routing.config import RoutingConfig
 from app.routing.inhibit import inhibition
 from app.routing.matchers import first_failure
 from app.routing.tree import Route
 from app.store import ReadTx
 from app.store.shared import Activity
+from channels.mentions import Mention
 
 # An alert nobody resolves stops inhibiting others after a day without news (Alertmanager
 # re-sends a firing alert every repeat_interval, 4h by default).
 ACTIVITY_SECONDS = 86400.0
 
 PlanFn = Callable[[Event, ReadTx], "Plan"]
+# (route path, the events of a notification) -> the people to @ in it.
+Mentioner = Callable[[str, Sequence[Event]], tuple[Mention, ...]]
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,8 @@ class Plan:
     inhibited_by: str | None = None
     # What the event starts or ends as a possible inhibitor, to record with it.
     activity: Activity | None = None
+    # Silenced, acknowledged, escalation started or trouble ended (app/oncall/judge.py).
+    oncall: Verdict = QUIET
 
 
 def target_of(route: Route, receiver: str) -> Target:
@@ -74,13 +80,14 @@ def plan(config: RoutingConfig, event: Event, history: ReadTx) -> Plan:
         list(targets.values()),
         inhibited_by,
         activity,
+        judge(event, decision.matches, history, inhibited_by is not None),
     )
 
 
 def _inhibited_by(
     config: RoutingConfig, event: Event, sources: list[tuple[str, str, dict[str, str]]]
 ) -> str | None:
-    own = _activity_key(event)
+    own = subject_key(event)
     found = inhibition(
         config.inhibit_rules,
         event.labels,
@@ -105,22 +112,27 @@ def _activity(config: RoutingConfig, event: Event) -> Activity | None:
             for rule in config.inhibit_rules
         ):
             return None
-        return Activity(_activity_key(event), event.id, dict(event.labels), active=True)
+        return Activity(subject_key(event), event.id, dict(event.labels), active=True)
     if status in {"resolved", "success"}:
-        return Activity(_activity_key(event), event.id, {}, active=False)
+        return Activity(subject_key(event), event.id, {}, active=False)
     return None
-
-
-def _activity_key(event: Event) -> str:
-    """The alert or pipeline an activity is about: an event never inhibits itself."""
-    if event.kind == "pipeline":
-        return "pipeline:" + pipeline_key(event.labels)
-    return "alert:" + event.fingerprint
 
 
 def route_templates(config: RoutingConfig) -> dict[str, str | None]:
     """Each route's template source, by path, for the bus."""
     return {route.path: route.settings.template_source for route in config.tree.walk()}
+
+
+def route_mentions(config: RoutingConfig) -> Mentioner:
+    """Whom each route's `mention:` names in a notification's events, under this config
+    (a route removed since names no one)."""
+    specs = {route.path: route.settings.mention for route in config.tree.walk()}
+
+    def mentions(path: str, events: Sequence[Event]) -> tuple[Mention, ...]:
+        spec = specs.get(path, ())
+        return config.people.mentions(spec, events) if spec else ()
+
+    return mentions
 
 
 def resumer(config: RoutingConfig) -> Callable[[Event, str, str], Target]:

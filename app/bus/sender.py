@@ -32,6 +32,10 @@ Attempt = Callable[[DeliveryRecord, SlidingWindow], Awaitable[bool]]
 Fold = Callable[[list[DeliveryRecord]], Awaitable[DeliveryRecord]]
 
 
+def _newest(delivery: DeliveryRecord) -> str:
+    return max(delivery.event_ids, default="")
+
+
 def _fresh(delivery: DeliveryRecord) -> bool:
     """Never tried and not itself a digest: what a backlog may fold."""
     return not delivery.attempts and delivery.order_key != DIGEST_KEY
@@ -83,7 +87,14 @@ class Sender:
         queue = self._by_key.get(key)
         if queue is None:
             queue = self._by_key[key] = deque()
-        queue.append(delivery)
+        # In the order its events were accepted (ids start with the time), whatever order
+        # the deliveries were made in: after a takeover a subject's earlier event can
+        # become a delivery after its later one. The head being sent stays first.
+        at = len(queue)
+        first_free = 1 if key in self._busy else 0
+        while at > first_free and _newest(queue[at - 1]) > _newest(delivery):
+            at -= 1
+        queue.insert(at, delivery)
         self._fresh += _fresh(delivery)
         if len(queue) == 1 and key not in self._busy:
             self._schedule(key, delivery)
@@ -194,6 +205,11 @@ class Sender:
                 self._schedule(key, queue[0])
         digest.order_key = DIGEST_KEY
         self.enqueue(digest)
+
+    def start(self) -> None:
+        """Begin sending (once)."""
+        if self.task is None:
+            self.task = asyncio.create_task(self.run(), name=f"sender {self.receiver}")
 
     async def drain(self, deadline: float) -> None:
         """Wait until nothing is waiting or in flight, or until `deadline` (monotonic)."""

@@ -60,6 +60,26 @@ class Inhibited:
         return dispatch.event.inhibited_by
 
 
+class Silenced:
+    """Drops events a silence matched when they were routed (judged with the routing, like
+    inhibition, against the silences every replica shares: app/oncall/book.py)."""
+
+    name = "silence"
+
+    def __call__(self, dispatch: Dispatch, now: float) -> str | None:
+        return dispatch.event.silenced_by
+
+
+class Acknowledged:
+    """Drops news of trouble someone acknowledged (an alert firing again, a pipeline still
+    failing) until it resolves; the resolution itself is news."""
+
+    name = "ack"
+
+    def __call__(self, dispatch: Dispatch, now: float) -> str | None:
+        return dispatch.event.acked_by
+
+
 class Dedup:
     """Drops the same news told twice to one route + receiver within dedup_window.
 

@@ -23,14 +23,27 @@ from typing import Any
 from app.bus import records
 from app.bus.channelset import ChannelSet, LiveChannel
 from app.bus.grouping import Flushing, Group, Grouper
+from app.bus.plan import Mentioner
 from app.bus.ratelimit import SlidingWindow
 from app.bus.retry import RetryPolicy
 from app.bus.sender import Sender
-from app.bus.stages import Dedup, Inhibited, OldNews, SendResolved, Stage, TimeMute
+from app.bus.stages import (
+    Acknowledged,
+    Dedup,
+    Inhibited,
+    OldNews,
+    SendResolved,
+    Silenced,
+    Stage,
+    TimeMute,
+)
 from app.bus.target import Dispatch, Target
 from app.events import Event
 from app.logs import log
 from app.metrics import DISPATCHES_DROPPED, SEND_LATENCY
+from app.oncall.book import acked
+from app.oncall.escalation import Escalator
+from app.oncall.tokens import AckLinks, ack_links
 from app.store import (
     OPEN_DELIVERY_STATES,
     DeliveryRecord,
@@ -53,6 +66,9 @@ from channels.redact import Redactor
 
 # Seconds a channel replaced by a reload stays open for sends already under way.
 RETIRED_GRACE = 60.0
+# Seconds between tries to record a send while the store is down: doubling up to the max.
+RECORD_RETRY_FIRST = 0.2
+RECORD_RETRY_MAX = 2.0
 
 TargetFor = Callable[[Event, str, str], Target]
 DispatchKey = tuple[str, str, str]
@@ -64,9 +80,21 @@ class Bus:
         self.policy = policy or RetryPolicy()
         self.channels = ChannelSet()
         self.dedup = Dedup()
-        self.stages: list[Stage] = [OldNews(), SendResolved(), TimeMute(), Inhibited(), self.dedup]
+        self.stages: list[Stage] = [
+            OldNews(),
+            SendResolved(),
+            TimeMute(),
+            Inhibited(),
+            Silenced(),
+            Acknowledged(),
+            self.dedup,
+        ]
         self.grouper = Grouper(
-            self._flush, self._last_heard, self._stopped_repeating, self._group_ended
+            self._flush,
+            self._last_heard,
+            self._stopped_repeating,
+            self._group_ended,
+            self._acknowledged,
         )
         # Receiver -> until when this replica may send to it (its lease, less a margin).
         self._leases: dict[str, float] = {}
@@ -74,6 +102,7 @@ class Bus:
         # store's open work again does not take them twice.
         self._taken: set[DispatchKey] = set()
         self._queued: set[str] = set()
+        self._resuming: set[str] = set()
         self._target_for: TargetFor | None = None
         self._senders: dict[str, Sender] = {}
         self._events: dict[str, list[Event]] = {}
@@ -85,19 +114,34 @@ class Bus:
         self._retired: dict[str, LiveChannel] = {}
         # Route path -> its template source in the config in force (see configure).
         self._route_templates: dict[str, str | None] = {}
+        self._mentions: Mentioner | None = None
         self._closers: dict[asyncio.Task[None], LiveChannel] = {}
+        self.escalator = Escalator(store, self)
+        # Signs the acknowledgement links of messages (set once the store has the key).
+        self.links: AckLinks | None = None
+        # Deliveries sent whose new state the store has not taken yet (it is down). While
+        # there are any, nothing more is sent: whoever resumes the receiver would find
+        # each such send still open and send it again.
+        self._unrecorded: set[str] = set()
+        self._closing = False
 
     # -- ownership ----------------------------------------------------------------
 
-    def hold(self, leases: Mapping[str, float], margin: float) -> None:
+    def hold(self, leases: Mapping[str, float], margin: float, gained: Iterable[str] = ()) -> None:
         """The receivers this replica holds leases on, and when each lapses: it sends to
-        them until `margin` before that, so it has stopped before another may start."""
+        them until `margin` before that, so it has stopped before another may start.
+        New events for the `gained` ones wait in the store until `take_over` has taken
+        their older work in hand, so that each subject is told in order."""
         self._leases = {receiver: until - margin for receiver, until in leases.items()}
+        self._resuming |= set(gained)
 
     def owned(self) -> set[str]:
         return set(self._leases)
 
     def owns(self, receiver: str) -> bool:
+        """Whether this replica may send to the receiver now. Taking work in for it only
+        needs the lease held (`owned`): a renewal late under load must not turn work away,
+        to come back later behind what arrived meanwhile."""
         return self._leases.get(receiver, 0.0) > time.time()
 
     def lapsed(self) -> set[str]:
@@ -106,46 +150,68 @@ class Bus:
         return {receiver for receiver, until in self._leases.items() if until <= now}
 
     async def take_over(self, receivers: set[str]) -> int:
-        """Carry on these receivers' work as their last owner left it; how much was open."""
+        """Carry on these receivers' work as their last owner left it; how much was open.
+
+        Their senders start once all of it is queued: a subject's earlier event may
+        still be a dispatch when its later one is a stored delivery already (the last
+        owner died between the two), and the sender puts each subject's deliveries in
+        event order only among those it has.
+        """
         names = sorted(receivers)
         news = await self.store.read(lambda tx: tx.news_of(names, time.time()))
         self.dedup.load(news)
-        for receiver in names:
-            await self._open_sender(receiver)
-        groups = await self.store.read(lambda tx: tx.groups_of(names))
-        ids = [i for g in groups for i in g.firing]
-        events = {e.id: e for e in await self.store.read(lambda tx: tx.events_by_ids(ids))}
-        for state in groups:
-            firing = [events[i] for i in state.firing if i in events]
-            if firing and self._target_for is not None:
-                target = self._target_for(firing[0], state.route, state.receiver)
-                self.grouper.resume(state, target, firing)
-        return await self.pick_up(receivers) + len(groups)
+        try:
+            for receiver in names:
+                await self._open_sender(receiver)
+            groups = await self.store.read(lambda tx: tx.groups_of(names))
+            ids = [i for g in groups for i in g.firing]
+            events = {e.id: e for e in await self.store.read(lambda tx: tx.events_by_ids(ids))}
+            for state in groups:
+                firing = [events[i] for i in state.firing if i in events]
+                if firing and self._target_for is not None:
+                    target = self._target_for(firing[0], state.route, state.receiver)
+                    self.grouper.resume(state, target, firing)
+            resumed = await self.pick_up(receivers, resuming=True)
+            await self.grouper.flushed()
+        finally:
+            self._resuming -= receivers
+            for receiver in names:
+                sender = self._senders.get(receiver)
+                if sender is not None:
+                    sender.start()
+        # What arrived for them meanwhile, after what was older.
+        return resumed + await self.pick_up(receivers) + len(groups)
 
     async def let_go(self, receivers: set[str], drain: bool = False) -> None:
         """Stop working for receivers another replica owns now (or is handed: `drain`
         lets sends under way end first). Their open work stays in the store for it."""
         for receiver in receivers:
             self._leases.pop(receiver, None)
+        self._resuming -= receivers
         self.grouper.drop(receivers)
         self.dedup.forget(receivers)
+        self.escalator.forget(receivers)
         for receiver in receivers:
             sender = self._senders.pop(receiver, None)
             if sender is not None:
                 if drain:
                     await sender.quiesce()
                 await sender.stop()
+                # Still open: the next owner picks them up. Finished ones stay reserved
+                # until their final state is stored (see _store).
+                self._queued -= sender.delivery_ids()
         self._taken = {k for k in self._taken if k[2] not in receivers}
-        self._queued = set()
-        for sender in self._senders.values():
-            self._queued |= sender.delivery_ids()
+        if drain:
+            # Handed over, not lost: what was sent is recorded before the lease goes, or
+            # the next owner would find it still open and send it again.
+            await self.recorded()
 
-    async def pick_up(self, receivers: set[str] | None = None) -> int:
+    async def pick_up(self, receivers: set[str] | None = None, resuming: bool = False) -> int:
         """Take in hand the open work stored for owned receivers (all, or these) that this
         replica does not have yet: what another replica accepted for them, what a
         previous owner left. How many dispatches and deliveries were picked up."""
         names = sorted(
-            r for r in (self.owned() if receivers is None else receivers) if self.owns(r)
+            r for r in (self.owned() if receivers is None else receivers) if r in self._leases
         )
         if not names:
             return 0
@@ -162,12 +228,13 @@ class Bus:
         for event_id, route, receiver in waiting:
             event = events.get(event_id)
             if event is not None and self._target_for is not None:
-                self.submit(event, [self._target_for(event, route, receiver)])
-        return len(fresh) + len(waiting)
+                self.submit(event, [self._target_for(event, route, receiver)], resuming)
+        steps = await self.escalator.load(names)
+        return len(fresh) + len(waiting) + steps
 
     def woken(self, receivers: set[str]) -> None:
         """Another replica stored work for these receivers (the store's wake-up)."""
-        mine = {r for r in receivers if self.owns(r)}
+        mine = receivers & self.owned()
         if mine:
             self._spawn(self._pick_up_quietly(mine))
 
@@ -180,15 +247,18 @@ class Bus:
 
     # -- intake -----------------------------------------------------------------
 
-    def submit(self, event: Event, targets: Iterable[Target]) -> set[str]:
+    def submit(self, event: Event, targets: Iterable[Target], resuming: bool = False) -> set[str]:
         """Hand a stored event's (route, receiver) targets to the stages and groups; the
-        receivers owned by other replicas are returned, to be woken."""
+        receivers owned by other replicas are returned, to be woken. Those being taken
+        over are left in the store for the takeover (unless it is `resuming` them)."""
         now = time.time()
         elsewhere: set[str] = set()
         dropped: list[Suppression] = []
         for target in targets:
-            if not self.owns(target.receiver):
+            if target.receiver not in self._leases:
                 elsewhere.add(target.receiver)
+                continue
+            if target.receiver in self._resuming and not resuming:
                 continue
             dispatch = Dispatch(event, target)
             if dispatch.key in self._taken:
@@ -229,11 +299,16 @@ class Bus:
         # repeating a firing alert is fresh news that it still fires.
         return await self.store.read(lambda tx: tx.last_heard(fingerprints))
 
-    def _stopped_repeating(self, group: Group, stale: list[tuple[Event, str]]) -> None:
+    async def _acknowledged(self, firing: list[Event]) -> dict[str, tuple[str, str]]:
+        # A group's repeats of an acknowledged alert stop as its news does (Acknowledged).
+        found = await self.store.read(lambda tx: acked(tx, firing))
+        return {fingerprint: (Acknowledged.name, why) for fingerprint, why in found.items()}
+
+    def _stopped_repeating(self, group: Group, stale: list[tuple[Event, str, str]]) -> None:
         target = group.target
         suppressed = [
-            Suppression(event.id, target.route, target.receiver, "stale", why)
-            for event, why in stale
+            Suppression(event.id, target.route, target.receiver, stage, why)
+            for event, stage, why in stale
         ]
         self._suppress(suppressed, "alert gone stale")
 
@@ -249,11 +324,15 @@ class Bus:
         # passes dedup changes its memory, and all that passes is flushed).
         told, forgotten = self.dedup.drain()
 
+        stale: set[str] = set()
+
         def write(tx: WriteTx) -> None:
             tx.remember_news(told)
             tx.forget_news(forgotten)
+            stale.clear()  # the write may run again
             for delivery, flushing in made:
-                tx.insert_delivery(delivery, flushing.dispatched)
+                if not tx.insert_delivery(delivery, flushing.dispatched):
+                    stale.add(delivery.id)
             for flushing in batch:
                 group = flushing.group
                 if group.repeats:
@@ -270,7 +349,10 @@ class Bus:
             raise
         for flushing in batch:
             self._taken.difference_update(flushing.dispatched)
+        self._queued -= stale
         for delivery, flushing in made:
+            if delivery.id in stale:
+                continue
             # The line that ties a delivery id to its events and route, whatever happens.
             records.log_delivery(
                 logging.INFO,
@@ -283,6 +365,41 @@ class Bus:
                 self._events[delivery.id] = flushing.events
                 self._enqueue(delivery, reserved=True)
 
+    async def deliver_new(
+        self, deliveries: list[DeliveryRecord], write: Callable[[WriteTx], list[DeliveryRecord]]
+    ) -> list[DeliveryRecord]:
+        """Store new deliveries made outside a flush (escalation steps, acknowledgements):
+        `write` stores those of `deliveries` it decides to, with whatever goes with them,
+        and returns them; each is then sent from here or its receiver's owner is woken."""
+        ids = {d.id for d in deliveries}
+        self._queued |= ids
+        try:
+            stored = await self.store.write(write)
+        except BaseException:
+            self._queued -= ids
+            raise
+        self._queued -= ids - {d.id for d in stored}
+        for delivery in stored:
+            records.log_delivery(
+                logging.INFO, "delivery queued", delivery, route=delivery.route, note=delivery.note
+            )
+            self._enqueue(delivery, reserved=True)
+        return stored
+
+    def stopped(self, step_ids: list[str]) -> None:
+        """These escalation steps were stopped (acknowledged): not to be fired from here."""
+        self.escalator.forget(ids=step_ids)
+
+    def channel_type(self, receiver: str) -> str:
+        live = self._live(receiver)
+        return live.type_name if live else "unknown"
+
+    def target_for(self, event: Event, route: str, receiver: str) -> Target:
+        """The target of stored work under the config in force."""
+        if self._target_for is None:
+            return Target(route, receiver)
+        return self._target_for(event, route, receiver)
+
     def _delivery_for(self, flushing: Flushing) -> DeliveryRecord:
         live = self._live(flushing.group.target.receiver)
         delivery = records.for_flush(flushing, live.type_name if live else "unknown")
@@ -292,7 +409,7 @@ class Bus:
 
     # -- sending ----------------------------------------------------------------
 
-    def _sender(self, receiver: str) -> Sender:
+    def _sender(self, receiver: str, start: bool = True) -> Sender:
         sender = self._senders.get(receiver)
         if sender is None:
             live = self._live(receiver)
@@ -301,16 +418,17 @@ class Bus:
             sender = Sender(
                 receiver, SlidingWindow(limit, window), self._attempt, self._fold, concurrency
             )
-            sender.task = asyncio.create_task(sender.run(), name=f"sender {receiver}")
             self._senders[receiver] = sender
+            if start:
+                sender.start()
         return sender
 
     async def _open_sender(self, receiver: str) -> None:
-        """The receiver's sender, its window holding the sends its previous owner made
+        """The receiver's sender (not started), its window holding the sends its previous owner made
         (its provider counts those too) and any penalty still running."""
         if receiver in self._senders:
             return
-        sender = self._sender(receiver)
+        sender = self._sender(receiver, start=False)
         since = time.time() - sender.limiter.window
 
         def read(tx: ReadTx) -> tuple[list[float], float]:
@@ -326,7 +444,7 @@ class Bus:
         stored it: picking up, which reads what the store lists as open, may have seen it
         already, and must not have queued it too.
         """
-        if not self.owns(delivery.receiver):
+        if delivery.receiver not in self._leases:
             self._queued.discard(delivery.id)
             self._spawn(self.store.wake({delivery.receiver}))
             return
@@ -336,8 +454,9 @@ class Bus:
         self._sender(delivery.receiver).enqueue(delivery)
 
     async def _attempt(self, delivery: DeliveryRecord, limiter: SlidingWindow) -> bool:
-        if not self.owns(delivery.receiver):
-            # The lease lapsed (renewals failing): another replica may be sending now.
+        if not self.owns(delivery.receiver) or self._unrecorded:
+            # The lease lapsed (renewals failing): another replica may be sending now. Or
+            # sends cannot be recorded: each would be sent again by the next owner.
             delivery.next_attempt_at = time.time() + 1.0
             return False
         live = self._live(delivery.receiver)
@@ -358,6 +477,10 @@ class Bus:
             is_fallback=delivery.is_fallback,
             folded=len(events) - len(listed),
             template=self._template_for(delivery),
+            note=delivery.note,
+            ack_links=ack_links(self.links, delivery, listed),
+            mentions=self._mentions(delivery.route, listed) if self._mentions else (),
+            delivery_id=delivery.id,
         )
         try:
             result = await self._tell(live, delivery, notification, limiter)
@@ -439,10 +562,32 @@ class Bus:
             self._queued.discard(delivery.id)
 
     async def _record_sent(self, delivery: DeliveryRecord) -> None:
-        try:
-            await self._store(delivery)
-        except StoreUnavailable as exc:
-            records.log_delivery(logging.ERROR, "sent, but not recorded", delivery, error=str(exc))
+        """Store a sent delivery's state, trying again while the store is down (sending
+        waits meanwhile, see _attempt): unrecorded, it would be sent again by whoever
+        resumes the receiver. Given up only when the bus closes."""
+        pause = RECORD_RETRY_FIRST
+        while True:
+            try:
+                await self._store(delivery)
+            except StoreUnavailable as exc:
+                if delivery.id not in self._unrecorded:
+                    records.log_delivery(
+                        logging.ERROR,
+                        "sent, not recorded yet: sending waits until the store is back",
+                        delivery,
+                        error=str(exc),
+                    )
+                self._unrecorded.add(delivery.id)
+                if self._closing:
+                    records.log_delivery(logging.ERROR, "sent, but not recorded", delivery)
+                    return
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, RECORD_RETRY_MAX)
+            else:
+                if delivery.id in self._unrecorded:
+                    self._unrecorded.discard(delivery.id)
+                    records.log_delivery(logging.INFO, "sent, recorded late", delivery)
+                return
 
     async def _failed(
         self, delivery: DeliveryRecord, detail: str, retry_after: float | None
@@ -528,13 +673,15 @@ class Bus:
         channels: Mapping[str, ChannelConfig],
         route_templates: Mapping[str, str | None],
         target_for: TargetFor | None = None,
+        mentions: Mentioner | None = None,
     ) -> None:
         """Apply a loaded config: its channels, their budgets and concurrency, each
-        route's template, and the targets of work stored earlier (`target_for`: by event,
-        route path and receiver). Waiting and retrying deliveries use them from their next
-        attempt."""
+        route's template, the targets of work stored earlier (`target_for`: by event,
+        route path and receiver) and whom each route @-s (`mentions`). Waiting and
+        retrying deliveries use them from their next attempt."""
         self._use_channels(channels)
         self._route_templates = dict(route_templates)
+        self._mentions = mentions
         if target_for is not None:
             self._target_for = target_for
         for receiver, sender in self._senders.items():
@@ -590,12 +737,14 @@ class Bus:
 
     async def close(self, grace: float) -> None:
         """Flush waiting groups, give senders `grace` seconds, then stop; rows keep the rest."""
+        await self.escalator.stop()
         await self.grouper.flush_all()
         deadline = time.monotonic() + grace
         for sender in self._senders.values():
             await sender.drain(deadline)
         for sender in self._senders.values():
             await sender.stop()
+        self._closing = True
         await self.recorded()
         for closer, live in list(self._closers.items()):
             closer.cancel()

@@ -21,11 +21,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from app.events import utcnow
+from app.pollers.spec import POLL_SPECS, PollSpec
 from app.routing.crossref import cross_reference_errors
 from app.routing.errors import ConfigError, ConfigInvalid
 from app.routing.inhibit import InhibitRule
 from app.routing.intervals import NamedInterval
 from app.routing.limits import MAX_FILE_BYTES, count_problems
+from app.routing.people import Directory
 from app.routing.rendercheck import template_errors
 from app.routing.schema import RoutesFile, RouteSpec
 from app.routing.schemaerrors import located, pydantic_errors
@@ -48,10 +50,14 @@ class RoutingConfig:
     loaded_at: datetime
     tree: Route
     sources: Mapping[str, SourceAuth] = field(default_factory=dict)
+    # The CI systems whose APIs are polled, by source (app/pollers/).
+    polls: Mapping[str, PollSpec] = field(default_factory=dict)
     channels: Mapping[str, ChannelConfig] = field(default_factory=dict)
     time_intervals: Mapping[str, NamedInterval] = field(default_factory=dict)
     inhibit_rules: tuple[InhibitRule, ...] = ()
     warnings: tuple[str, ...] = ()
+    # `people:`: whom a route's `mention:` finds in events.
+    people: Directory = field(default_factory=Directory)
 
     def decide(self, labels: Mapping[str, str]) -> RoutingDecision:
         """Where an event with these labels goes under this version of the config."""
@@ -143,13 +149,14 @@ def _parse(raw: bytes, file: str, env: Mapping[str, str]) -> RoutingConfig:
     except ValidationError as exc:
         errors.extend(pydantic_errors(exc, doc, file, prefix=()))
     channels = _validate_channels(doc, file, errors)
+    polls = _validate_polls(doc, file, errors)
     errors.extend(
         ConfigError(file, doc.line_of(loc), message, public)
         for loc, message, public in cross_reference_errors(doc.data)
     )
     if errors or spec is None:
         raise ConfigInvalid(errors)
-    config = _build(spec, channels, file, short_hash(raw))
+    config = _build(spec, channels, polls, file, short_hash(raw))
     rendering = template_errors(config.channels, config.tree, doc, file)
     if rendering:
         raise ConfigInvalid(rendering)
@@ -183,11 +190,55 @@ def _validate_channels(
     return channels
 
 
+def _validate_polls(doc: YamlDocument, file: str, errors: list[ConfigError]) -> dict[str, PollSpec]:
+    """Each `sources.<ci>.poll` against its CI's settings (app/pollers/spec.py)."""
+    raw_sources = doc.data.get("sources")
+    polls: dict[str, PollSpec] = {}
+    if not isinstance(raw_sources, dict):
+        return polls  # RoutesFile reported the shape
+    for name, entry in raw_sources.items():
+        if name == "generic":
+            continue  # senders by name: none has a CI API to poll
+        raw = entry.get("poll") if isinstance(entry, dict) else None
+        if not isinstance(raw, dict):
+            continue  # absent, or a shape RoutesFile reported
+        spec = POLL_SPECS.get(name)
+        if spec is None:
+            known = ", ".join(POLL_SPECS)
+            line = doc.line_of(("sources", name, "poll"))
+            message = f"source {name!r} cannot be polled (polled: {known})"
+            errors.append(ConfigError(file, line, message, f"cannot be polled (polled: {known})"))
+            continue
+        try:
+            polls[name] = spec.model_validate(raw)
+        except ValidationError as exc:
+            errors.extend(pydantic_errors(exc, doc, file, prefix=("sources", name, "poll")))
+    return polls
+
+
+def _poll_warnings(polls: dict[str, PollSpec]) -> tuple[str, ...]:
+    anonymous = sorted(name for name, poll in polls.items() if poll.token_value() is None)
+    if not anonymous:
+        return ()
+    return (
+        f"polled without a token (public data only, lowest rate limits): {', '.join(anonymous)}",
+    )
+
+
 def _build(
-    spec: RoutesFile, channels: dict[str, ChannelConfig], file: str, digest: str
+    spec: RoutesFile,
+    channels: dict[str, ChannelConfig],
+    polls: dict[str, PollSpec],
+    file: str,
+    digest: str,
 ) -> RoutingConfig:
     intervals = {i.name: i for i in spec.time_intervals}
     d = spec.defaults
+    if d.language is not None:
+        channels = {
+            name: cfg if cfg.language else cfg.model_copy(update={"language": d.language})
+            for name, cfg in channels.items()
+        }
     root_settings = RouteSettings(
         receivers=spec.fallback,
         group_by=d.group_by,
@@ -207,17 +258,25 @@ def _build(
         (f"channels disabled (URL or key resolved empty): {', '.join(disabled)}",)
         if disabled
         else ()
-    )
+    ) + _poll_warnings(polls)
     return RoutingConfig(
         path=file,
         hash=digest,
         loaded_at=utcnow(),
         tree=tree,
-        sources=MappingProxyType({str(k): v for k, v in spec.sources.items()}),
+        # The raw poll blocks stay behind: their settings, secrets typed, are `polls`.
+        sources=MappingProxyType(
+            {
+                key: auth.model_copy(update={"poll": None}) if auth.poll is not None else auth
+                for key, auth in spec.sources.by_key().items()
+            }
+        ),
+        polls=MappingProxyType(polls),
         channels=MappingProxyType(channels),
         time_intervals=MappingProxyType(intervals),
         inhibit_rules=spec.inhibit_rules,
         warnings=warnings,
+        people=Directory.of(spec.people),
     )
 
 
@@ -250,6 +309,7 @@ _INHERITED = (
     "dedup_window",
     "send_resolved",
     "resolve_timeout",
+    "mention",
 )
 
 
@@ -268,4 +328,6 @@ def _inherit(
     if spec.template is not None:
         own["template"] = compile_template(spec.template)
         own["template_source"] = spec.template
+    if spec.escalate is not None:
+        own["escalate"] = tuple((s.after.total_seconds(), s.to) for s in spec.escalate)
     return replace(parent, **own)

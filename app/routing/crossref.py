@@ -85,6 +85,12 @@ def _route_problems(
             if name not in channels:
                 message = f'undefined channel "{name}" in route {path}'
                 yield (*here, "to", i), message, f"undefined channel in route {path}"
+        for step, item in _mappings(route.get("escalate")):
+            for i, name in _strings(item.get("to")):
+                if name not in channels:
+                    message = f'undefined channel "{name}" in route {path} escalate[{step}]'
+                    public = f"undefined channel in route {path} escalate[{step}]"
+                    yield (*here, "escalate", step, "to", i), message, public
         for key in ("mute_when", "active_when"):
             for i, name in _strings(route.get(key)):
                 if name not in intervals:

@@ -6,6 +6,7 @@ own `config_model` from `channels.CHANNEL_TYPES`, so new channel types need no c
 
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 from functools import cache
 from typing import Annotated, Any, Literal, get_args, get_origin
@@ -14,14 +15,18 @@ import jinja2
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from app.durations import Duration
-from app.events import Source
+from app.pollers.spec import POLL_SPECS
 from app.routing.errors import ConfigValueError
 from app.routing.inhibit import InhibitRule
 from app.routing.intervals import NamedInterval
 from app.routing.matchers import MatcherField
+from app.routing.people import MentionSpec, PeopleSpec
+from app.sources import generic_key
 from app.sources.base import SourceAuth
+from app.sources.generic_config import GenericName, GenericSourceConfig
 from channels import CHANNEL_TYPES
 from channels.templating import compile_template
+from channels.wording import Language
 
 
 def _compiles(source: str) -> str:
@@ -41,6 +46,39 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+# Most steps one route escalates in, and receivers per step: far above any real chain.
+MAX_ESCALATION_STEPS = 20
+MAX_STEP_RECEIVERS = 50
+
+
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("must be longer than 0s")
+    return value
+
+
+class EscalationStep(_Strict):
+    """One `escalate:` item: when trouble routed here is neither acknowledged nor resolved
+    `after` its first event, it is sent `to` these receivers too."""
+
+    after: Annotated[Duration, AfterValidator(_positive)]
+    to: tuple[str, ...] = Field(min_length=1, max_length=MAX_STEP_RECEIVERS)
+
+
+def _in_order(steps: tuple[EscalationStep, ...]) -> tuple[EscalationStep, ...]:
+    for earlier, later in itertools.pairwise(steps):
+        if later.after <= earlier.after:
+            raise ValueError("steps must come in order of `after`, each later than the one before")
+    return steps
+
+
+Escalation = Annotated[
+    tuple[EscalationStep, ...],
+    Field(max_length=MAX_ESCALATION_STEPS),
+    AfterValidator(_in_order),
+]
+
+
 class RouteSpec(_Strict):
     """One `routes:` item. Unset settings (None) are inherited from the parent route."""
 
@@ -58,6 +96,9 @@ class RouteSpec(_Strict):
     send_resolved: bool | None = None
     resolve_timeout: Duration | None = None
     template: TemplateSource | None = None
+    escalate: Escalation | None = None
+    # Who to @ in its messages: `actor`, `label:<name>` (app/routing/people.py).
+    mention: tuple[MentionSpec, ...] | None = None
 
 
 class Defaults(_Strict):
@@ -72,29 +113,54 @@ class Defaults(_Strict):
     # A firing alert with no news for this long (and past its own endsAt, if it has one)
     # stops being repeated and is shown as stale.
     resolve_timeout: Duration = timedelta(hours=24)
+    # The language of every channel that does not set its own (channels/wording.py).
+    language: Language | None = None
+
+
+class SourcesSpec(_Strict):
+    """`sources:`: how each built-in source's posts are authenticated, and each generic
+    sender by name (its auth and its mapping, app/sources/generic_config.py)."""
+
+    github: SourceAuth = Field(default_factory=SourceAuth)
+    gitlab: SourceAuth = Field(default_factory=SourceAuth)
+    jenkins: SourceAuth = Field(default_factory=SourceAuth)
+    alertmanager: SourceAuth = Field(default_factory=SourceAuth)
+    grafana: SourceAuth = Field(default_factory=SourceAuth)
+    generic: dict[GenericName, GenericSourceConfig] = Field(default_factory=dict)
+
+    def by_key(self) -> dict[str, SourceAuth]:
+        """Each source's entry by the name a post is sent to: `github`, `generic/<name>`."""
+        builtin = {name: getattr(self, name) for name in type(self).model_fields}
+        del builtin["generic"]
+        return {**builtin, **{generic_key(n): c for n, c in self.generic.items()}}
 
 
 class RoutesFile(_Strict):
     """The whole file."""
 
-    sources: dict[Source, SourceAuth] = Field(default_factory=dict)
+    sources: SourcesSpec = Field(default_factory=SourcesSpec)
     channels: dict[str, dict[str, Any]] = Field(default_factory=dict)
     defaults: Defaults = Defaults()
     time_intervals: tuple[NamedInterval, ...] = ()
     routes: tuple[RouteSpec, ...] = ()
     fallback: tuple[str, ...] = ()
     inhibit_rules: tuple[InhibitRule, ...] = ()
+    people: PeopleSpec = Field(default_factory=dict)
 
 
 @cache
 def schema_words() -> frozenset[str]:
-    """Every key and literal value the file's models (channels' included) define.
+    """Every key and literal value the file's models (channels' and polls' included) define.
 
     A public error may name these (they are ours, not the file's); any other key in its
     location is shown as `*`.
     """
     words: set[str] = set()
-    pending: list[Any] = [RoutesFile, *(t.config_model for t in CHANNEL_TYPES.values())]
+    pending: list[Any] = [
+        RoutesFile,
+        *(t.config_model for t in CHANNEL_TYPES.values()),
+        *POLL_SPECS.values(),
+    ]
     seen: set[int] = set()
     while pending:
         kind = pending.pop()

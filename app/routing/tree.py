@@ -42,6 +42,10 @@ class RouteSettings:
     active_when: tuple[NamedInterval, ...] = ()
     template: jinja2.Template | None = field(default=None, compare=False)
     template_source: str | None = None
+    # (after in seconds, receivers) per `escalate:` step, in order.
+    escalate: tuple[tuple[float, tuple[str, ...]], ...] = ()
+    # Where to find the people to @ in each event (`actor`, `label:owner`).
+    mention: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -34,6 +34,10 @@ class SourceAuth(BaseModel):
 
     secret: SecretStr | None = None
     token: SecretStr | None = None
+    # Polling the CI's API instead of (or besides) its webhooks: validated per CI by
+    # app/pollers/spec.py, as a channel's settings are by its type, and kept out of the
+    # config in force (app/routing/config.py hands it over as RoutingConfig.polls).
+    poll: dict[str, Any] | None = None
 
     def configured(self) -> bool:
         return bool(
@@ -295,6 +299,32 @@ def url_path(url: str | None) -> str:
         return urlsplit(url).path.strip("/")
     except ValueError:
         return ""
+
+
+def http_url(value: object) -> str | None:
+    """`value` when it is an absolute http(s) URL, else None: only those are kept as links
+    (a `javascript:` or relative URL from a payload is dropped, not shown as a link)."""
+    if not isinstance(value, str) or not value.lower().startswith(("http://", "https://")):
+        return None
+    try:
+        return value if urlsplit(value).netloc else None
+    except ValueError:
+        return None
+
+
+class CommitAuthor(Payload):
+    email: str | None = None
+
+
+class Commit(Payload):
+    """A commit as GitHub's head_commit and GitLab's pipeline `commit` give it."""
+
+    author: CommitAuthor | None = None
+
+    def author_email(self) -> str | None:
+        """The author's address, for `people:` to find them by; not one when redacted."""
+        email = self.author.email if self.author else None
+        return email if email and "@" in email else None
 
 
 def extend_labels(labels: Labels, **extra: object) -> Labels:

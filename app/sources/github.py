@@ -9,6 +9,7 @@ from typing import Any
 
 from app.events import Event, Kind, Labels, Source, Status, base_labels
 from app.sources.base import (
+    Commit,
     Ignored,
     Int64,
     Malformed,
@@ -105,6 +106,7 @@ class _WorkflowRun(_Run):
     run_started_at: Timestamp = None
     actor: _Account | None = None
     triggering_actor: _Account | None = None
+    head_commit: Commit | None = None
 
 
 class _Workflow(Payload):
@@ -228,6 +230,7 @@ def _workflow_run(payload: Any) -> Event:
         branch=run.head_branch,
         commit=run.head_sha,
         actor=_login(run.actor, run.triggering_actor),
+        author_email=run.head_commit.author_email() if run.head_commit else None,
         workflow=workflow,
         event=run.event,
         run_number=run.run_number,

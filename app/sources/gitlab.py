@@ -7,6 +7,7 @@ from typing import Any
 
 from app.events import Event, Kind, Labels, Source, Status, base_labels
 from app.sources.base import (
+    Commit,
     DurationSeconds,
     Ignored,
     Int64,
@@ -88,6 +89,7 @@ class _PipelineAttributes(Payload):
 
 class PipelineHook(_Hook):
     object_attributes: _PipelineAttributes
+    commit: Commit | None = None
 
 
 class _JobPipeline(Payload):
@@ -192,6 +194,7 @@ def _pipeline(payload: Any) -> Event:
         ref=run.ref,
         tag=run.tag,
         commit=run.sha,
+        author_email=hook.commit.author_email() if hook.commit else None,
         pipeline_id=run.id,
         pipeline_iid=run.iid,
         pipeline_source=run.source,

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar
 
 from app.events import Event
+from app.store.oncall import OncallReads, OncallWrites
+from app.store.polls import PollReads, PollWrites
 from app.store.shared import SharedReads, SharedWrites
 
 T = TypeVar("T")
@@ -58,6 +60,10 @@ class DeliveryRecord:
     order_key: str = ""
     # The digest this delivery was folded into (state "folded").
     folded_into: str | None = None
+    # Why it was sent besides its events' news: "escalation" (with its note, "escalated:
+    # not acknowledged for 10m") or "acknowledgement" ("acknowledged by …"); "" for news.
+    purpose: str = ""
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,8 @@ class Retention:
     pipeline_runs: float
     # Runs kept per pipeline+branch whatever their age: the longest streak reported.
     keep_runs: int = 1001
+    # Expired silences, listed until then (Alertmanager keeps them 120 h).
+    silences: float = 5 * 86400.0
 
 
 class RunHistory(Protocol):
@@ -104,7 +112,7 @@ class RunHistory(Protocol):
         ...
 
 
-class WriteTx(RunHistory, SharedWrites, Protocol):
+class WriteTx(RunHistory, SharedWrites, OncallWrites, PollWrites, Protocol):
     def remember_delivery(self, key: str) -> bool:
         """Remember a sender's delivery key; False when it was already remembered."""
         ...
@@ -121,9 +129,10 @@ class WriteTx(RunHistory, SharedWrites, Protocol):
 
     def insert_delivery(
         self, delivery: DeliveryRecord, dispatched: list[tuple[str, str, str]]
-    ) -> None:
+    ) -> bool:
         """Store a new delivery, tied to its events; the (event_id, route, receiver)
-        dispatches it covers end."""
+        dispatches it covers end. False, and nothing stored, when none of them was still
+        open: another flush (another replica's, or a retried one) made their delivery."""
         ...
 
     def save_delivery(self, delivery: DeliveryRecord) -> None:
@@ -144,7 +153,7 @@ class WriteTx(RunHistory, SharedWrites, Protocol):
         ...
 
 
-class ReadTx(RunHistory, SharedReads, Protocol):
+class ReadTx(RunHistory, SharedReads, OncallReads, PollReads, Protocol):
     def list_events(
         self,
         *,
@@ -195,10 +204,11 @@ class Store(Protocol):
 
     async def close(self) -> None: ...
 
-    async def write(self, fn: Callable[[WriteTx], T]) -> T:
+    async def write(self, fn: Callable[[WriteTx], T], urgent: bool = False) -> T:
         """Run `fn` in a transaction; its effects are durable when this returns. `fn` may
         run again in a new transaction when the database undid the first (a deadlock lost
-        to another replica): its effects belong in `tx`."""
+        to another replica): its effects belong in `tx`. An `urgent` write goes ahead of
+        those queued (a replica renewing its leases)."""
         ...
 
     async def read(self, fn: Callable[[ReadTx], T]) -> T: ...

@@ -9,6 +9,7 @@ thread that takes everything queued at once and answers each loop once per batch
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import queue
 import threading
@@ -44,31 +45,57 @@ class Write(Pending):
     abandoned: bool = False
 
 
+# Wakes the thread for an urgent job, which waits in its own lane.
+_NUDGE: Any = object()
+
+
 class Queue(Generic[J]):
-    """Jobs for one thread; `None` asks the thread to stop once what precedes it is done."""
+    """Jobs for one thread; `None` asks the thread to stop once what precedes it is done.
+
+    Urgent jobs (a replica renewing its leases) go into the next batch ahead of everything
+    queued: under a storm the queue holds seconds of webhooks, and a lease renewed that
+    late would lapse and hand the replica's receivers to another.
+    """
 
     def __init__(self) -> None:
         self._jobs: queue.SimpleQueue[J | None] = queue.SimpleQueue()
+        self._urgent: collections.deque[J] = collections.deque()
 
-    def put(self, job: J | None) -> None:
-        self._jobs.put(job)
+    def put(self, job: J | None, urgent: bool = False) -> None:
+        if urgent and job is not None:
+            self._urgent.append(job)
+            self._jobs.put(_NUDGE)
+        else:
+            self._jobs.put(job)
 
     def batch(self, limit: int) -> list[J] | None:
-        """Wait for a job, then take what else is queued (up to `limit`); None: stop."""
-        first = self._jobs.get()
-        if first is None:
-            return None
-        batch = [first]
-        while len(batch) < limit:
-            try:
-                job = self._jobs.get_nowait()
-            except queue.Empty:
-                break
-            if job is None:
-                self._jobs.put(None)  # stop after this batch
-                break
-            batch.append(job)
-        return batch
+        """Wait for a job, then take the urgent ones and what else is queued (up to `limit`
+        in all); None: stop."""
+        while True:
+            first = self._jobs.get()
+            if first is None:
+                return None
+            batch = self._take_urgent()
+            if first is not _NUDGE:
+                batch.append(first)
+            while len(batch) < limit:
+                try:
+                    job = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if job is None:
+                    self._jobs.put(None)  # stop after this batch
+                    break
+                if job is not _NUDGE:
+                    batch.append(job)
+            if batch:
+                return batch
+
+    def _take_urgent(self) -> list[J]:
+        taken = []
+        while self._urgent:
+            taken.append(self._urgent.popleft())
+        return taken
 
 
 def settle(outcomes: list[tuple[Pending, bool, Any]]) -> None:
@@ -111,12 +138,12 @@ class Desk:
         self.reads: Queue[Read] = Queue()
         self._claim = threading.Lock()
 
-    async def write(self, fn: Callable[[WriteTx], T]) -> T:
+    async def write(self, fn: Callable[[WriteTx], T], urgent: bool = False) -> T:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         job = Write(loop, future, fn)
         timer = loop.call_later(self.busy_timeout, self._give_up, job)
-        self.writes.put(job)
+        self.writes.put(job, urgent)
         try:
             return await future
         finally:

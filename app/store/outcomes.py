@@ -73,7 +73,7 @@ def delivered(delivery: dict[str, Any]) -> Outcome:
         detail = f"folded into digest {delivery.get('folded_into')}"
     elif state in ("sent", "skipped") and delivery.get("attempts"):
         detail = delivery["attempts"][-1].get("detail")
-    return {
+    told: Outcome = {
         "receiver": delivery["receiver"],
         "route": delivery["route"],
         "outcome": state,
@@ -82,3 +82,7 @@ def delivered(delivery: dict[str, Any]) -> Outcome:
         "detail": detail,
         "next_attempt_at": delivery.get("next_attempt_at"),
     }
+    if delivery.get("note"):
+        # Sent by the on-call loop: "escalated: not acknowledged for 10m", "acknowledged by …".
+        told["note"] = delivery["note"]
+    return told

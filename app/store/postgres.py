@@ -130,13 +130,13 @@ class PostgresStore:
                 log(logging.WARNING, "left a database connection waiting", thread=thread.name)
         self._threads = []
 
-    async def write(self, fn: Callable[[WriteTx], T]) -> T:
-        """Run `fn` in a writer's next transaction; StoreUnavailable after busy_timeout
-        (see Desk). `fn` may run more than once when its transaction loses a deadlock:
-        its effects beyond `tx` must bear that."""
+    async def write(self, fn: Callable[[WriteTx], T], urgent: bool = False) -> T:
+        """Run `fn` in a writer's next transaction (`urgent`: ahead of what is queued);
+        StoreUnavailable after busy_timeout (see Desk). `fn` may run more than once when
+        its transaction loses a deadlock: its effects beyond `tx` must bear that."""
         if not self._threads:
             raise StoreUnavailable("store is not running")
-        return await self._desk.write(fn)
+        return await self._desk.write(fn, urgent)
 
     async def read(self, fn: Callable[[ReadTx], T]) -> T:
         """Run `fn` on the reader thread (each statement sees the latest commits)."""

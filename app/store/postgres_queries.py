@@ -17,6 +17,7 @@ import psycopg
 from app.events import Event
 from app.store import postgres_retention
 from app.store.base import OPEN_DELIVERY_STATES, DeliveryRecord, Retention, RunRecord, Suppression
+from app.store.oncall_sql import OncallReadsSql, OncallWritesSql
 from app.store.outcomes import outcomes_fetched
 from app.store.postgres_shared import SharedWritesPg, qmark
 from app.store.queries import FINISHED
@@ -27,6 +28,7 @@ from app.store.rows import (
     listed_events,
     where_equal,
 )
+from app.store.sqlite_polls import PollReadsSql, PollWritesSql
 from app.store.sqlite_shared import SharedReadsSql
 
 Conn = psycopg.Connection[tuple[Any, ...]]
@@ -95,7 +97,7 @@ class _PgTx:
         return [RunRecord(*r) for r in rows]
 
 
-class PgWriteTx(_PgTx, SharedWritesPg):
+class PgWriteTx(_PgTx, SharedWritesPg, OncallWritesSql, PollWritesSql):
     def generation(self, pipeline_key: str) -> int:
         # Locks the pipeline's row (made at generation 0 if it has none) until commit: a
         # writer on another replica waits here, then reads the generation this one wrote.
@@ -149,7 +151,11 @@ class PgWriteTx(_PgTx, SharedWritesPg):
 
     def insert_delivery(
         self, delivery: DeliveryRecord, dispatched: list[tuple[str, str, str]]
-    ) -> None:
+    ) -> bool:
+        # Ended first: a replica flushing the same dispatch at once waits for this
+        # transaction on the row lock, then deletes nothing, and makes no delivery.
+        if self._end_dispatches(dispatched) == 0 and dispatched:
+            return False
         self.save_delivery(delivery)
         # Only events still stored: a delivery retried by hand may outlive some of its own.
         self.conn.execute(
@@ -157,7 +163,7 @@ class PgWriteTx(_PgTx, SharedWritesPg):
                SELECT id, %s FROM events WHERE id = ANY(%s::text[]) ON CONFLICT DO NOTHING""",
             (delivery.id, list(dict.fromkeys(delivery.event_ids))),
         )
-        self._end_dispatches(dispatched)
+        return True
 
     def save_delivery(self, delivery: DeliveryRecord) -> None:
         self.conn.execute(
@@ -185,18 +191,19 @@ class PgWriteTx(_PgTx, SharedWritesPg):
         )
         self._end_dispatches([(s.event_id, s.route, s.receiver) for s in suppressed])
 
-    def _end_dispatches(self, dispatched: list[tuple[str, str, str]]) -> None:
+    def _end_dispatches(self, dispatched: list[tuple[str, str, str]]) -> int:
         if not dispatched:
-            return
-        self.conn.execute(
+            return 0
+        return self.conn.execute(
             """DELETE FROM dispatches d
                USING unnest(%s::text[], %s::text[], %s::text[]) AS x(event_id, route, receiver)
                WHERE d.event_id = x.event_id AND d.route = x.route AND d.receiver = x.receiver""",
             tuple(list(column) for column in zip(*dispatched, strict=True)),
-        )
+        ).rowcount
 
     def prune(self, policy: Retention, now: float, batch: int) -> dict[str, int]:
-        return postgres_retention.prune(self.conn, policy, now, batch)
+        removed = postgres_retention.prune(self.conn, policy, now, batch)
+        return removed | self.prune_oncall(now - policy.silences, now - policy.events, batch)
 
     def reclaim_space(self, pages: int) -> int:
         # Autovacuum makes the space of deleted rows reusable; nothing to hand back here.
@@ -212,7 +219,7 @@ class PgWriteTx(_PgTx, SharedWritesPg):
         self.conn.execute("DELETE FROM readiness_probe WHERE id = %s", (row[0],))
 
 
-class PgReadTx(_PgTx, SharedReadsSql):
+class PgReadTx(_PgTx, SharedReadsSql, OncallReadsSql, PollReadsSql):
     def list_events(
         self,
         *,

@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 
 from app.logs import log
-from app.store.sqlite_schema import SchemaTooNew
+from app.store.sqlite_schema import ONCALL_TABLES, SchemaTooNew
 
 _V1_BASE = """
 CREATE TABLE events (
@@ -152,7 +152,40 @@ CREATE INDEX dispatches_by_receiver ON dispatches (receiver, seq);
 CREATE INDEX deliveries_by_receiver ON deliveries (receiver, state);
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1_BASE, _V2_SHARED_STATE)
+# What the CI pollers keep between polls and share between replicas (app/store/polls.py):
+# SQLite's migration 6.
+_V3_POLLS = """
+CREATE TABLE poll_targets (
+    target TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    state TEXT NOT NULL,
+    last_attempt DOUBLE PRECISION,
+    last_success DOUBLE PRECISION,
+    retry_at DOUBLE PRECISION NOT NULL,
+    failures INTEGER NOT NULL,
+    last_error TEXT,
+    owner TEXT,
+    lease_until DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE poll_sources (
+    source TEXT PRIMARY KEY,
+    failures INTEGER NOT NULL,
+    down_since DOUBLE PRECISION,
+    paused_until DOUBLE PRECISION NOT NULL,
+    pause_reason TEXT,
+    last_error TEXT,
+    rate_remaining BIGINT,
+    rate_reset DOUBLE PRECISION
+);
+"""
+
+# The on-call loop: SQLite's migration 7, in PostgreSQL's types.
+_V4_ONCALL = ONCALL_TABLES.replace(" REAL", " DOUBLE PRECISION") + (  # noqa: S608 - constants
+    "INSERT INTO oncall_state (id, version, nonce)"
+    " VALUES (1, 0, substr(md5(random()::text), 1, 16));"
+)
+
+MIGRATIONS: tuple[str, ...] = (_V1_BASE, _V2_SHARED_STATE, _V3_POLLS, _V4_ONCALL)
 
 # pg_advisory_lock's key for "migrating Signalbox's schema": any constant of our own.
 MIGRATION_LOCK = 0x5167_6E61_6C62_6F78  # "Sgnalbox"

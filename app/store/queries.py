@@ -16,6 +16,7 @@ from app.store.base import (
     RunRecord,
     Suppression,
 )
+from app.store.oncall_sql import OncallReadsSql, OncallWritesSql
 from app.store.outcomes import outcomes_of
 from app.store.rows import (
     delivery_of,
@@ -24,6 +25,7 @@ from app.store.rows import (
     listed_events,
     where_equal,
 )
+from app.store.sqlite_polls import PollReadsSql, PollWritesSql
 from app.store.sqlite_shared import SharedReadsSql, SharedWritesSql
 from app.store.sqlite_util import rows_for
 
@@ -89,7 +91,7 @@ class _SqliteTx:
         return [RunRecord(*r) for r in rows]
 
 
-class SqliteWriteTx(_SqliteTx, SharedWritesSql):
+class SqliteWriteTx(_SqliteTx, SharedWritesSql, OncallWritesSql, PollWritesSql):
     def remember_delivery(self, key: str) -> bool:
         inserted = self._conn.execute(
             "INSERT OR IGNORE INTO seen_deliveries (key, seen_at) VALUES (?, ?)",
@@ -127,7 +129,9 @@ class SqliteWriteTx(_SqliteTx, SharedWritesSql):
 
     def insert_delivery(
         self, delivery: DeliveryRecord, dispatched: list[tuple[str, str, str]]
-    ) -> None:
+    ) -> bool:
+        if self._end_dispatches(dispatched) == 0 and dispatched:
+            return False
         self.save_delivery(delivery)
         # Only events still stored: a delivery retried by hand may outlive some of its own.
         self._conn.executemany(
@@ -135,7 +139,7 @@ class SqliteWriteTx(_SqliteTx, SharedWritesSql):
                SELECT id, ? FROM events WHERE id = ?""",
             [(delivery.id, event_id) for event_id in dict.fromkeys(delivery.event_ids)],
         )
-        self._end_dispatches(dispatched)
+        return True
 
     def save_delivery(self, delivery: DeliveryRecord) -> None:
         self._conn.execute(
@@ -154,20 +158,21 @@ class SqliteWriteTx(_SqliteTx, SharedWritesSql):
         )
         self._end_dispatches([(s.event_id, s.route, s.receiver) for s in suppressed])
 
-    def _end_dispatches(self, dispatched: list[tuple[str, str, str]]) -> None:
-        self._conn.executemany(
+    def _end_dispatches(self, dispatched: list[tuple[str, str, str]]) -> int:
+        return self._conn.executemany(
             "DELETE FROM dispatches WHERE event_id = ? AND route = ? AND receiver = ?",
             dispatched,
-        )
+        ).rowcount
 
     def prune(self, policy: Retention, now: float, batch: int) -> dict[str, int]:
-        return retention.prune(self._conn, policy, now, batch)
+        removed = retention.prune(self._conn, policy, now, batch)
+        return removed | self.prune_oncall(now - policy.silences, now - policy.events, batch)
 
     def reclaim_space(self, pages: int) -> int:
         return retention.reclaim_space(self._conn, pages)
 
 
-class SqliteReadTx(_SqliteTx, SharedReadsSql):
+class SqliteReadTx(_SqliteTx, SharedReadsSql, OncallReadsSql, PollReadsSql):
     def list_events(
         self,
         *,

@@ -125,12 +125,12 @@ class SqliteStore:
             await asyncio.to_thread(self._reader.join)
             self._reader = None
 
-    async def write(self, fn: Callable[[WriteTx], T]) -> T:
-        """Run `fn` in the writer's next transaction; StoreUnavailable after busy_timeout
-        (see Desk)."""
+    async def write(self, fn: Callable[[WriteTx], T], urgent: bool = False) -> T:
+        """Run `fn` in the writer's next transaction (`urgent`: ahead of what is queued);
+        StoreUnavailable after busy_timeout (see Desk)."""
         if self._writer is None:
             raise StoreUnavailable("store is not running")
-        return await self._desk.write(fn)
+        return await self._desk.write(fn, urgent)
 
     async def read(self, fn: Callable[[ReadTx], T]) -> T:
         """Run `fn` on the reader thread, which takes every read queued at once."""

@@ -147,12 +147,108 @@ CREATE INDEX dispatches_by_receiver ON dispatches (receiver, seq);
 CREATE INDEX deliveries_by_receiver ON deliveries (receiver, state);
 """
 
+# What the CI pollers keep between polls and share between replicas (app/store/polls.py).
+_V6_POLLS = """
+CREATE TABLE poll_targets (
+    target TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    state TEXT NOT NULL,
+    last_attempt REAL,
+    last_success REAL,
+    retry_at REAL NOT NULL,
+    failures INTEGER NOT NULL,
+    last_error TEXT,
+    owner TEXT,
+    lease_until REAL NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE poll_sources (
+    source TEXT PRIMARY KEY,
+    failures INTEGER NOT NULL,
+    down_since REAL,
+    paused_until REAL NOT NULL,
+    pause_reason TEXT,
+    last_error TEXT,
+    rate_remaining INTEGER,
+    rate_reset REAL
+) WITHOUT ROWID;
+"""
+
+# The on-call loop (app/store/oncall.py): silences, acknowledgements, escalation steps,
+# when each subject's trouble last ended (an ack of trouble over since is refused), the
+# version the cached view of silences and acks is checked against (its nonce tells one
+# database from another), and the key that signs acknowledgement links.
+ONCALL_TABLES = """
+CREATE TABLE silences (
+    id TEXT PRIMARY KEY,
+    matchers TEXT NOT NULL,
+    starts_at REAL NOT NULL,
+    ends_at REAL NOT NULL,
+    created_by TEXT NOT NULL,
+    comment TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX silences_by_end ON silences (ends_at);
+CREATE TABLE acks (
+    id TEXT PRIMARY KEY,
+    subject TEXT NOT NULL,
+    incarnation TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    by_whom TEXT NOT NULL,
+    comment TEXT NOT NULL,
+    at REAL NOT NULL,
+    ended_at REAL,
+    ended_by TEXT
+);
+CREATE INDEX acks_by_subject ON acks (subject, ended_at);
+CREATE INDEX acks_by_time ON acks (at);
+CREATE TABLE escalations (
+    id TEXT PRIMARY KEY,
+    subject TEXT NOT NULL,
+    incarnation TEXT NOT NULL,
+    route TEXT NOT NULL,
+    step INTEGER NOT NULL,
+    receiver TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    after_s REAL NOT NULL,
+    due_at REAL NOT NULL,
+    state TEXT NOT NULL,
+    note TEXT,
+    done_at REAL,
+    closed INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX escalations_open
+    ON escalations (subject, incarnation, route, step, receiver) WHERE closed = 0;
+CREATE INDEX escalations_pending ON escalations (state, receiver, due_at);
+CREATE INDEX escalations_by_event ON escalations (event_id);
+CREATE INDEX escalations_by_subject ON escalations (subject, closed);
+CREATE TABLE trouble_ends (
+    subject TEXT PRIMARY KEY,
+    ended_at REAL NOT NULL,
+    why TEXT NOT NULL
+);
+CREATE TABLE oncall_state (
+    id INTEGER PRIMARY KEY,
+    version INTEGER NOT NULL,
+    nonce TEXT NOT NULL
+);
+CREATE TABLE signing_keys (
+    name TEXT PRIMARY KEY,
+    secret TEXT NOT NULL
+);
+"""
+_V7_ONCALL = ONCALL_TABLES + (  # noqa: S608 - constants
+    "INSERT INTO oncall_state (id, version, nonce) VALUES (1, 0, lower(hex(randomblob(8))));"
+)
+
 MIGRATIONS: tuple[str, ...] = (
     _V1_BASE,
     _V2_OUTCOMES,
     _V3_READINESS,
     _V4_PIPELINE_GENERATIONS,
     _V5_SHARED_STATE,
+    _V6_POLLS,
+    _V7_ONCALL,
 )
 
 

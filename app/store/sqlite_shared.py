@@ -85,12 +85,15 @@ class SharedWritesSql:
             "UPDATE leases SET expires_at = ? WHERE owner = ? AND expires_at > ?",
             (until, owner, now),
         )
-        held = {
-            r
-            for (r,) in self._conn.execute("SELECT receiver FROM leases WHERE owner = ?", (owner,))
-            if r in set(receivers)
-        }
-        for receiver in receivers:
+        wanted = set(receivers)
+        mine = self._conn.execute(
+            "SELECT receiver, expires_at > ? FROM leases WHERE owner = ?", (now, owner)
+        ).fetchall()
+        held = {r for r, valid in mine if valid and r in wanted}
+        # Its own lapsed leases first (the store was down for it): nobody else has taken
+        # them yet, and they must not be left to lapse for ever under a full share.
+        lapsed_mine = {r for r, valid in mine if not valid}
+        for receiver in sorted(receivers, key=lambda r: r not in lapsed_mine):
             if len(held) >= share:
                 break
             if receiver in held:

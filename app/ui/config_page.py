@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
@@ -12,8 +13,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from app.config_state import config_state
+from app.oncall.book import silenced_now
+from app.pollers.status import poll_status
 from app.routetest import CannotRoute, RouteTest, parse_pairs, route_payload
-from app.sources import SOURCE_MODULES
+from app.sources import source_keys
 from app.ui.templating import page, templates
 from app.web.body import read_limited
 from app.web.deps import ApiAuth, Ctx
@@ -23,7 +26,8 @@ router = APIRouter(dependencies=[ApiAuth])
 
 @router.get("/ui/config", response_class=HTMLResponse)
 async def config(request: Request, ctx: Ctx) -> HTMLResponse:
-    return _page(request, ctx, 200, form={"source": "github"})
+    polls = await poll_status(ctx.store, ctx.config_in_force(), time.time())
+    return _page(request, ctx, 200, form={"source": "github"}, polls=polls)
 
 
 @router.post("/ui/config/route-test", response_class=HTMLResponse)
@@ -35,11 +39,14 @@ async def route_test(request: Request, ctx: Ctx) -> HTMLResponse:
     result, error = await asyncio.to_thread(_run, ctx, form)
     # Input the tester cannot route is the caller's to fix: 400, saying why.
     status = 200 if error is None else 400
+    # The silences in force now: an event they match would be routed, and told nobody.
+    labels = [e.labels for e in result.events] if result else []
+    silenced = await ctx.store.read(lambda tx: silenced_now(tx, labels)) if labels else []
+    shown = {"result": result, "error": error, "silenced": silenced}
     if request.headers.get("hx-request"):
-        return templates.TemplateResponse(
-            request, "_route_result.html", {"result": result, "error": error}, status_code=status
-        )
-    return _page(request, ctx, status, form=form, result=result, error=error)
+        return templates.TemplateResponse(request, "_route_result.html", shown, status_code=status)
+    polls = await poll_status(ctx.store, ctx.config_in_force(), time.time())
+    return _page(request, ctx, status, form=form, polls=polls, **shown)
 
 
 def _run(ctx: Ctx, form: dict[str, str]) -> tuple[RouteTest | None, str | None]:
@@ -82,6 +89,6 @@ def _page(request: Request, ctx: Ctx, status: int, **context: Any) -> HTMLRespon
         tab="config",
         state=config_state(ctx),
         routes=ctx.config.current.routes(),
-        sources=list(SOURCE_MODULES),
+        sources=source_keys(ctx.config.current.sources),
         **context,
     )

@@ -10,6 +10,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.types import Receive, Scope, Send
 
 from app.live import FeedItem, Subscription, TooManyStreams
+from app.oncall.annotate import annotate, annotated_event
 from app.ui.templating import fragment, page
 from app.web.deps import ApiAuth, Ctx
 from app.web.errors import ApiError
@@ -31,7 +32,7 @@ async def home() -> RedirectResponse:
 
 @router.get("/ui", response_class=HTMLResponse)
 async def feed(request: Request, ctx: Ctx) -> HTMLResponse:
-    events = await ctx.store.read(lambda tx: tx.list_events(limit=FEED_ROWS))
+    events = await ctx.store.read(lambda tx: annotate(tx, tx.list_events(limit=FEED_ROWS)))
     return page(request, ctx, "feed.html", tab="feed", events=events)
 
 
@@ -39,10 +40,10 @@ async def feed(request: Request, ctx: Ctx) -> HTMLResponse:
 async def event_row(event_id: str, ctx: Ctx) -> HTMLResponse:
     """One feed row again, with what came of it per receiver: rows still settling (sends
     under way, groups waiting) poll this until they settle."""
-    found = await ctx.store.read(lambda tx: tx.list_events(limit=1, event_id=event_id))
-    if not found:
+    found = await ctx.store.read(lambda tx: annotated_event(tx, event_id))
+    if found is None:
         return HTMLResponse(fragment("_event_gone.html", event_id=event_id), status_code=404)
-    return HTMLResponse(fragment("_event.html", item=found[0]))
+    return HTMLResponse(fragment("_event.html", item=found))
 
 
 @router.get("/ui/feed/stream", response_model=None)

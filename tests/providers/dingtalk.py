@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import time
+from typing import Any
 
 from providers.server import FakeProvider, Recorded, Reply
 
@@ -19,6 +20,12 @@ class FakeDingTalk(FakeProvider):
         super().__init__()
         # access_token -> secret (None: the robot uses keywords/IP security, no signing)
         self.robots: dict[str, str | None] = {}
+        # Per message accepted: who DingTalk notifies (see `notified`).
+        self.notified: list[set[str]] = []
+
+    def reset(self) -> None:
+        super().reset()
+        self.notified.clear()
 
     def robot(self, token: str, secret: str | None = None) -> str:
         self.robots[token] = secret
@@ -51,6 +58,7 @@ class FakeDingTalk(FakeProvider):
             ok = False
         if not ok:
             return Reply.errcode(40035, "缺少参数 json")
+        self.notified.append(notified(body))
         return Reply.errcode(0, "ok")
 
     @staticmethod
@@ -64,3 +72,13 @@ class FakeDingTalk(FakeProvider):
         if not hmac.compare_digest(expected, request.query.get("sign", "")):
             return "sign not match"
         return None
+
+
+def notified(body: dict[str, Any]) -> set[str]:
+    """Whom DingTalk notifies: a mobile or user id in `at` that the text also @-s
+    (custom-robot-access: "@人" needs both); "all" for isAtAll."""
+    at = body.get("at") or {}
+    text = body["markdown"]["text"]
+    handles = [*at.get("atMobiles", []), *at.get("atUserIds", [])]
+    found = {h for h in handles if f"@{h}" in text}
+    return found | ({"all"} if at.get("isAtAll") else set())

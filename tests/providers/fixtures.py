@@ -9,9 +9,13 @@ from typing import TypeVar
 import pytest
 
 from providers.dingtalk import FakeDingTalk
+from providers.feishu import FakeFeishu
+from providers.pagerduty import FakePagerDuty
 from providers.server import FakeProvider, ServerThread
 from providers.slack import FakeSlack
 from providers.smtp import SmtpServer, self_signed_cert, smtp_server
+from providers.teams import FakeTeams
+from providers.telegram import FakeTelegram
 from providers.webhook import FakeReceiver
 from providers.wecom import FakeWeCom
 
@@ -23,6 +27,10 @@ def _fake_http_servers() -> Iterator[dict[str, FakeProvider]]:
         "dingtalk": FakeDingTalk(),
         "wecom": FakeWeCom(),
         "webhook": FakeReceiver(),
+        "feishu": FakeFeishu(),
+        "teams": FakeTeams(),
+        "telegram": FakeTelegram(),
+        "pagerduty": FakePagerDuty(),
     }
     threads = [ServerThread(app) for app in apps.values()]
     for thread in threads:
@@ -61,6 +69,26 @@ def fake_wecom(_fake_http_servers: dict[str, FakeProvider]) -> FakeWeCom:
 @pytest.fixture
 def fake_receiver(_fake_http_servers: dict[str, FakeProvider]) -> FakeReceiver:
     return _fresh(_fake_http_servers, "webhook", FakeReceiver)
+
+
+@pytest.fixture
+def fake_feishu(_fake_http_servers: dict[str, FakeProvider]) -> FakeFeishu:
+    return _fresh(_fake_http_servers, "feishu", FakeFeishu)
+
+
+@pytest.fixture
+def fake_teams(_fake_http_servers: dict[str, FakeProvider]) -> FakeTeams:
+    return _fresh(_fake_http_servers, "teams", FakeTeams)
+
+
+@pytest.fixture
+def fake_telegram(_fake_http_servers: dict[str, FakeProvider]) -> FakeTelegram:
+    return _fresh(_fake_http_servers, "telegram", FakeTelegram)
+
+
+@pytest.fixture
+def fake_pagerduty(_fake_http_servers: dict[str, FakeProvider]) -> FakePagerDuty:
+    return _fresh(_fake_http_servers, "pagerduty", FakePagerDuty)
 
 
 @pytest.fixture(scope="session")

@@ -17,14 +17,21 @@ import orjson
 from channels import CHANNEL_TYPES
 from channels.base import Channel
 from providers.dingtalk import FakeDingTalk
+from providers.feishu import FakeFeishu
+from providers.pagerduty import FakePagerDuty
 from providers.server import FakeProvider
 from providers.slack import FakeSlack
 from providers.smtp import USERS, SmtpServer, silent_server, smtp_server
+from providers.teams import FakeTeams
+from providers.telegram import FakeTelegram
 from providers.webhook import FakeReceiver
 from providers.wecom import FakeWeCom
 
 TOKEN = "tok3nS3cretValue9"
 SIGN_SECRET = "SECsignSecret0123456789"
+# A PagerDuty integration key is 32 characters; this one holds TOKEN.
+ROUTING_KEY = TOKEN + "0" * (32 - len(TOKEN))
+TELEGRAM_CHAT = "-1001234567890"
 
 
 def make_channel(type_name: str, config: dict[str, Any]) -> Channel:
@@ -48,22 +55,29 @@ class HttpHarness:
     proactive_limit: bool = True
     # Settings that tell the channel the provider's limit when it cannot know it.
     limit_config: dict[str, Any] = field(default_factory=dict)
+    # The setting `url` goes in, and whether the URL is itself a credential.
+    url_key: str = "url"
+    url_is_secret: bool = True
+    # Settings that make the credential wrong when it is not in the URL.
+    bad_extra: dict[str, Any] = field(default_factory=dict)
 
     def channel(
         self, timeout: float = 2.0, *, bad_credential: bool = False, told_limit: bool = False
     ) -> Channel:
         url = self.url.replace(TOKEN, "wrongTok3nValue42") if bad_credential else self.url
         extra = {**self.extra, **(self.limit_config if told_limit else {})}
-        if bad_credential and "secret" in extra:
-            extra["secret"] = "SECwrongSecret"
-        return make_channel(self.type_name, {"url": url, "timeout": timeout, **extra})
+        if bad_credential:
+            if "secret" in extra:
+                extra["secret"] = "SECwrongSecret"
+            extra.update(self.bad_extra)
+        return make_channel(self.type_name, {self.url_key: url, "timeout": timeout, **extra})
 
     def force(self, behaviour: str) -> None:
         names = {"rate_limit": "rate_limit", "server_error": "http_500", "hang": "hang"}
         self.provider.force(names[behaviour])
 
     def secrets(self) -> list[str]:
-        return [TOKEN, SIGN_SECRET, self.url]
+        return [TOKEN, SIGN_SECRET, *([self.url] if self.url_is_secret else [])]
 
     def bodies(self) -> list[str]:
         """Every request body received, decoded."""
@@ -75,6 +89,7 @@ class HttpHarness:
 
     def unthrottle(self) -> None:
         self.provider.per_minute = 1_000_000
+        self.provider.per_second = 0
 
 
 @dataclass
@@ -149,6 +164,36 @@ def harness_for(
         )
     if isinstance(provider, FakeWeCom):
         return HttpHarness("wecom", provider, base + provider.robot(TOKEN), rate_limit_wait=60.0)
+    if isinstance(provider, FakeFeishu):
+        path = provider.bot(TOKEN, SIGN_SECRET)
+        # 11232 names no wait: the bus backs off.
+        return HttpHarness(
+            "feishu", provider, base + path, {"secret": SIGN_SECRET}, rate_limit_wait=None
+        )
+    if isinstance(provider, FakeTeams):
+        return HttpHarness("teams", provider, base + provider.flow("flow-1", TOKEN))
+    if isinstance(provider, FakeTelegram):
+        provider.bot(TOKEN, TELEGRAM_CHAT)
+        return HttpHarness(
+            "telegram",
+            provider,
+            base,
+            {"token": TOKEN, "chat_id": TELEGRAM_CHAT},
+            url_key="api_url",
+            url_is_secret=False,
+            bad_extra={"token": "wrongTok3nValue42"},
+        )
+    if isinstance(provider, FakePagerDuty):
+        provider.keys.add(ROUTING_KEY)
+        return HttpHarness(
+            "pagerduty",
+            provider,
+            base + "/v2/enqueue",
+            {"routing_key": ROUTING_KEY},
+            rate_limit_wait=30.0,
+            url_is_secret=False,
+            bad_extra={"routing_key": "wrongKey" + "0" * 24},
+        )
     assert isinstance(provider, FakeReceiver)
     provider.secret = SIGN_SECRET
     # Our own receivers have limits too, undocumented to the channel: it learns by 413.

@@ -175,6 +175,17 @@ def received_markup(type_name: str, bodies: list[Any]) -> list[tuple[str, str]]:
             out.append(("markdown" if kind == "markdown" else "chat_text", body[kind]["content"]))
         elif type_name == "webhook":
             out.append(("plain", body["text"]))
+        elif type_name == "feishu":
+            out += _feishu(body)
+        elif type_name == "teams":
+            card = body["attachments"][0]["content"]
+            out += [("teams", block["text"]) for block in card["body"]]
+        elif type_name == "telegram":
+            out.append(("telegram-html", body["text"]))
+        elif type_name == "pagerduty":
+            if body["event_action"] == "trigger":
+                out.append(("plain", body["payload"]["summary"]))
+                out += [("link", link["href"]) for link in body.get("links", [])]
         elif type_name == "email":
             assert isinstance(body, EmailMessage)
             for part in body.walk():
@@ -185,12 +196,47 @@ def received_markup(type_name: str, bodies: list[Any]) -> list[tuple[str, str]]:
     return out
 
 
+def _feishu(body: dict[str, Any]) -> list[tuple[str, str]]:
+    """A card's header (plain text) and markdown; a post's title, texts and links."""
+    if body["msg_type"] == "interactive":
+        card = body["card"]
+        out = [("plain", card["header"]["title"]["content"])]
+        return out + [("markdown-title", e["content"]) for e in card["elements"]]
+    [post] = body["content"]["post"].values()
+    out = [("plain", post["title"])]
+    for paragraph in post["content"]:
+        for element in paragraph:
+            if element["tag"] == "a":
+                out += [("link", element["href"]), ("plain", element["text"])]
+            elif element["tag"] == "text":
+                out.append(("plain", element["text"]))
+            else:
+                out.append(("element", element["tag"]))
+    return out
+
+
+# Tags Telegram's HTML parse mode takes that the shipped template writes.
+_OWN_TELEGRAM_TAGS = frozenset({"b", "i", "s", "a"})
+_NUMBERED_LIST = re.compile(r"^\s*\d+\. ", re.MULTILINE)
+
+
 def live_markup(markup: str, text: str) -> list[str]:
     """What would render live from the payload in `text`, read as `markup`."""
     if markup == "slack":
         return live_in_slack(text)
     if markup in {"markdown", "markdown-title"}:
         return live_in_markdown(text, title_line=markup == "markdown")
+    if markup == "teams":
+        # No headings in Teams: none is ours either. Its lists include numbered ones.
+        numbered = [f"list {m!r}" for m in _NUMBERED_LIST.findall(text)]
+        return live_in_markdown(text, title_line=False) + numbered
+    if markup == "telegram-html":
+        tags = [t for t in live_in_html(text) if t.strip("<>") not in _OWN_TELEGRAM_TAGS]
+        return tags
+    if markup == "link":
+        return [] if _own_link(text) else [f"link to {text}"]
+    if markup == "element":
+        return [f"{text} element"]
     if markup == "html":
         return live_in_html(text)
     if markup == "chat_text":
@@ -200,4 +246,4 @@ def live_markup(markup: str, text: str) -> list[str]:
 
 def readable(markup: str, text: str) -> str:
     """`text` as a reader sees it: Slack's and HTML's entities decoded."""
-    return html.unescape(text) if markup in {"slack", "html"} else text
+    return html.unescape(text) if markup in {"slack", "html", "telegram-html"} else text

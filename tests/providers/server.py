@@ -53,8 +53,10 @@ class Reply:
 class FakeProvider:
     """Records every request and answers it as the provider would; see `force` for faults."""
 
-    # Requests per rolling minute before the provider's own rate-limit answer.
+    # Requests per rolling minute, and per rolling second (0: no such limit), before the
+    # provider's own rate-limit answer.
     per_minute = 20
+    per_second = 0
     # How long a forced "hang" keeps the request open (the client must give up first).
     hang_seconds = 5.0
     # Seconds every answer takes: a slow provider keeps deliveries in flight.
@@ -65,10 +67,13 @@ class FakeProvider:
         self.base_url = ""
         self._forced: deque[str] = deque()
         self._recent: deque[float] = deque()
+        self._second: deque[float] = deque()
         self._down_until = 0.0
 
     def reset(self) -> None:
         self.per_minute = type(self).per_minute
+        self.per_second = type(self).per_second
+        self._second.clear()
         self.delay = type(self).delay
         self.requests.clear()
         self._forced.clear()
@@ -103,7 +108,11 @@ class FakeProvider:
         while self._recent and now - self._recent[0] > 60:
             self._recent.popleft()
         self._recent.append(now)
-        return len(self._recent) > self.per_minute
+        while self._second and now - self._second[0] > 1:
+            self._second.popleft()
+        self._second.append(now)
+        too_fast = bool(self.per_second) and len(self._second) > self.per_second
+        return len(self._recent) > self.per_minute or too_fast
 
     async def _reply_for(self, request: Recorded) -> Reply:
         if time.monotonic() < self._down_until:

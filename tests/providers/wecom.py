@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from providers.server import FakeProvider, Recorded, Reply
 
 MAX_CONTENT_BYTES = {"markdown": 4_096, "text": 2_048}
+_AT_TAG = re.compile(r"<@([^<>\s]+)>")
 
 
 class FakeWeCom(FakeProvider):
     def __init__(self) -> None:
         super().__init__()
         self.keys: set[str] = set()
+        # Per message accepted: the user ids WeCom notifies (see `notified`).
+        self.notified: list[set[str]] = []
+
+    def reset(self) -> None:
+        super().reset()
+        self.notified.clear()
 
     def robot(self, key: str) -> str:
         self.keys.add(key)
@@ -37,4 +47,15 @@ class FakeWeCom(FakeProvider):
             return Reply.errcode(40008, "invalid message type")
         if len(content.encode()) > limit:
             return Reply.errcode(40058, f"{msgtype}.content exceed max length {limit}")
+        self.notified.append(notified(body))
         return Reply.errcode(0, "ok")
+
+
+def notified(body: dict[str, Any]) -> set[str]:
+    """Whom WeCom notifies: `<@userid>` in the content (markdown and text, doc 91770), and
+    in a text message the ids in mentioned_list."""
+    message = body[body["msgtype"]]
+    found = set(_AT_TAG.findall(message["content"]))
+    if body["msgtype"] == "text":
+        found |= set(message.get("mentioned_list", []))
+    return found

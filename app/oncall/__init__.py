@@ -1,0 +1,1 @@
+"""The on-call loop: silences, acknowledgements and escalation (docs/oncall.md)."""
