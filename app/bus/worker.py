@@ -210,8 +210,12 @@ class Bus:
         """Take in hand the open work stored for owned receivers (all, or these) that this
         replica does not have yet: what another replica accepted for them, what a
         previous owner left. How many dispatches and deliveries were picked up."""
+        # A receiver being taken over is picked up by take_over alone, after its sender
+        # has the previous owner's send times (a wake-up must not open it unseeded).
         names = sorted(
-            r for r in (self.owned() if receivers is None else receivers) if r in self._leases
+            r
+            for r in (self.owned() if receivers is None else receivers)
+            if r in self._leases and (resuming or r not in self._resuming)
         )
         if not names:
             return 0
@@ -564,30 +568,35 @@ class Bus:
     async def _record_sent(self, delivery: DeliveryRecord) -> None:
         """Store a sent delivery's state, trying again while the store is down (sending
         waits meanwhile, see _attempt): unrecorded, it would be sent again by whoever
-        resumes the receiver. Given up only when the bus closes."""
+        resumes the receiver. Given up when the bus closes, or on an error that is not
+        the store's (a bug must not stop every send of this replica)."""
         pause = RECORD_RETRY_FIRST
-        while True:
-            try:
-                await self._store(delivery)
-            except StoreUnavailable as exc:
-                if delivery.id not in self._unrecorded:
-                    records.log_delivery(
-                        logging.ERROR,
-                        "sent, not recorded yet: sending waits until the store is back",
-                        delivery,
-                        error=str(exc),
-                    )
-                self._unrecorded.add(delivery.id)
-                if self._closing:
-                    records.log_delivery(logging.ERROR, "sent, but not recorded", delivery)
+        try:
+            while True:
+                try:
+                    await self._store(delivery)
+                except StoreUnavailable as exc:
+                    if delivery.id not in self._unrecorded:
+                        records.log_delivery(
+                            logging.ERROR,
+                            "sent, not recorded yet: sending waits until the store is back",
+                            delivery,
+                            error=str(exc),
+                        )
+                    self._unrecorded.add(delivery.id)
+                    if self._closing:
+                        records.log_delivery(logging.ERROR, "sent, but not recorded", delivery)
+                        return
+                    await asyncio.sleep(pause)
+                    pause = min(pause * 2, RECORD_RETRY_MAX)
+                else:
+                    if delivery.id in self._unrecorded:
+                        records.log_delivery(logging.INFO, "sent, recorded late", delivery)
                     return
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, RECORD_RETRY_MAX)
-            else:
-                if delivery.id in self._unrecorded:
-                    self._unrecorded.discard(delivery.id)
-                    records.log_delivery(logging.INFO, "sent, recorded late", delivery)
-                return
+        except Exception as exc:
+            records.log_delivery(logging.ERROR, "sent, but not recorded", delivery, error=str(exc))
+        finally:
+            self._unrecorded.discard(delivery.id)
 
     async def _failed(
         self, delivery: DeliveryRecord, detail: str, retry_after: float | None
