@@ -28,7 +28,7 @@ import pytest
 
 from fixtures import fixtures_dir
 from providers.fixtures import _fresh
-from providers.server import FakeProvider, Recorded, Reply, ServerThread
+from providers.server import FakeProvider, Recorded, Reply, serving
 
 API = fixtures_dir() / "api"
 
@@ -398,12 +398,8 @@ def _ci_servers() -> Iterator[dict[str, FakeProvider]]:
         "gitlab": FakeGitLab(),
         "github": FakeGitHub(),
     }
-    threads = [ServerThread(app) for app in apps.values()]
-    for thread in threads:
-        thread.start()
-    yield apps
-    for thread in threads:
-        thread.stop()
+    with serving(apps):
+        yield apps
 
 
 @pytest.fixture

@@ -5,7 +5,8 @@ https://github.com/grafana/alerting), so one Event per alert is built alike for 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from pydantic import Field
 
@@ -13,11 +14,19 @@ from app.events import Event, Source, Status, base_labels
 from app.sources.base import (
     STATUS_WORDS,
     Int64,
+    Malformed,
+    MalformedJson,
     Payload,
+    SourceAuth,
     Timestamp,
+    decoded,
+    load,
     map_status,
+    require_authorization,
     span_seconds,
 )
+
+P = TypeVar("P", bound=Payload)
 
 ALERT_STATUSES: dict[str, Status] = {"firing": "firing", "resolved": "resolved"}
 # Where the `project` label comes from, first present wins; the receiver is the last resort.
@@ -123,3 +132,34 @@ def alert_event(
         expires_at=alert.ends_at if status == "firing" else None,
         duration_s=span_seconds(alert.starts_at, finished),
     )
+
+
+class AlertingSource:
+    """Authorization: Bearer <token> or Basic with the token as password, as both
+    Alertmanager (http_config.authorization, basic_auth) and Grafana's contact point send
+    it; neither sends a delivery id."""
+
+    def verify(self, headers: Mapping[str, str], body: bytes, auth: SourceAuth) -> None:
+        require_authorization(headers, auth)
+
+    def delivery_id(self, headers: Mapping[str, str]) -> str | None:
+        return None
+
+
+def load_versioned(
+    model: type[P], payload: Any, what: str, check: Callable[[dict[str, Any]], None]
+) -> P:
+    """The payload as `model`, its version checked by `check`; a body of another shape is
+    refused by `check` first, naming what it is (another version, another sender)."""
+    try:
+        group = load(model, payload, what)
+    except MalformedJson:
+        raise
+    except Malformed:
+        # Another shape fails for reasons of its own: say which shape it is.
+        document = decoded(payload)
+        if isinstance(document, dict):
+            check(document)
+        raise
+    check({"version": getattr(group, "version", None)})
+    return group

@@ -6,15 +6,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from app.events import Event, Source
-from app.sources.alerting import Alert, AlertGroup, alert_event
+from app.sources.alerting import Alert, AlertGroup, AlertingSource, alert_event, load_versioned
 from app.sources.base import (
     Ignored,
     Malformed,
-    MalformedJson,
-    SourceAuth,
-    decoded,
-    load,
-    require_authorization,
 )
 
 SUPPORTED_VERSION = "4"
@@ -36,36 +31,22 @@ def _event(alert: Alert, index: int, group: AlertmanagerPayload) -> Event:
     )
 
 
-class AlertmanagerSource:
-    """Authorization: Bearer <token> (http_config.authorization) or Basic with the token as
-    password (basic_auth); no delivery id is sent."""
+class AlertmanagerSource(AlertingSource):
+    """http_config.authorization (Bearer) or basic_auth (the token as password)."""
 
     name: Source = "alertmanager"
 
-    def verify(self, headers: Mapping[str, str], body: bytes, auth: SourceAuth) -> None:
-        require_authorization(headers, auth)
-
-    def delivery_id(self, headers: Mapping[str, str]) -> str | None:
-        return None
-
     def parse(self, headers: Mapping[str, str], payload: Any) -> list[Event]:
-        try:
-            group = load(AlertmanagerPayload, payload, "Alertmanager webhook payload")
-        except MalformedJson:
-            raise
-        except Malformed:
-            # Another version's payload fails for reasons of its own: name the version.
-            document = decoded(payload)
-            if isinstance(document, dict):
-                _require_version(document.get("version"))
-            raise
-        _require_version(group.version)
+        group = load_versioned(
+            AlertmanagerPayload, payload, "Alertmanager webhook payload", _require_version
+        )
         if not group.alerts:
             raise Ignored("Alertmanager notification without alerts")
         return [_event(alert, index, group) for index, alert in enumerate(group.alerts)]
 
 
-def _require_version(received: object) -> None:
+def _require_version(document: dict[str, Any]) -> None:
+    received = document.get("version")
     if received != SUPPORTED_VERSION:
         said = "no version" if received is None else f"version {str(received)[:20]!r}"
         raise Malformed(

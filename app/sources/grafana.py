@@ -15,18 +15,20 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from app.events import Event, Source
-from app.sources.alerting import PROJECT_LABELS, Alert, AlertGroup, alert_event
+from app.sources.alerting import (
+    PROJECT_LABELS,
+    Alert,
+    AlertGroup,
+    AlertingSource,
+    alert_event,
+    load_versioned,
+)
 from app.sources.base import (
     Ignored,
     Int64,
     Malformed,
-    MalformedJson,
-    SourceAuth,
-    decoded,
     extend_labels,
     http_url,
-    load,
-    require_authorization,
 )
 
 SUPPORTED_VERSION = "1"
@@ -103,30 +105,14 @@ def _event(alert: GrafanaAlert, index: int, group: GrafanaPayload) -> Event:
     return event
 
 
-class GrafanaSource:
-    """Authorization: Bearer <token> (the contact point's Authorization header settings)
-    or Basic with the token as password (its Basic auth settings); no delivery id is sent."""
+class GrafanaSource(AlertingSource):
+    """The contact point's Authorization header settings (Bearer) or its Basic auth
+    settings (the token as password)."""
 
     name: Source = "grafana"
 
-    def verify(self, headers: Mapping[str, str], body: bytes, auth: SourceAuth) -> None:
-        require_authorization(headers, auth)
-
-    def delivery_id(self, headers: Mapping[str, str]) -> str | None:
-        return None
-
     def parse(self, headers: Mapping[str, str], payload: Any) -> list[Event]:
-        try:
-            group = load(GrafanaPayload, payload, "Grafana webhook payload")
-        except MalformedJson:
-            raise
-        except Malformed:
-            # Another shape fails for reasons of its own: say which shape it is.
-            document = decoded(payload)
-            if isinstance(document, dict):
-                _require_version(document)
-            raise
-        _require_version({"version": group.version})
+        group = load_versioned(GrafanaPayload, payload, "Grafana webhook payload", _require_version)
         if not group.alerts:
             raise Ignored("Grafana notification without alerts")
         return [_event(alert, index, group) for index, alert in enumerate(group.alerts)]

@@ -11,7 +11,7 @@ import pytest
 from providers.dingtalk import FakeDingTalk
 from providers.feishu import FakeFeishu
 from providers.pagerduty import FakePagerDuty
-from providers.server import FakeProvider, ServerThread
+from providers.server import FakeProvider, serving
 from providers.slack import FakeSlack
 from providers.smtp import SmtpServer, self_signed_cert, smtp_server
 from providers.teams import FakeTeams
@@ -32,12 +32,8 @@ def _fake_http_servers() -> Iterator[dict[str, FakeProvider]]:
         "telegram": FakeTelegram(),
         "pagerduty": FakePagerDuty(),
     }
-    threads = [ServerThread(app) for app in apps.values()]
-    for thread in threads:
-        thread.start()
-    yield apps
-    for thread in threads:
-        thread.stop()
+    with serving(apps):
+        yield apps
 
 
 P = TypeVar("P", bound=FakeProvider)

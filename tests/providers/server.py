@@ -8,7 +8,8 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from typing import Any
@@ -190,3 +191,16 @@ class ServerThread:
         self._server.should_exit = True
         self._thread.join(timeout=5)
         self._sock.close()
+
+
+@contextmanager
+def serving(apps: dict[str, FakeProvider]) -> Iterator[dict[str, FakeProvider]]:
+    """Each fake provider on a server of its own (127.0.0.1, a free port) while in use."""
+    threads = [ServerThread(app) for app in apps.values()]
+    for thread in threads:
+        thread.start()
+    try:
+        yield apps
+    finally:
+        for thread in threads:
+            thread.stop()
