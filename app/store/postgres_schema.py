@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 
 from app.logs import log
-from app.store.sqlite_schema import ONCALL_TABLES, SchemaTooNew
+from app.store.sqlite_schema import ONCALL_TABLES, POLL_TABLES, SchemaTooNew
 
 _V1_BASE = """
 CREATE TABLE events (
@@ -153,31 +153,12 @@ CREATE INDEX deliveries_by_receiver ON deliveries (receiver, state);
 """
 
 # What the CI pollers keep between polls and share between replicas (app/store/polls.py):
-# SQLite's migration 6.
-_V3_POLLS = """
-CREATE TABLE poll_targets (
-    target TEXT PRIMARY KEY,
-    source TEXT NOT NULL,
-    state TEXT NOT NULL,
-    last_attempt DOUBLE PRECISION,
-    last_success DOUBLE PRECISION,
-    retry_at DOUBLE PRECISION NOT NULL,
-    failures INTEGER NOT NULL,
-    last_error TEXT,
-    owner TEXT,
-    lease_until DOUBLE PRECISION NOT NULL
-);
-CREATE TABLE poll_sources (
-    source TEXT PRIMARY KEY,
-    failures INTEGER NOT NULL,
-    down_since DOUBLE PRECISION,
-    paused_until DOUBLE PRECISION NOT NULL,
-    pause_reason TEXT,
-    last_error TEXT,
-    rate_remaining BIGINT,
-    rate_reset DOUBLE PRECISION
-);
-"""
+# SQLite's migration 6, in PostgreSQL's types (the API's rate count may pass 2^31).
+_V3_POLLS = (
+    POLL_TABLES.replace(" REAL", " DOUBLE PRECISION")
+    .replace(" WITHOUT ROWID", "")
+    .replace("rate_remaining INTEGER", "rate_remaining BIGINT")
+)
 
 # The on-call loop: SQLite's migration 7, in PostgreSQL's types.
 _V4_ONCALL = ONCALL_TABLES.replace(" REAL", " DOUBLE PRECISION") + (  # noqa: S608 - constants

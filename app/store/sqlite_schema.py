@@ -148,7 +148,7 @@ CREATE INDEX deliveries_by_receiver ON deliveries (receiver, state);
 """
 
 # What the CI pollers keep between polls and share between replicas (app/store/polls.py).
-_V6_POLLS = """
+POLL_TABLES = """
 CREATE TABLE poll_targets (
     target TEXT PRIMARY KEY,
     source TEXT NOT NULL,
@@ -247,7 +247,7 @@ MIGRATIONS: tuple[str, ...] = (
     _V3_READINESS,
     _V4_PIPELINE_GENERATIONS,
     _V5_SHARED_STATE,
-    _V6_POLLS,
+    POLL_TABLES,
     _V7_ONCALL,
 )
 
